@@ -1,0 +1,35 @@
+# giantwatch — two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= data/demo
+DEMO_FIRMS ?= 20000
+DEMO_SEED ?= 7
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+# Reinstall only when the project's dependencies change.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/giantwatch generate --out $(DEMO_DIR) --firms $(DEMO_FIRMS) --seed $(DEMO_SEED)
+	$(BIN)/giantwatch validate --data $(DEMO_DIR)
+
+test: install
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check features models training serving tests bench
+
+bench: install
+	$(BIN)/python bench/bench_generate.py --firms 50000 1000000
+
+clean:
+	rm -rf $(VENV) data mlruns .pytest_cache .hypothesis

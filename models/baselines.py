@@ -1,0 +1,106 @@
+"""Baselines every LightGBM model must beat, on the same folds.
+
+- `RuleBaseline`: the official rulebook alone (what `giantwatch check` says), turned into a
+  probability by the selection rate of each eligibility outcome in the training years.
+- `LogisticBaseline`: a regularised logistic regression on the same feature frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, QuantileTransformer
+
+from models.lgbm import categorical_columns
+
+RULEBOOK_FOR_BASELINE = "2022"
+_LEVEL = {"fail": 0, "unknown": 1, "pass": 2}
+
+
+def rule_outcomes(X: pd.DataFrame, tier: str, rulebook: str = RULEBOOK_FOR_BASELINE):
+    """(eligibility level 0/1/2, share of known criteria passed) per row of X."""
+    from features.rules import evaluate, load_rulebook
+
+    result = evaluate(X, load_rulebook(rulebook, tier=tier))
+    level = result.eligible.astype(str).map(_LEVEL).to_numpy(dtype=float)
+    criteria = result.criteria.astype(str)
+    passed = (criteria == "pass").sum(axis=1).to_numpy(dtype=float)
+    known = (criteria != "unknown").sum(axis=1).to_numpy(dtype=float)
+    share = np.divide(passed, known, out=np.zeros_like(passed), where=known > 0)
+    return level, share
+
+
+@dataclass
+class RuleBaseline:
+    """Probability = training-years selection rate of the firm's eligibility outcome.
+
+    Ties within an outcome are broken by the share of known criteria passed, so ranking
+    metrics see the rulebook's full information and no more.
+    """
+
+    tier: str
+    rulebook: str = RULEBOOK_FOR_BASELINE
+    rates: dict[int, float] = field(default_factory=dict)
+
+    def fit(self, X: pd.DataFrame, y, years=None) -> "RuleBaseline":
+        level, _ = rule_outcomes(X, self.tier, self.rulebook)
+        y = np.asarray(y, dtype=float)
+        overall = float(y.mean())
+        self.rates = {
+            lv: float(y[level == lv].mean()) if (level == lv).any() else overall
+            for lv in _LEVEL.values()
+        }
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        level, share = rule_outcomes(X, self.tier, self.rulebook)
+        base = np.array([self.rates[int(lv)] for lv in level])
+        return np.clip(base + 1e-6 * share, 0.0, 1.0)
+
+
+@dataclass
+class LogisticBaseline:
+    """Logistic regression: quantile-normalised numerics with missing indicators, one-hot
+    categoricals. The quantile transform keeps heavy-tailed money columns from dominating."""
+
+    seed: int = 0
+    C: float = 0.5
+    pipeline: Pipeline | None = None
+
+    def fit(self, X: pd.DataFrame, y, years=None) -> "LogisticBaseline":
+        categorical = categorical_columns(X)
+        numeric = [c for c in X.columns if c not in categorical]
+        prep = ColumnTransformer([
+            ("num", make_pipeline(
+                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                QuantileTransformer(n_quantiles=200, output_distribution="normal",
+                                    subsample=200_000, random_state=self.seed)), numeric),
+            ("cat", make_pipeline(
+                SimpleImputer(strategy="constant", fill_value="missing"),
+                OneHotEncoder(handle_unknown="ignore", min_frequency=20)), categorical),
+        ])
+        self.pipeline = Pipeline([
+            ("prep", prep),
+            ("lr", LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed)),
+        ])
+        self.pipeline.fit(_objects_for_categories(X, categorical), np.asarray(y, dtype=int))
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        categorical = categorical_columns(X)
+        return self.pipeline.predict_proba(_objects_for_categories(X, categorical))[:, 1]
+
+
+def _objects_for_categories(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
+    if not categorical:
+        return X
+    X = X.copy()
+    for column in categorical:
+        X[column] = X[column].astype(object).where(X[column].notna(), np.nan)
+    return X

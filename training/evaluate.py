@@ -1,0 +1,73 @@
+"""Walk-forward evaluation of LightGBM against the rule and logistic baselines on the same folds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from models.baselines import LogisticBaseline, RuleBaseline
+from models.lgbm import TierModel
+from models.metrics import binary_metrics
+from training.splits import Fold
+
+MODEL_NAMES = ("lightgbm", "logistic", "rules")
+
+
+@dataclass
+class Evaluation:
+    """metrics: one row per (model, test_year) plus the mean over folds (test_year = "mean").
+    predictions: out-of-fold rows (firm_id, year, label, p_lightgbm, p_lightgbm_raw,
+    p_logistic, p_rules) — every row was scored by models that never saw its year."""
+
+    metrics: pd.DataFrame
+    predictions: pd.DataFrame
+    folds: list[Fold]
+
+    def mean(self, model: str, metric: str) -> float:
+        row = self.metrics[(self.metrics["model"] == model) & (self.metrics["test_year"] == "mean")]
+        return float(row[metric].iloc[0])
+
+
+def make_models(tier: str, seed: int, params: dict | None = None) -> dict:
+    return {
+        "lightgbm": TierModel(params=params or {}, seed=seed),
+        "logistic": LogisticBaseline(seed=seed),
+        "rules": RuleBaseline(tier=tier),
+    }
+
+
+def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier: str,
+                 seed: int = 0, params: dict | None = None,
+                 progress: Callable[[str], None] | None = None) -> Evaluation:
+    """Fit every model per fold on the training years, score the test year."""
+    years = keys["year"].to_numpy()
+    y = np.asarray(y, dtype=float)
+    rows, predictions = [], []
+    for fold in folds:
+        train, test = fold.train_mask(years), fold.test_mask(years)
+        assert not np.any(train & test), "a fold's training and test rows overlap"
+        fold_pred = keys.loc[test, ["firm_id", "year"]].reset_index(drop=True)
+        fold_pred["label"] = y[test].astype(int)
+        for name, model in make_models(tier, seed, params).items():
+            if progress:
+                progress(f"{tier}: {name} on test year {fold.test_year}")
+            model.fit(X[train], y[train], years[train])
+            p = model.predict_proba(X[test])
+            fold_pred[f"p_{name}"] = p
+            rows.append({"model": name, "test_year": str(fold.test_year),
+                         "train_years": f"{min(fold.train_years)}-{max(fold.train_years)}",
+                         "n_test": int(test.sum()), "n_selected": int(y[test].sum()),
+                         **binary_metrics(y[test], p)})
+            if name == "lightgbm":
+                fold_pred["p_lightgbm_raw"] = model.predict_uncalibrated(X[test])
+                rows[-1]["ece_uncalibrated"] = binary_metrics(y[test], fold_pred["p_lightgbm_raw"])["ece"]
+        predictions.append(fold_pred)
+    metrics = pd.DataFrame(rows)
+    means = metrics.drop(columns=["test_year", "train_years"]).groupby("model", sort=False).mean()
+    means = means.reset_index().assign(test_year="mean", train_years="")
+    metrics = pd.concat([metrics, means[metrics.columns]], ignore_index=True)
+    return Evaluation(metrics=metrics, predictions=pd.concat(predictions, ignore_index=True),
+                      folds=folds)

@@ -1,0 +1,80 @@
+"""Evaluation plots logged with every training run (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+from models.metrics import reliability_table  # noqa: E402
+
+MODEL_LABELS = {"lightgbm": "LightGBM", "logistic": "Logistic regression", "rules": "2022 rulebook"}
+
+
+def roc_pr_curves(predictions: pd.DataFrame, tier: str) -> plt.Figure:
+    """ROC and precision-recall curves of every model on the pooled out-of-fold rows."""
+    fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(11, 4.5))
+    y = predictions["label"].to_numpy()
+    for model, label in MODEL_LABELS.items():
+        p = predictions[f"p_{model}"].to_numpy()
+        fpr, tpr, _ = roc_curve(y, p)
+        precision, recall, _ = precision_recall_curve(y, p)
+        ax_roc.plot(fpr, tpr, label=label)
+        ax_pr.plot(recall, precision, label=label)
+    ax_roc.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax_pr.axhline(y.mean(), color="grey", linestyle=":", linewidth=1, label="selection rate")
+    ax_roc.set(xlabel="False positive rate", ylabel="True positive rate", title=f"ROC — {tier}")
+    ax_pr.set(xlabel="Recall", ylabel="Precision", title=f"Precision-recall — {tier}")
+    for ax in (ax_roc, ax_pr):
+        ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_curve(predictions: pd.DataFrame, tier: str) -> plt.Figure:
+    """Observed selection rate against predicted probability, before and after calibration."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    y = predictions["label"].to_numpy()
+    for column, label in (("p_lightgbm_raw", "LightGBM, uncalibrated"),
+                          ("p_lightgbm", "LightGBM, calibrated")):
+        table = reliability_table(y, predictions[column].to_numpy(), n_bins=12)
+        ax.plot(table["mean_predicted"], table["observed_rate"], marker="o", label=label)
+    top = float(max(predictions["p_lightgbm"].max(), y.mean() * 3, 0.05))
+    ax.plot([0, top], [0, top], color="grey", linestyle=":", label="perfect calibration")
+    ax.set(xlabel="Predicted probability", ylabel="Observed selection rate",
+           title=f"Reliability (equal-mass bins) — {tier}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def feature_importance(importance: pd.DataFrame, tier: str, top: int = 25) -> plt.Figure:
+    shown = importance.head(top).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(shown) + 1.2))
+    ax.barh(shown["feature"], shown["gain"] / importance["gain"].sum())
+    ax.set(xlabel="Share of total split gain", title=f"Feature importance — {tier}")
+    fig.tight_layout()
+    return fig
+
+
+def shap_summary(contributions: pd.DataFrame, X: pd.DataFrame, tier: str,
+                 max_display: int = 20) -> plt.Figure:
+    """Beeswarm of SHAP values (log-odds) with the shap package's renderer."""
+    import shap
+
+    values = contributions.drop(columns=["bias"]).to_numpy()
+    shown = X[contributions.columns.drop("bias")].copy()
+    for column in shown.columns:
+        if isinstance(shown[column].dtype, pd.CategoricalDtype):
+            shown[column] = shown[column].cat.codes.replace(-1, np.nan).astype(float)
+    plt.figure()
+    shap.summary_plot(values, shown, max_display=max_display, show=False, plot_size=(8, 7))
+    fig = plt.gcf()
+    fig.suptitle(f"SHAP values (log-odds) — {tier}", fontsize=11)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,102 @@
+"""MLflow plumbing: the tracking store, experiments per dataset, fingerprints, the registry gate."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+PRODUCTION = "production"
+GATE_METRIC = "pr_auc"
+MLRUNS = Path("mlruns")
+
+
+def setup_tracking() -> str:
+    """Use MLFLOW_TRACKING_URI if set, else the SQLite store sqlite:///mlruns/mlflow.db.
+
+    The plain file store ./mlruns is refused by recent MLflow releases, hence SQLite; its
+    artifacts go under mlruns/artifacts so everything a run makes lives in one folder.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        MLRUNS.mkdir(exist_ok=True)
+        uri = f"sqlite:///{MLRUNS.resolve() / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def experiment_for_dataset(data_dir: Path) -> str:
+    """One experiment per dataset folder; artifacts under mlruns/artifacts/<name> by default."""
+    name = f"giantwatch-{Path(data_dir).resolve().name}"
+    if mlflow.get_experiment_by_name(name) is None:
+        location = None
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            location = (MLRUNS.resolve() / "artifacts" / name).as_uri()
+        mlflow.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
+    return name
+
+
+def fingerprint(tables: dict[str, pd.DataFrame]) -> str:
+    """SHA-256 over the normalised contents of the tables: the same data in CSV or Parquet
+    gives the same fingerprint, any changed cell gives another."""
+    digest = hashlib.sha256()
+    for name in sorted(tables):
+        frame = tables[name]
+        digest.update(name.encode())
+        digest.update(json.dumps(list(map(str, frame.columns))).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def registered_name(tier: str) -> str:
+    return f"giantwatch-{tier}"
+
+
+@dataclass
+class GateDecision:
+    promoted: bool
+    reason: str
+    previous_version: str | None
+
+
+def promote_if_better(name: str, version: str, score: float, comparable_key: str,
+                      force: bool = False) -> GateDecision:
+    """Give `version` the production alias if it is at least as good as the current one.
+
+    Scores are only comparable when measured on the same folds of the same data, which
+    `comparable_key` (data fingerprint + fold years) identifies; otherwise the gate holds.
+    """
+    client = MlflowClient()
+    try:
+        current = client.get_model_version_by_alias(name, PRODUCTION)
+    except MlflowException:
+        current = None
+    if force:
+        decision = GateDecision(True, "forced by --force-promote",
+                                current.version if current else None)
+    elif current is None:
+        decision = GateDecision(True, "no production version yet", None)
+    elif current.tags.get("comparable_key") != comparable_key:
+        decision = GateDecision(
+            False, f"production v{current.version} was evaluated on other data or folds; "
+                   "scores are not comparable (use --force-promote to override)", current.version)
+    else:
+        previous = float(current.tags.get(f"cv_{GATE_METRIC}", "nan"))
+        promoted = score >= previous
+        decision = GateDecision(
+            promoted, f"cv {GATE_METRIC} {score:.4f} {'>=' if promoted else '<'} "
+                      f"production v{current.version} {previous:.4f}", current.version)
+    if decision.promoted:
+        client.set_registered_model_alias(name, PRODUCTION, version)
+    client.set_model_version_tag(name, version, "gate_decision",
+                                 ("promoted: " if decision.promoted else "held: ") + decision.reason)
+    return decision
