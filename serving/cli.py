@@ -127,6 +127,49 @@ def validate(
         out.print("[green]No problems found.[/]")
 
 
+@app.command()
+@user_errors
+def train(
+    data: DataDir,
+    tiers: Annotated[
+        str, typer.Option(help="Comma-separated tiers to model: specialized, little_giant, champion.")
+    ] = "specialized,little_giant,champion",
+    until_year: Annotated[
+        Optional[int], typer.Option(help="Ignore certifications announced after this year.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for LightGBM and the baselines.")] = 0,
+    force_promote: Annotated[
+        bool, typer.Option(help="Give the new models the production alias even if not better.")
+    ] = False,
+) -> None:
+    """Train a LightGBM model per tier, evaluated walk-forward, and register it in MLflow.
+
+    Each tier's model is compared with the 2022 rulebook and a logistic regression on the
+    same folds (train on years before the test year). A new model version gets the
+    `production` alias only if it is at least as good as the current one.
+
+    Tracking goes to MLFLOW_TRACKING_URI, or to sqlite:///mlruns/mlflow.db by default.
+    """
+    from training.train import TrainingProblem, train as run_training
+
+    tier_list = tuple(t.strip() for t in tiers.split(",") if t.strip())
+    try:
+        with err.status("Training...") as status:
+            result = run_training(data, tiers=tier_list, until_year=until_year, seed=seed,
+                                  force_promote=force_promote,
+                                  progress=lambda message: status.update(message))
+    except TrainingProblem as exc:
+        raise UsageProblem(str(exc)) from None
+    _print_frame(result.summary(), title="Walk-forward metrics, mean over test years")
+    for tier, outcome in result.tiers.items():
+        verdict = "production" if outcome.gate.promoted else "not promoted"
+        out.print(f"{tier}: model version {outcome.model_version} ({verdict}: {outcome.gate.reason})")
+    out.print(f"MLflow run {result.parent_run_id} in experiment {result.experiment!r} "
+              f"({result.tracking_uri}).")
+    out.print("Open the MLflow UI with: .venv/bin/mlflow ui --backend-store-uri "
+              f"{result.tracking_uri}")
+
+
 def _print_summary(summary: dict) -> None:
     import pandas as pd
 

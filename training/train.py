@@ -201,7 +201,7 @@ def _register(model: TierModel, X: pd.DataFrame, tier: str, data_fp: str,
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=TierProbabilityModel(model, tier, pipeline_version),
-        signature=infer_signature(signature_frame(X.head(500), model), output),
+        signature=_optional_inputs(infer_signature(signature_frame(X.head(500), model), output)),
         input_example=example,
         registered_model_name=registered_name(tier),
         # Pinned to what trained the model; skips MLflow's slow requirement inference.
@@ -220,6 +220,16 @@ def _register(model: TierModel, X: pd.DataFrame, tier: str, data_fp: str,
     for key, value in tags.items():
         client.set_model_version_tag(registered_name(tier), version, key, str(value))
     return version
+
+
+def _optional_inputs(signature):
+    """Mark every input column optional: any feature may be missing for a firm (NaN / null),
+    whether or not the sample the signature was inferred from happened to show it."""
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    inputs = Schema([ColSpec(c.type, c.name, required=False) for c in signature.inputs.inputs])
+    return ModelSignature(inputs=inputs, outputs=signature.outputs)
 
 
 def _log_frame(frame: pd.DataFrame, artifact: str) -> None:
