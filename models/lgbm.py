@@ -48,7 +48,9 @@ def align_categories(X: pd.DataFrame, categories: dict[str, list]) -> pd.DataFra
         values = X[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
             values = values.astype(object)
-        values = values.where(values.notna() & (values.astype(str) != ""), None)
+        # Values never seen in training (or empty strings) become missing, as LightGBM
+        # would treat an unseen category anyway.
+        values = values.where(values.isin(cats), None)
         X[column] = pd.Categorical(values, categories=cats)
     return X
 
