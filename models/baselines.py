@@ -24,12 +24,16 @@ _LEVEL = {"fail": 0, "unknown": 1, "pass": 2}
 
 
 def rule_outcomes(X: pd.DataFrame, tier: str, rulebook: str = RULEBOOK_FOR_BASELINE):
-    """(eligibility level 0/1/2, share of known criteria passed) per row of X."""
+    """(eligibility level 0/1/2, share of known criteria passed) per row of X.
+
+    Uses the rulebook's on-data reading: qualitative criteria that no dataset records
+    (chain role, information systems, awards) would otherwise keep every firm `unknown`.
+    """
     from features.rules import evaluate, load_rulebook
 
     result = evaluate(X, load_rulebook(rulebook, tier=tier))
-    level = result.eligible.astype(str).map(_LEVEL).to_numpy(dtype=float)
-    criteria = result.criteria.astype(str)
+    level = result.eligible_on_data.astype(str).map(_LEVEL).to_numpy(dtype=float)
+    criteria = result.criteria_on_data.astype(str)
     passed = (criteria == "pass").sum(axis=1).to_numpy(dtype=float)
     known = (criteria != "unknown").sum(axis=1).to_numpy(dtype=float)
     share = np.divide(passed, known, out=np.zeros_like(passed), where=known > 0)
