@@ -1,0 +1,305 @@
+"""Financial features from fiscal years t-1 .. t-4 (as-of year t).
+
+Inputs are the financials columns of fiscal year t-1 under their own names (``revenue``),
+t-2 with suffix ``_prev``, t-3 ``_prev2`` and t-4 ``_prev3``: float64 Series indexed by
+firm_id, NaN where the firm has no row for that year or the value is missing (booleans as
+1.0/0.0/NaN, rd_institution as strings). Every function is pure and vectorised; a ratio
+with a zero or missing denominator is NaN, never 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import feature, passthrough
+
+GROUP = "financials"
+SIZE_CLASSES = ["micro", "small", "medium", "large"]
+RD_INSTITUTION_LEVELS = {"none": 0.0, "city": 1.0, "provincial": 2.0, "national": 3.0}
+
+# MIIT 2011 No. 300, industry: thresholds in persons and CNY.
+LARGE_EMPLOYEES, LARGE_REVENUE = 1000, 400e6
+MEDIUM_EMPLOYEES, MEDIUM_REVENUE = 300, 20e6
+SMALL_EMPLOYEES, SMALL_REVENUE = 20, 3e6
+
+for _name, _meaning, _unit, _criterion in [
+    ("revenue", "operating revenue, fiscal year t-1", "CNY", "size / 新 R&D band"),
+    ("main_revenue", "main-business revenue, t-1", "CNY", "专 main share"),
+    ("employees", "headcount at end of t-1", "persons", "size"),
+    ("total_assets", "total assets, t-1", "CNY", "精 debt ratio"),
+    ("net_profit", "net profit, t-1", "CNY", "精 net margin"),
+    ("rd_expense", "R&D expense, t-1", "CNY", "新 R&D"),
+    ("rd_expense_prev", "R&D expense, t-2", "CNY", "新 R&D"),
+    ("domestic_share", "national market share of the main product, t-1", "fraction",
+     "特 national market share"),
+    ("domestic_rank", "national rank of the main product by market share, t-1 (1 = leader)",
+     "rank", "特 / champion market position"),
+    ("global_rank", "world rank of the main product by market share, t-1", "rank",
+     "champion global top 3"),
+    ("high_tech", "holds a High and New Technology Enterprise certificate, t-1", "1/0",
+     "innovative direct condition"),
+    ("quality_cert", "management-system or developed-market product certification, t-1", "1/0",
+     "精 quality"),
+    ("own_brand", "sells the main product under its own brand, t-1", "1/0", "特 own brand"),
+]:
+    passthrough(_name, GROUP, _meaning, _unit, _criterion)
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    return numerator / denominator.where(denominator != 0)
+
+
+def _growth(current: pd.Series, base: pd.Series) -> pd.Series:
+    """Growth as a fraction; a non-positive base (revenue cannot shrink from 0) is NaN."""
+    return current / base.where(base > 0) - 1.0
+
+
+def _signed_growth(current: pd.Series, base: pd.Series) -> pd.Series:
+    # Profit can be negative: dividing by |base| keeps the sign meaning "improved", as the
+    # provincial scoring guides compute growth of net profit.
+    return (current - base) / base.abs().where(base != 0)
+
+
+def _log(x: pd.Series) -> pd.Series:
+    return np.log1p(x.where(x >= 0))
+
+
+# --- size -------------------------------------------------------------------------------
+
+@feature(GROUP, "log(1 + CNY)", "size")
+def log_revenue(revenue: pd.Series) -> pd.Series:
+    """natural log of 1 + revenue, t-1"""
+    return _log(revenue)
+
+
+@feature(GROUP, "log(1 + CNY)", "size")
+def log_total_assets(total_assets: pd.Series) -> pd.Series:
+    """natural log of 1 + total assets, t-1"""
+    return _log(total_assets)
+
+
+@feature(GROUP, "log(1 + persons)", "size")
+def log_employees(employees: pd.Series) -> pd.Series:
+    """natural log of 1 + headcount, t-1"""
+    return _log(employees)
+
+
+@feature(GROUP, "category", "size: MIIT 2011 No. 300", kind="category")
+def size_class(employees: pd.Series, revenue: pd.Series) -> pd.Series:
+    """SME size class (micro/small/medium/large) by the MIIT 2011 industry rule, t-1"""
+    emp, rev = employees.to_numpy(float), revenue.to_numpy(float)
+    code = np.select(
+        [
+            (emp >= LARGE_EMPLOYEES) & (rev >= LARGE_REVENUE),
+            (emp >= MEDIUM_EMPLOYEES) & (rev >= MEDIUM_REVENUE),
+            (emp >= SMALL_EMPLOYEES) & (rev >= SMALL_REVENUE),
+        ],
+        [SIZE_CLASSES.index("large"), SIZE_CLASSES.index("medium"), SIZE_CLASSES.index("small")],
+        default=SIZE_CLASSES.index("micro"),
+    )
+    code[np.isnan(emp) | np.isnan(rev)] = -1
+    return pd.Series(pd.Categorical.from_codes(code, categories=SIZE_CLASSES),
+                     index=employees.index)
+
+
+@feature(GROUP, "1/0", "size: SME")
+def is_sme(employees: pd.Series, revenue: pd.Series) -> pd.Series:
+    """1 if fewer than 1,000 employees or revenue below 400M (an SME), t-1"""
+    small_emp = employees < LARGE_EMPLOYEES
+    small_rev = revenue < LARGE_REVENUE
+    out = (small_emp | small_rev).astype(float)
+    # Unknown only when neither known part already makes the firm an SME.
+    undecided = ~(small_emp | small_rev) & (employees.isna() | revenue.isna())
+    return out.mask(undecided)
+
+
+# --- growth -----------------------------------------------------------------------------
+
+@feature(GROUP, "fraction", "专 growth")
+def revenue_growth_1y(revenue: pd.Series, revenue_prev: pd.Series) -> pd.Series:
+    """revenue growth t-2 -> t-1"""
+    return _growth(revenue, revenue_prev)
+
+
+@feature(GROUP, "fraction", "")
+def revenue_growth_2y(revenue: pd.Series, revenue_prev2: pd.Series) -> pd.Series:
+    """cumulative revenue growth t-3 -> t-1"""
+    return _growth(revenue, revenue_prev2)
+
+
+@feature(GROUP, "fraction", "")
+def revenue_growth_3y(revenue: pd.Series, revenue_prev3: pd.Series) -> pd.Series:
+    """cumulative revenue growth t-4 -> t-1"""
+    return _growth(revenue, revenue_prev3)
+
+
+@feature(GROUP, "fraction", "专 2-year average growth")
+def revenue_growth_2y_avg(
+    revenue: pd.Series, revenue_prev: pd.Series, revenue_prev2: pd.Series
+) -> pd.Series:
+    """mean of the yearly revenue growth rates t-2 -> t-1 and t-3 -> t-2"""
+    return (_growth(revenue, revenue_prev) + _growth(revenue_prev, revenue_prev2)) / 2
+
+
+@feature(GROUP, "fraction", "innovative 主营 growth")
+def main_revenue_growth_1y(main_revenue: pd.Series, main_revenue_prev: pd.Series) -> pd.Series:
+    """main-business revenue growth t-2 -> t-1"""
+    return _growth(main_revenue, main_revenue_prev)
+
+
+@feature(GROUP, "fraction", "")
+def main_revenue_growth_2y(main_revenue: pd.Series, main_revenue_prev2: pd.Series) -> pd.Series:
+    """cumulative main-business revenue growth t-3 -> t-1"""
+    return _growth(main_revenue, main_revenue_prev2)
+
+
+@feature(GROUP, "fraction", "")
+def main_revenue_growth_3y(main_revenue: pd.Series, main_revenue_prev3: pd.Series) -> pd.Series:
+    """cumulative main-business revenue growth t-4 -> t-1"""
+    return _growth(main_revenue, main_revenue_prev3)
+
+
+@feature(GROUP, "fraction", "专 little giant main-business growth")
+def main_revenue_growth_2y_avg(
+    main_revenue: pd.Series, main_revenue_prev: pd.Series, main_revenue_prev2: pd.Series
+) -> pd.Series:
+    """mean of the yearly main-business growth rates t-2 -> t-1 and t-3 -> t-2"""
+    return (
+        _growth(main_revenue, main_revenue_prev) + _growth(main_revenue_prev, main_revenue_prev2)
+    ) / 2
+
+
+@feature(GROUP, "fraction", "")
+def net_profit_growth_1y(net_profit: pd.Series, net_profit_prev: pd.Series) -> pd.Series:
+    """net profit growth t-2 -> t-1, relative to |t-2 profit|"""
+    return _signed_growth(net_profit, net_profit_prev)
+
+
+@feature(GROUP, "fraction", "2018 little giant growth")
+def net_profit_growth_2y_avg(
+    net_profit: pd.Series, net_profit_prev: pd.Series, net_profit_prev2: pd.Series
+) -> pd.Series:
+    """mean of the yearly net-profit growth rates (relative to |base|) over t-3 -> t-1"""
+    return (
+        _signed_growth(net_profit, net_profit_prev)
+        + _signed_growth(net_profit_prev, net_profit_prev2)
+    ) / 2
+
+
+@feature(GROUP, "fraction", "")
+def employees_growth_1y(employees: pd.Series, employees_prev: pd.Series) -> pd.Series:
+    """headcount growth t-2 -> t-1"""
+    return _growth(employees, employees_prev)
+
+
+# --- R&D --------------------------------------------------------------------------------
+
+@feature(GROUP, "fraction", "新 R&D intensity")
+def rd_intensity(rd_expense: pd.Series, revenue: pd.Series) -> pd.Series:
+    """R&D expense / revenue, t-1"""
+    return _ratio(rd_expense, revenue)
+
+
+@feature(GROUP, "fraction", "新 R&D intensity (each of 2 years)")
+def rd_intensity_prev(rd_expense_prev: pd.Series, revenue_prev: pd.Series) -> pd.Series:
+    """R&D expense / revenue, t-2"""
+    return _ratio(rd_expense_prev, revenue_prev)
+
+
+@feature(GROUP, "fraction", "新 R&D intensity (each of 2 years)")
+def rd_intensity_2y_min(rd_intensity: pd.Series, rd_intensity_prev: pd.Series) -> pd.Series:
+    """lower of the R&D intensities of t-1 and t-2"""
+    return np.fmin(rd_intensity, rd_intensity_prev).where(
+        rd_intensity.notna() & rd_intensity_prev.notna()
+    )
+
+
+@feature(GROUP, "CNY", "新 R&D over 2 years")
+def rd_expense_2y_sum(rd_expense: pd.Series, rd_expense_prev: pd.Series) -> pd.Series:
+    """R&D expense t-1 + t-2 (NaN if either year is unknown)"""
+    return rd_expense + rd_expense_prev
+
+
+@feature(GROUP, "CNY", "specialized direct condition: 2-year average R&D")
+def rd_expense_2y_avg(rd_expense_2y_sum: pd.Series) -> pd.Series:
+    """average yearly R&D expense over t-1 and t-2"""
+    return rd_expense_2y_sum / 2
+
+
+@feature(GROUP, "CNY", "")
+def rd_expense_3y_sum(rd_expense_2y_sum: pd.Series, rd_expense_prev2: pd.Series) -> pd.Series:
+    """R&D expense t-1 + t-2 + t-3 (NaN if any year is unknown)"""
+    return rd_expense_2y_sum + rd_expense_prev2
+
+
+@feature(GROUP, "fraction", "新 R&D staff share")
+def rd_staff_share(rd_staff: pd.Series, employees: pd.Series) -> pd.Series:
+    """R&D staff / employees, t-1"""
+    return _ratio(rd_staff, employees)
+
+
+@feature(GROUP, "level 0-3", "新 R&D institution")
+def rd_institution_level(rd_institution: pd.Series) -> pd.Series:
+    """highest R&D institution run: 0 none, 1 city, 2 provincial, 3 national, t-1"""
+    return rd_institution.map(RD_INSTITUTION_LEVELS).astype("float64")  # NaN: unknown label
+
+
+# --- structure and performance ----------------------------------------------------------
+
+@feature(GROUP, "fraction", "专 main share")
+def main_share(main_revenue: pd.Series, revenue: pd.Series) -> pd.Series:
+    """main-business revenue / revenue, t-1"""
+    return _ratio(main_revenue, revenue)
+
+
+@feature(GROUP, "fraction", "精 net margin")
+def net_margin(net_profit: pd.Series, revenue: pd.Series) -> pd.Series:
+    """net profit / revenue, t-1"""
+    return _ratio(net_profit, revenue)
+
+
+@feature(GROUP, "fraction", "")
+def roa(net_profit: pd.Series, total_assets: pd.Series) -> pd.Series:
+    """return on assets: net profit / total assets, t-1"""
+    return _ratio(net_profit, total_assets)
+
+
+@feature(GROUP, "fraction", "精 debt ratio")
+def debt_ratio(total_liabilities: pd.Series, total_assets: pd.Series) -> pd.Series:
+    """total liabilities / total assets, t-1"""
+    return _ratio(total_liabilities, total_assets)
+
+
+@feature(GROUP, "fraction", "")
+def export_share(export_revenue: pd.Series, revenue: pd.Series) -> pd.Series:
+    """export revenue / revenue, t-1"""
+    return _ratio(export_revenue, revenue)
+
+
+@feature(GROUP, "fraction", "selection anomaly: state support")
+def subsidies_to_revenue(subsidies: pd.Series, revenue: pd.Series) -> pd.Series:
+    """government subsidies / revenue, t-1"""
+    return _ratio(subsidies, revenue)
+
+
+@feature(GROUP, "CNY", "specialized / little giant equity in 2 years")
+def equity_raised_2y(equity_raised: pd.Series, equity_raised_prev: pd.Series) -> pd.Series:
+    """new equity raised in t-1 + t-2 (NaN if either year is unknown)"""
+    return equity_raised + equity_raised_prev
+
+
+@feature(GROUP, "CNY", "innovative direct condition: equity in 3 years")
+def equity_raised_3y(equity_raised_2y: pd.Series, equity_raised_prev2: pd.Series) -> pd.Series:
+    """new equity raised in t-1 + t-2 + t-3 (NaN if any year is unknown)"""
+    return equity_raised_2y + equity_raised_prev2
+
+
+@feature(GROUP, "years", "")
+def financial_years_known(
+    revenue: pd.Series, revenue_prev: pd.Series, revenue_prev2: pd.Series,
+    revenue_prev3: pd.Series,
+) -> pd.Series:
+    """how many of fiscal years t-1 .. t-4 have a known revenue"""
+    return sum(s.notna().astype(float) for s in (revenue, revenue_prev, revenue_prev2,
+                                                  revenue_prev3))

@@ -1,0 +1,114 @@
+"""Certification history and firm age at the start of the as-of year t.
+
+``certifications_known`` holds only the certification rows announced before t (the lists of
+t itself are the target) of the scored firms, with their row position in the feature frame
+in column ``pos``; ``firm_index`` is the positional index (RangeIndex) of the scored firms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import feature
+from features.panel import holds_valid_title
+
+GROUP = "history"
+
+
+def _holds(certifications_known: pd.DataFrame, year: int, tier: str, firm_index: pd.Index):
+    held = holds_valid_title(certifications_known, year, tier, key="pos")
+    out = np.zeros(len(firm_index))
+    out[held.index[held.to_numpy(dtype=bool)].to_numpy(dtype=np.int64)] = 1.0
+    return pd.Series(out, index=firm_index)
+
+
+def _years_since_first(certs: pd.DataFrame, year: int, tier: str, firm_index: pd.Index):
+    titles = certs[(certs["tier"] == tier) & certs["event"].isin(["granted", "renewed"])]
+    first = titles.groupby("pos")["year"].min()
+    out = np.full(len(firm_index), np.nan)
+    out[first.index.to_numpy(dtype=np.int64)] = year - first.to_numpy(dtype="float64")
+    return pd.Series(out, index=firm_index)
+
+
+def _per_firm_count(certs: pd.DataFrame, event: str, firm_index: pd.Index) -> np.ndarray:
+    pos = certs.loc[certs["event"] == event, "pos"].to_numpy(dtype=np.int64)
+    return np.bincount(pos, minlength=len(firm_index)).astype("float64")
+
+
+@feature(GROUP, "1/0", "")
+def holds_innovative(certifications_known, year, firm_index):
+    """valid Innovative SME title at the start of t"""
+    return _holds(certifications_known, year, "innovative", firm_index)
+
+
+@feature(GROUP, "1/0", "little giant: must already be a Specialized SME")
+def holds_specialized(certifications_known, year, firm_index):
+    """valid Specialized SME title at the start of t"""
+    return _holds(certifications_known, year, "specialized", firm_index)
+
+
+@feature(GROUP, "1/0", "champion: Little Giants below 400M qualify")
+def holds_little_giant(certifications_known, year, firm_index):
+    """valid Little Giant title at the start of t"""
+    return _holds(certifications_known, year, "little_giant", firm_index)
+
+
+@feature(GROUP, "1/0", "little giant: not recommended if already a Single Champion")
+def holds_champion(certifications_known, year, firm_index):
+    """valid Single Champion title at the start of t"""
+    return _holds(certifications_known, year, "champion", firm_index)
+
+
+@feature(GROUP, "level 0-4", "")
+def title_level(holds_innovative, holds_specialized, holds_little_giant, holds_champion):
+    """highest valid title: 0 none, 1 innovative, 2 specialized, 3 little giant, 4 champion"""
+    held = [holds_innovative, holds_specialized, holds_little_giant, holds_champion]
+    level = pd.Series(0.0, index=holds_innovative.index)
+    for rank, holds in enumerate(held, start=1):
+        level = level.mask(holds == 1.0, float(rank))
+    return level
+
+
+@feature(GROUP, "years", "")
+def years_held_specialized(certifications_known, year, firm_index):
+    """years since the first Specialized SME title (NaN if never held)"""
+    return _years_since_first(certifications_known, year, "specialized", firm_index)
+
+
+@feature(GROUP, "years", "")
+def years_held_little_giant(certifications_known, year, firm_index):
+    """years since the first Little Giant title (NaN if never held)"""
+    return _years_since_first(certifications_known, year, "little_giant", firm_index)
+
+
+@feature(GROUP, "years", "")
+def years_held_champion(certifications_known, year, firm_index):
+    """years since the first Single Champion title (NaN if never held)"""
+    return _years_since_first(certifications_known, year, "champion", firm_index)
+
+
+@feature(GROUP, "count", "")
+def renewals_passed(certifications_known, firm_index):
+    """re-reviews passed (renewed rows of any tier) before t"""
+    return pd.Series(_per_firm_count(certifications_known, "renewed", firm_index),
+                     index=firm_index)
+
+
+@feature(GROUP, "1/0", "")
+def ever_revoked(certifications_known, firm_index):
+    """a title of any tier was revoked before t"""
+    revoked = _per_firm_count(certifications_known, "revoked", firm_index)
+    return pd.Series((revoked > 0).astype("float64"), index=firm_index)
+
+
+@feature(GROUP, "years", "champion: >= 10 years in the field")
+def firm_age(firm_founded_year: pd.Series, year: int) -> pd.Series:
+    """t - founded_year"""
+    return (year - firm_founded_year).astype("float64")
+
+
+@feature(GROUP, "years", "专 years in the niche")
+def years_in_niche(firm_niche_entry_year: pd.Series, year: int) -> pd.Series:
+    """t - niche_entry_year"""
+    return (year - firm_niche_entry_year).astype("float64")

@@ -1,0 +1,350 @@
+"""Feature pipeline: as-of inputs -> registered feature functions -> feature frame.
+
+``build_features(dataset, t)`` first censors the data to what was known by the end of t-1
+(financials of fiscal years t-4 .. t-1, patents filed before t-01-01 with grant and lapse
+dates from t on blanked, certifications announced before t), then evaluates every
+registered feature function, resolving each parameter by name to a raw input or another
+function (a small Hamilton-style dataflow). Censoring at the source makes a leak impossible
+whatever a feature function does.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from features import financials, history, ownership, patents, sectors  # noqa: F401 (registers)
+from features.catalogue import FEATURES, NODES
+from features.panel import candidate_panel, positions_in
+
+FEATURE_PIPELINE_VERSION = "1.0.0"
+
+LAGS: dict[str, int] = {"_prev3": 4, "_prev2": 3, "_prev": 2, "": 1}
+FINANCIAL_BOOLEANS = ("high_tech", "quality_cert", "own_brand")
+FINANCIAL_TEXT = ("rd_institution",)
+FIRM_INPUTS = {
+    "firm_province": "province", "firm_industry_code": "industry_code",
+    "firm_founded_year": "founded_year", "firm_niche_entry_year": "niche_entry_year",
+    "firm_parent_id": "parent_id", "firm_parent_employees": "parent_employees",
+    "firm_parent_revenue": "parent_revenue", "firm_state_share": "state_share",
+    "firm_listed_board": "listed_board",
+}
+PATENT_INPUTS = {"patent_owner": "firm_id", "patent_kind": "kind", "patent_filed": "filed",
+                 "patent_granted": "granted", "patent_lapsed": "lapsed", "patent_ipc": "ipc"}
+FINANCIAL_COLUMNS = (
+    "revenue", "main_revenue", "net_profit", "total_assets", "total_liabilities", "rd_expense",
+    "export_revenue", "equity_raised", "subsidies", "domestic_share", "employees", "rd_staff",
+    "domestic_rank", "global_rank", "rd_institution", *FINANCIAL_BOOLEANS,
+)
+FUNCTIONS: dict[str, Callable] = {
+    **NODES, **{n: s.function for n, s in FEATURES.items() if s.function is not None}
+}
+PARAMS: dict[str, tuple[str, ...]] = {
+    name: tuple(inspect.signature(fn).parameters) for name, fn in FUNCTIONS.items()
+}
+
+
+def feature_names() -> list[str]:
+    """Names of all features, in the registry (= output column) order."""
+    return list(FEATURES)
+
+
+def _split_lag(name: str) -> tuple[str, int]:
+    for suffix, lag in LAGS.items():
+        if suffix and name.endswith(suffix):
+            return name[: -len(suffix)], lag
+    return name, 1
+
+
+class _FinancialInputs:
+    """Lazily scatters one financials column of one fiscal year onto the scored firms."""
+
+    def __init__(self, fin: pd.DataFrame, year: int, firm_ids: pd.Index):
+        years = fin["year"].to_numpy()
+        rows = np.flatnonzero((years >= year - max(LAGS.values())) & (years <= year - 1))
+        pos = positions_in(fin["firm_id"].iloc[rows], firm_ids)
+        keep = pos >= 0
+        self.fin, self.index = fin, pd.RangeIndex(len(firm_ids))
+        self.rows, self.pos, self.lag = rows[keep], pos[keep], year - years[rows[keep]]
+
+    def has(self, name: str) -> bool:
+        return _split_lag(name)[0] in FINANCIAL_COLUMNS
+
+    def get(self, name: str) -> pd.Series:
+        column, lag = _split_lag(name)
+        sel = self.lag == lag
+        rows, pos = self.rows[sel], self.pos[sel]
+        n = len(self.index)
+        if column not in self.fin.columns:  # an optional column the source did not have
+            values = pd.Series(np.nan, index=self.index)
+            return values.astype("category") if column in FINANCIAL_TEXT else values
+        source = self.fin[column]
+        if column in FINANCIAL_TEXT:
+            # Categorical: a few distinct labels, mapped once instead of per firm.
+            codes, labels = pd.factorize(source.array.take(rows))
+            out = np.full(n, -1, dtype=np.int64)
+            out[pos] = codes
+            return pd.Series(pd.Categorical.from_codes(out, categories=labels), index=self.index)
+        out = np.full(n, np.nan)
+        if isinstance(source.dtype, np.dtype):
+            out[pos] = source.to_numpy()[rows]
+        else:
+            out[pos] = source.array.take(rows).to_numpy(dtype="float64", na_value=np.nan)
+        return pd.Series(out, index=self.index)
+
+
+def _categorical_rows(column: pd.Series, rows: np.ndarray, categories=None) -> pd.Categorical:
+    """``column[rows]`` as a Categorical, factorising the whole column (no string copies)."""
+    codes, uniques = pd.factorize(column)
+    if categories is None:
+        return pd.Categorical.from_codes(codes[rows], categories=uniques)
+    lookup = np.append(pd.Index(categories).get_indexer(np.asarray(uniques, dtype=object)), -1)
+    return pd.Categorical.from_codes(lookup[codes[rows]], categories=categories)
+
+
+def _patent_inputs(pat: pd.DataFrame, cutoff: np.datetime64, firm_ids: pd.Index) -> dict:
+    filed = pat["filed"].to_numpy()
+    owner = positions_in(pat["firm_id"], firm_ids)
+    rows = np.flatnonzero((filed < cutoff) & (owner >= 0))
+
+    def dates(column: str) -> np.ndarray:
+        values = pat[column].to_numpy()[rows]
+        # Blank every date from the as-of year on: not known at t-1-12-31.
+        return np.where(values < cutoff, values, np.datetime64("NaT"))
+
+    return {
+        "patent_owner": owner[rows],
+        "patent_kind": _categorical_rows(pat["kind"], rows, patents.KINDS),
+        "patent_filed": filed[rows],
+        "patent_granted": dates("granted"),
+        "patent_lapsed": dates("lapsed"),
+        "patent_ipc": _categorical_rows(pat["ipc"], rows),
+    }
+
+
+def _firm_inputs(firms: pd.DataFrame, firm_ids: pd.Index) -> dict:
+    pos = positions_in(firms["firm_id"], firm_ids)
+    source_row = np.full(len(firm_ids), -1, dtype=np.int64)
+    found = np.flatnonzero(pos >= 0)
+    source_row[pos[found]] = found
+    index = pd.RangeIndex(len(firm_ids))
+    inputs = {
+        name: pd.Series(firms[col].array.take(source_row, allow_fill=True), index=index)
+        for name, col in FIRM_INPUTS.items() if col in firms.columns
+    }
+    inputs["firm_known"] = pd.Series(source_row >= 0, index=index)
+    return inputs
+
+
+def _certification_inputs(certs: pd.DataFrame, year: int, firm_ids: pd.Index) -> pd.DataFrame:
+    known = certs[certs["year"] < year]
+    pos = positions_in(known["firm_id"], firm_ids)
+    return known.assign(pos=pos)[pos >= 0]
+
+
+def _firm_id_index(fin: pd.DataFrame, year: int, firm_ids) -> pd.Index:
+    if firm_ids is None:
+        ids = fin.loc[fin["year"] == year - 1, "firm_id"].drop_duplicates().sort_values()
+    else:
+        ids = firm_ids if isinstance(firm_ids, (pd.Series, pd.Index)) else list(firm_ids)
+        ids = pd.Series(ids, dtype=getattr(ids, "dtype", "str")).drop_duplicates()
+    return pd.Index(ids.to_numpy() if ids.dtype == object else ids.array, name="firm_id")
+
+
+class _Resolver:
+    """Evaluates nodes by name: cached, each parameter resolved recursively."""
+
+    def __init__(self, inputs: dict[str, Any], financial: _FinancialInputs):
+        self.values: dict[str, Any] = dict(inputs)
+        self.financial = financial
+
+    def __call__(self, name: str, stack: tuple[str, ...] = ()) -> Any:
+        if name in self.values:
+            return self.values[name]
+        if name in stack:
+            raise ValueError(f"cycle in feature graph: {' -> '.join(stack + (name,))}")
+        fn = FUNCTIONS.get(name)
+        if fn is not None:
+            value = fn(**{p: self(p, stack + (name,)) for p in PARAMS[name]})
+        elif self.financial.has(name):
+            value = self.financial.get(name)
+        else:
+            raise KeyError(f"no input or feature function named {name!r}")
+        self.values[name] = value
+        return value
+
+
+def build_features(dataset, year: int, firm_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    """Feature frame of as-of year ``year`` from data known by the end of ``year``-1.
+
+    ``dataset``: any object with firms, financials, patents, certifications frames in the
+    normalised format. ``firm_ids``: firms to score, in the order given, duplicates dropped
+    (default: every firm with a financials row for ``year``-1, sorted). Returns one row per
+    firm, index ``firm_id``, columns in :func:`feature_names` order: float64 (NaN =
+    unknown) and fixed-category ``category``. Internally features are computed on positional
+    arrays (firm row i = i-th firm id), so no step hashes firm ids more than once.
+    """
+    year = int(year)
+    fin = dataset.financials
+    firm_ids = _firm_id_index(fin, year, firm_ids)
+    cutoff = np.datetime64(f"{year}-01-01")
+    inputs: dict[str, Any] = {
+        "year": year,
+        "cutoff": cutoff,
+        "firm_index": pd.RangeIndex(len(firm_ids)),
+        "certifications_known": _certification_inputs(dataset.certifications, year, firm_ids),
+        **_firm_inputs(dataset.firms, firm_ids),
+        **_patent_inputs(dataset.patents, cutoff, firm_ids),
+    }
+    resolve = _Resolver(inputs, _FinancialInputs(fin, year, firm_ids))
+    columns: dict[str, Any] = {}
+    for name, spec in FEATURES.items():
+        value = resolve(name)
+        if spec.kind == "category":
+            columns[name] = value.array if isinstance(value, pd.Series) else value
+        else:
+            columns[name] = np.asarray(value, dtype="float64")
+    return pd.DataFrame(columns, index=firm_ids)
+
+
+@dataclass
+class Panel:
+    """Training or scoring panel of one tier.
+
+    X: features (index aligned with keys); y: label Series (int64 0/1) when every year is
+    labelled, float64 with NaN for unlabelled years when mixed, None when none is labelled;
+    keys: firm_id, year; rejects: candidates that could not be scored.
+    """
+
+    X: pd.DataFrame
+    y: pd.Series | None
+    keys: pd.DataFrame
+    rejects: pd.DataFrame
+    tier: str = ""
+
+
+def _labels(label: pd.Series) -> pd.Series | None:
+    if len(label) and label.isna().all():
+        return None
+    if label.notna().all():
+        return label.astype("int64").rename("label")
+    return label.rename("label")
+
+
+def asof_panel(dataset, year: int, tier: str) -> Panel:
+    """Candidates of ``tier`` for as-of ``year`` with their features and labels."""
+    keys, rejects = candidate_panel(dataset, year, tier)
+    # keys hold each candidate once, so the frame comes back in keys order.
+    X = build_features(dataset, year, firm_ids=keys["firm_id"])
+    X.index = keys.index
+    granted = dataset.certifications
+    labelled = bool(((granted["tier"] == tier) & (granted["year"] == year)
+                     & (granted["event"] == "granted")).any())
+    y = _labels(keys["label"]) if labelled else None
+    return Panel(X, y, keys[["firm_id", "year"]].copy(), rejects, tier)
+
+
+def stack_panels(dataset, years: Iterable[int], tier: str,
+                 progress: Callable[[int, int], Any] | None = None) -> Panel:
+    """As-of panels of ``years`` concatenated (for training); ``progress(year, n_rows)``
+    is called after each year."""
+    panels = []
+    for year in years:
+        panel = asof_panel(dataset, year, tier)
+        panels.append(panel)
+        if progress is not None:
+            progress(int(year), len(panel.keys))
+    if not panels:
+        raise ValueError("stack_panels needs at least one year")
+    X = pd.concat([p.X for p in panels], ignore_index=True)
+    keys = pd.concat([p.keys for p in panels], ignore_index=True)
+    rejects = pd.concat([p.rejects for p in panels], ignore_index=True)
+    if all(p.y is None for p in panels):
+        y = None
+    else:
+        parts = [p.y.astype("float64") if p.y is not None
+                 else pd.Series(np.nan, index=p.keys.index) for p in panels]
+        y = _labels(pd.concat(parts, ignore_index=True))
+    return Panel(X, y, keys, rejects, tier)
+
+
+class AsOfFeatures(TransformerMixin, BaseEstimator):
+    """sklearn transformer: keys (firm_id, year) -> as-of feature frame.
+
+    Stateless (features depend only on the dataset and the as-of year), so ``fit`` only
+    records the output names. ``transform(keys)`` returns the features of each key's firm
+    as of the key's year, index = ``keys.index``.
+    """
+
+    def __init__(self, dataset=None):
+        self.dataset = dataset
+
+    def fit(self, X: pd.DataFrame, y=None) -> AsOfFeatures:
+        self.feature_names_in_ = np.asarray(["firm_id", "year"], dtype=object)
+        self.n_features_in_ = 2
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        parts = []
+        for year, rows in X.groupby("year", sort=True):
+            codes, unique_ids = pd.factorize(rows["firm_id"])
+            frame = build_features(self.dataset, int(year), firm_ids=unique_ids)
+            part = frame.iloc[codes]
+            part.index = rows.index
+            parts.append(part)
+        if not parts:
+            return build_features(self.dataset, 2000, firm_ids=[]).set_axis(X.index[:0])
+        return pd.concat(parts).reindex(X.index)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.asarray(feature_names(), dtype=object)
+
+
+def _input_source(name: str) -> str | None:
+    if name in FIRM_INPUTS:
+        return f"firms.{FIRM_INPUTS[name]}"
+    if name == "firm_known":
+        return "firms.firm_id"
+    if name in PATENT_INPUTS:
+        return f"patents.{PATENT_INPUTS[name]}"
+    if name == "certifications_known":
+        return "certifications.tier/year/event"
+    if name in ("year", "cutoff", "firm_index"):
+        return None
+    column, lag = _split_lag(name)
+    return f"financials.{column}[t-{lag}]"
+
+
+def source_columns(name: str) -> list[str]:
+    """Raw table columns a feature is computed from (transitively), sorted."""
+    found: set[str] = set()
+
+    def walk(node: str) -> None:
+        fn = FUNCTIONS.get(node)
+        if fn is None:
+            src = _input_source(node)
+            if src:
+                found.add(src)
+            return
+        for param in PARAMS[node]:
+            walk(param)
+
+    walk(name)
+    return sorted(found)
+
+
+def feature_catalogue() -> pd.DataFrame:
+    """One row per feature: name, group, meaning, unit, kind, source, criterion."""
+    rows = [
+        {"name": s.name, "group": s.group, "meaning": s.meaning, "unit": s.unit,
+         "kind": s.kind, "source": ", ".join(source_columns(s.name)), "criterion": s.criterion}
+        for s in FEATURES.values()
+    ]
+    return pd.DataFrame(rows, columns=["name", "group", "meaning", "unit", "kind", "source",
+                                       "criterion"])
