@@ -22,8 +22,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from features import financials, history, ownership, patents, sectors  # noqa: F401 (registers)
 from features.catalogue import FEATURES, NODES
 from features.panel import candidate_panel, positions_in
+from features.rule_features import rule_feature_catalogue, rule_features
 
-FEATURE_PIPELINE_VERSION = "1.0.0"
+FEATURE_PIPELINE_VERSION = "1.1.0"
 
 LAGS: dict[str, int] = {"_prev3": 4, "_prev2": 3, "_prev": 2, "": 1}
 FINANCIAL_BOOLEANS = ("high_tech", "quality_cert", "own_brand")
@@ -51,8 +52,8 @@ PARAMS: dict[str, tuple[str, ...]] = {
 
 
 def feature_names() -> list[str]:
-    """Names of all features, in the registry (= output column) order."""
-    return list(FEATURES)
+    """Names of all features: registered ones in registry order, then rule results."""
+    return [*FEATURES, *rule_feature_catalogue()["name"]]
 
 
 def _split_lag(name: str) -> tuple[str, int]:
@@ -210,7 +211,8 @@ def build_features(dataset, year: int, firm_ids: Iterable[str] | None = None) ->
             columns[name] = value.array if isinstance(value, pd.Series) else value
         else:
             columns[name] = np.asarray(value, dtype="float64")
-    return pd.DataFrame(columns, index=firm_ids)
+    base = pd.DataFrame(columns, index=firm_ids)
+    return pd.concat([base, rule_features(base)], axis=1)
 
 
 @dataclass
@@ -346,5 +348,6 @@ def feature_catalogue() -> pd.DataFrame:
          "kind": s.kind, "source": ", ".join(source_columns(s.name)), "criterion": s.criterion}
         for s in FEATURES.values()
     ]
-    return pd.DataFrame(rows, columns=["name", "group", "meaning", "unit", "kind", "source",
-                                       "criterion"])
+    columns = ["name", "group", "meaning", "unit", "kind", "source", "criterion"]
+    return pd.concat([pd.DataFrame(rows, columns=columns), rule_feature_catalogue()[columns]],
+                     ignore_index=True)
