@@ -16,6 +16,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, QuantileTransformer
+from threadpoolctl import threadpool_limits
 
 from models.lgbm import categorical_columns
 
@@ -93,12 +94,16 @@ class LogisticBaseline:
             ("prep", prep),
             ("lr", LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed)),
         ])
-        self.pipeline.fit(_objects_for_categories(X, categorical), np.asarray(y, dtype=int))
+        # One BLAS thread: the solver's path then does not depend on how sums are split
+        # across threads, so the same data and seed give the same coefficients.
+        with threadpool_limits(1):
+            self.pipeline.fit(_objects_for_categories(X, categorical), np.asarray(y, dtype=int))
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         categorical = categorical_columns(X)
-        return self.pipeline.predict_proba(_objects_for_categories(X, categorical))[:, 1]
+        with threadpool_limits(1):
+            return self.pipeline.predict_proba(_objects_for_categories(X, categorical))[:, 1]
 
 
 def _objects_for_categories(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:

@@ -7,6 +7,7 @@ booster is refit on every given year with the number of rounds found.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -27,8 +28,14 @@ DEFAULT_PARAMS: dict = {
     "verbose": -1,
     "deterministic": True,
     "force_row_wise": True,
-    "num_threads": 2,
 }
+# Below this many rows one thread is faster: OpenMP's thread start-up and spinning cost more
+# than the histogram work, and on a busy 2-core machine two threads can be 4x slower.
+MULTITHREAD_MIN_ROWS = 200_000
+
+
+def thread_count(n_rows: int) -> int:
+    return 1 if n_rows < MULTITHREAD_MIN_ROWS else (os.cpu_count() or 1)
 
 
 def categorical_columns(X: pd.DataFrame) -> list[str]:
@@ -73,8 +80,9 @@ class TierModel:
     feature_names: list[str] = field(default_factory=list)
     categories: dict[str, list] = field(default_factory=dict)
 
-    def _params(self) -> dict:
-        return {**DEFAULT_PARAMS, **self.params, "seed": self.seed}
+    def _params(self, n_rows: int = 0) -> dict:
+        return {**DEFAULT_PARAMS, "num_threads": thread_count(n_rows), **self.params,
+                "seed": self.seed}
 
     def fit(self, X: pd.DataFrame, y, years) -> "TierModel":
         """X: (n_rows, n_features) frame; y: 0/1 labels; years: as-of year of each row."""
@@ -83,7 +91,7 @@ class TierModel:
         self.feature_names = list(X.columns)
         self.categories = {c: list(X[c].cat.categories) for c in categorical_columns(X)}
         holdout = _holdout_mask(years, seed=self.seed)
-        params = self._params()
+        params = self._params(len(X))
         train_set = lgb.Dataset(X[~holdout], y[~holdout], free_raw_data=True)
         valid_set = lgb.Dataset(X[holdout], y[holdout], reference=train_set)
         probe = lgb.train(

@@ -145,7 +145,7 @@ def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: 
     say(f"{tier}: fitting the final model on {years[0]}-{years[-1]}")
     final = TierModel(seed=seed).fit(X, y, keys["year"].to_numpy())
     mlflow.log_params({"best_iteration": final.best_iteration,
-                       **{f"lgbm.{k}": v for k, v in final._params().items()}})
+                       **{f"lgbm.{k}": v for k, v in final._params(len(X)).items()}})
     _log_final_plots(final, X, keys, tier, seed)
 
     say(f"{tier}: registering the model")
@@ -215,7 +215,7 @@ def _register(model: TierModel, X: pd.DataFrame, tier: str, data_fp: str,
     tags = {"tier": tier, "feature_pipeline_version": pipeline_version,
             "data_fingerprint": data_fp, "fold_test_years": folds, "trained_until": trained_until,
             "comparable_key": f"{data_fp}|{folds}",
-            **{f"cv_{m}": f"{evaluation.mean('lightgbm', m):.6f}"
+            **{f"cv_{m}": repr(evaluation.mean("lightgbm", m))
                for m in ("pr_auc", "roc_auc", "brier", "ece", "precision_at_k")}}
     for key, value in tags.items():
         client.set_model_version_tag(registered_name(tier), version, key, str(value))

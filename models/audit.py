@@ -1,0 +1,256 @@
+"""Selection audit of one tier: which certified firm-years look anomalous, and who was
+overlooked.
+
+Two LightGBM models per tier, both scored out of fold (models/audit_oof.py):
+- the MERIT model sees only the published criteria and the firm's own performance
+  (financials, IP, sector-criteria flags, titles a rule asks for, 2022 rule results); no
+  ownership, state share, parent group, listing, subsidies, province or region;
+- the FULL model sees every feature, so it learns whatever else the lists reward.
+
+The full model learns the non-merit pattern itself, so a firm picked for its connections
+gets a high full-model probability: its own probability is a poor anomaly signal. The
+anomaly score therefore combines
+- merit gap: how deep the firm ranks on merit among that year's candidates, in units of
+  the year's number of selections (rank / quota; > 1 means merit alone would not have
+  picked it);
+- non-merit share: the share of the full model's positive SHAP attribution that comes
+  from ownership and region features;
+- SHAP isolation: how unusual its full-model SHAP profile is among the tier's certified
+  firm-years (isolation forest);
+- rule shortfalls: weak performance and failed R&D/IP criteria; and, as disqualifying, the
+  two size breaches (own size or a large parent group above the SME limits).
+The soft parts are rank percentiles among the tier's certified firm-years, weighted a
+priori (WEIGHTS); a disqualifying breach adds 1, so such selections rank first. No weight
+or threshold is fitted to any record of which selections were irregular.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import IsolationForest
+
+from models import audit_flags as af
+from models.audit_oof import AuditFold, cross_fit, merit_rank, quota_expected
+from models.explain import (
+    NON_MERIT_PILLARS,
+    feature_pillar,
+    fold_rule_columns,
+    non_merit_features,
+    positive_share,
+    prerequisite_features,
+)
+from models.reasons import reason_codes
+
+WEIGHTS = {"merit_gap": 0.5, "non_merit_share": 0.2, "shap_isolation": 0.1,
+           "rule_shortfalls": 0.2}
+SOFT_SHORTFALLS = ("weak_performance", "fails_rd_or_ip")
+DISQUALIFYING = ("exceeds_sme_size", "subsidiary_of_large_group")
+LOW_MERIT_DEPTH = 2.0          # ranks beyond twice the year's number of selections
+NON_MERIT_SHARE_FLAG = 0.25    # a quarter or more of the push from ownership or region
+SAMPLE_SIZE = 1_000            # candidates whose SHAP values feed the global plots
+# Title history that no criterion asks for, and industry identity beyond the sector
+# criteria: kept out of the merit model.
+MERIT_EXCLUDED = frozenset({
+    "title_level", "years_held_specialized", "years_held_little_giant", "years_held_champion",
+    "renewals_passed", "ever_revoked", "industry_section", "industry_division",
+    "industry_group",
+})
+FLAG_COLUMNS = (*af.SHORTFALL_FLAGS, "low_merit_probability", "non_merit_attribution_share")
+
+
+def merit_columns(columns) -> list[str]:
+    """The columns the merit model may use: no ownership or region, no extra history."""
+    return [c for c in columns
+            if c not in MERIT_EXCLUDED and feature_pillar(c) not in NON_MERIT_PILLARS]
+
+
+@dataclass
+class TierAudit:
+    """certified: one row per certified firm-year (positions of the panel as index), with
+    flags, components, anomaly_score and reasons; overlooked: high-merit candidates not
+    selected; candidates: every scored candidate (firm_id, year, province, ownership,
+    p_merit, p_full, expected_merit, selected); X / contributions_*: features and SHAP values
+    of the rows explained (certified, a sample of candidates, overlooked)."""
+
+    tier: str
+    certified: pd.DataFrame
+    overlooked: pd.DataFrame
+    candidates: pd.DataFrame
+    X: pd.DataFrame
+    contributions_full: pd.DataFrame
+    contributions_merit: pd.DataFrame
+    folds: list[AuditFold]
+    merit_features: list[str]
+
+
+def _percentile(values: np.ndarray) -> np.ndarray:
+    if len(values) == 0:
+        return np.zeros(0)
+    return pd.Series(values).rank(pct=True, method="average").to_numpy()
+
+
+def shap_isolation(contributions: pd.DataFrame, seed: int) -> np.ndarray:
+    """Isolation-forest outlyingness (higher = more unusual) of each row's SHAP profile."""
+    values = contributions.drop(columns=["bias"], errors="ignore").to_numpy(dtype=float)
+    if len(values) < 10:
+        return np.zeros(len(values))
+    forest = IsolationForest(n_estimators=200, random_state=seed).fit(values)
+    return -forest.score_samples(values)
+
+
+def anomaly_components(merit_depth: np.ndarray, non_merit_share: np.ndarray,
+                       isolation: np.ndarray, flags: pd.DataFrame) -> pd.DataFrame:
+    """The weighted parts of the anomaly score (one row per certified firm-year)."""
+    soft = flags[list(SOFT_SHORTFALLS)].sum(axis=1).to_numpy(dtype=float) / len(SOFT_SHORTFALLS)
+    parts = pd.DataFrame({
+        "merit_gap": WEIGHTS["merit_gap"] * _percentile(np.log(merit_depth)),
+        "non_merit_share": WEIGHTS["non_merit_share"] * _percentile(non_merit_share),
+        "shap_isolation": WEIGHTS["shap_isolation"] * _percentile(isolation),
+        "rule_shortfalls": WEIGHTS["rule_shortfalls"] * soft,
+        "disqualifying": flags[list(DISQUALIFYING)].max(axis=1).to_numpy(dtype=float),
+    }, index=flags.index)
+    return parts
+
+
+def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] | None = None,
+               sample_size: int = SAMPLE_SIZE, params: dict | None = None) -> TierAudit:
+    """Audit every certified firm-year of `panel` (a features.pipeline.Panel of the tier's
+    labelled years, e.g. from stack_panels)."""
+    say = progress or (lambda message: None)
+    X = panel.X.reset_index(drop=True)
+    keys = panel.keys.reset_index(drop=True)
+    y = np.asarray(panel.y, dtype=float)
+    years = keys["year"].to_numpy()
+    result = af.rule_result(X, tier)
+    rules = af.rule_features(result, X.index)  # the pipeline may already carry them
+    X_full = pd.concat([X, rules[[c for c in rules.columns if c not in X.columns]]], axis=1)
+    merit = merit_columns(X_full.columns)
+    X_merit = X_full[merit]
+
+    rng = np.random.default_rng(seed)
+    unselected = np.flatnonzero(y != 1)
+    sample = np.zeros(len(y), dtype=bool)
+    sample[rng.choice(unselected, size=min(sample_size, len(unselected)), replace=False)] = True
+
+    def overlooked_rows(test: np.ndarray, p: np.ndarray) -> np.ndarray:
+        rank = pd.Series(p).rank(ascending=False, method="min").to_numpy()
+        return test[(rank <= y[test].sum()) & (y[test] != 1)]
+
+    # Selections breaking the SME size rule are no example of merit: the merit model does
+    # not learn from them (the full model does).
+    breaches = af.shortfall_flags(X_full, tier, None)[list(DISQUALIFYING)].max(axis=1)
+    merit_drop = (y == 1) & (breaches.to_numpy() == 1)
+    say(f"{tier}: out-of-fold merit and full models")
+    cf = cross_fit(X_merit, X_full, y, years, seed=seed, explain_rows=overlooked_rows,
+                   sample=sample, progress=lambda m: say(f"{tier}: {m}"), params=params,
+                   merit_drop=merit_drop)
+    scored = cf.scheme != ""
+    rank = merit_rank(np.where(scored, cf.p_merit, -np.inf), years).astype("int64")
+    per_year = pd.DataFrame({"year": years, "y": y, "scored": scored})
+    quota = per_year["year"].map(per_year.groupby("year")["y"].sum()).to_numpy().astype("int64")
+    candidates_n = per_year["year"].map(per_year.groupby("year").size()).to_numpy()
+    province = X["province"].astype(object).where(X["province"].notna(), "unknown") \
+        .astype(str).to_numpy() if "province" in X else np.full(len(X), "unknown")
+    ownership = af.ownership_class(X)
+
+    say(f"{tier}: scoring the certified firm-years")
+    pos = np.flatnonzero((y == 1) & scored)
+    X_cert = X_full.iloc[pos]
+    flags = af.shortfall_flags(X_cert, tier, _subset(result, pos))
+    full_c = cf.contributions_full.loc[pos]
+    merit_c = cf.contributions_merit.loc[pos]
+    share = positive_share(full_c, non_merit_features(X_full.columns),
+                           exclude=prerequisite_features(X_full.columns)).to_numpy()
+    depth = rank[pos] / np.maximum(quota[pos], 1)
+    isolation = shap_isolation(full_c, seed)
+    flags["low_merit_probability"] = (depth > LOW_MERIT_DEPTH).astype("int64")
+    flags["non_merit_attribution_share"] = (share >= NON_MERIT_SHARE_FLAG).astype("int64")
+    parts = anomaly_components(depth, share, isolation, flags)
+    details = pd.DataFrame({"merit_rank": rank[pos], "candidates": candidates_n[pos],
+                            "quota": quota[pos], "non_merit_share": share})
+    X_cert_idx = X_cert.set_axis(pd.RangeIndex(len(pos)))
+    texts = af.flag_texts(X_cert_idx, flags.reset_index(drop=True),
+                          af.rd_ip_failures(_subset(result, pos), len(pos)), details)
+    drivers = reason_codes(X_cert, _drivers(full_c), n=3, tier=tier)["reasons_for"]
+    shortfalls = reason_codes(X_merit.iloc[pos], fold_rule_columns(merit_c), n=3,
+                              tier=tier)["reasons_against"]
+    certified = pd.DataFrame({
+        "firm_id": keys["firm_id"].to_numpy()[pos], "year": years[pos], "tier": tier,
+        "anomaly_score": parts.sum(axis=1).to_numpy(),
+        **{c: flags[c].to_numpy() for c in FLAG_COLUMNS},
+        "falls_short": flags[list(af.SHORTFALL_FLAGS)].max(axis=1).to_numpy(),
+        "merit_probability": cf.p_merit[pos], "merit_rank": rank[pos],
+        "candidates": candidates_n[pos], "quota": quota[pos], "merit_depth": depth,
+        "full_probability": cf.p_full[pos], "non_merit_share": share,
+        "shap_isolation": isolation,
+        "rule_failures": af.failed_criteria(_subset(result, pos), len(pos)),
+        **{f"part_{c}": parts[c].to_numpy() for c in parts.columns},
+        "oof_scheme": cf.scheme[pos], "province": province[pos], "ownership": ownership[pos],
+        "reasons": texts, "reasons_for": drivers.to_numpy(),
+        "reasons_against": shortfalls.to_numpy(),
+    }, index=pd.Index(pos, name="row"))
+    certified = certified.sort_values("anomaly_score", ascending=False, kind="stable")
+
+    say(f"{tier}: overlooked candidates")
+    look = np.flatnonzero(scored & (y != 1) & (rank <= quota))
+    merit_look = cf.contributions_merit.loc[look]
+    overlooked = pd.DataFrame({
+        "firm_id": keys["firm_id"].to_numpy()[look], "year": years[look], "tier": tier,
+        "merit_probability": cf.p_merit[look], "merit_rank": rank[look],
+        "quota": quota[look], "candidates": candidates_n[look],
+        "full_probability": cf.p_full[look], "province": province[look],
+        "ownership": ownership[look], "oof_scheme": cf.scheme[look],
+        "reasons_for": reason_codes(X_merit.iloc[look], _drivers(merit_look), n=3,
+                                    tier=tier)["reasons_for"].to_numpy(),
+    }, index=pd.Index(look, name="row")).sort_values(["year", "merit_rank"], kind="stable")
+
+    rows = np.flatnonzero(scored)
+    candidates = pd.DataFrame({
+        "firm_id": keys["firm_id"].to_numpy()[rows], "year": years[rows], "tier": tier,
+        "province": province[rows], "ownership": ownership[rows],
+        "p_merit": cf.p_merit[rows], "p_full": cf.p_full[rows],
+        "expected_merit": quota_expected(cf.p_merit[rows], years[rows], y[rows]),
+        "selected": (y[rows] == 1).astype("int64"),
+    })
+    explained = cf.contributions_full.index.union(cf.contributions_merit.index)
+    return TierAudit(tier, certified, overlooked, candidates, X_full.loc[explained],
+                     cf.contributions_full, cf.contributions_merit, cf.folds, merit)
+
+
+def _drivers(contributions: pd.DataFrame) -> pd.DataFrame:
+    """SHAP values worth naming as reasons: rule results folded onto their feature, and no
+    prerequisite titles (they push every candidate on the list alike)."""
+    folded = fold_rule_columns(contributions)
+    return folded.drop(columns=prerequisite_features(folded.columns), errors="ignore")
+
+
+def _subset(result, positions: np.ndarray):
+    """The RuleResult restricted to some rows (positional)."""
+    if result is None:
+        return None
+    from dataclasses import replace
+
+    return replace(result, criteria=result.criteria.iloc[positions],
+                   criteria_on_data=result.criteria_on_data.iloc[positions],
+                   pillars=result.pillars.iloc[positions], score=result.score.iloc[positions],
+                   eligible=result.eligible.iloc[positions],
+                   eligible_on_data=result.eligible_on_data.iloc[positions])
+
+
+def disparity(candidates: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Observed selections against those expected from merit, per group of `by`.
+
+    Columns: group, candidates, observed, expected, ratio (observed / expected) and z
+    ((observed - expected) / sqrt(expected), a Poisson-style gap).
+    """
+    table = candidates.groupby(by, observed=True).agg(
+        candidates=("selected", "size"), observed=("selected", "sum"),
+        expected=("expected_merit", "sum")).reset_index().rename(columns={by: "group"})
+    table["ratio"] = table["observed"] / table["expected"].where(table["expected"] > 0)
+    table["z"] = (table["observed"] - table["expected"]) / np.sqrt(
+        table["expected"].where(table["expected"] > 0))
+    return table.sort_values("expected", ascending=False, ignore_index=True)

@@ -1,0 +1,258 @@
+"""SHAP explanations from LightGBM's pred_contrib: per feature, per pillar, as shap objects.
+
+Every function takes the frame of `TierModel.contributions` (rows x features + ``bias``,
+log-odds) and, where values are shown, the feature frame it was computed from.
+
+Features are grouped into the pillars of the selection criteria (专 specialization,
+精 refinement, 特 distinctiveness, 新 innovation) and into the non-criteria groups (size,
+sector, region, ownership, history). The mapping is derived from the feature catalogue
+(group and criterion of each feature) and from the rulebooks (rule-result features follow
+their criterion's pillar); `PILLAR_OVERRIDES` settles the features neither decides.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+PILLARS: dict[str, str] = {
+    "specialization": "专 specialization",
+    "refinement": "精 refinement",
+    "distinctiveness": "特 distinctiveness",
+    "innovation": "新 innovation",
+    "size": "size",
+    "sector": "sector (品)",
+    "region": "region",
+    "ownership": "ownership and state support",
+    "history": "title history and age",
+    "rules": "overall rule outcome",
+}
+# Groups that are no part of any published criterion: attribution to them is what the
+# audit calls non-merit.
+NON_MERIT_PILLARS = ("region", "ownership")
+
+# Leading character of a catalogue `criterion` text -> pillar.
+_CRITERION_MARK = {"专": "specialization", "精": "refinement", "特": "distinctiveness",
+                   "新": "innovation", "品": "sector", "链": "specialization"}
+# Rulebook pillar of a criterion -> explanation pillar.
+_RULEBOOK_PILLAR = {"specialization": "specialization", "refinement": "refinement",
+                    "distinctiveness": "distinctiveness", "innovation": "innovation",
+                    "size": "size", "chain": "specialization", "sector": "sector",
+                    "growth": "specialization", "status": "history", "score": "rules"}
+_GROUP_PILLAR = {"patents": "innovation", "sector": "sector", "history": "history",
+                 "region and ownership": "ownership", "financials": "size"}
+PILLAR_OVERRIDES: dict[str, str] = {
+    # Size measures whose catalogue criterion names a ratio they feed.
+    "total_assets": "size", "employees_growth_1y": "size", "equity_raised_2y": "size",
+    "equity_raised_3y": "size",
+    # Growth is scored under 专 in the 2022 rulebooks.
+    "revenue_growth_2y": "specialization", "revenue_growth_3y": "specialization",
+    "main_revenue_growth_1y": "specialization", "main_revenue_growth_2y": "specialization",
+    "main_revenue_growth_3y": "specialization", "net_profit_growth_1y": "specialization",
+    "net_profit_growth_2y_avg": "specialization",
+    # Quality and brand are scored together under 精 in the 2022 Specialized SME score (the
+    # Little Giant rules list the brand under 特; one pillar per feature, so 精 it is).
+    "own_brand": "refinement",
+    "roa": "refinement", "export_share": "distinctiveness", "global_rank": "distinctiveness",
+    "domestic_rank": "distinctiveness", "high_tech": "innovation",
+    "rd_expense_2y_avg": "innovation", "rd_expense_3y_sum": "innovation",
+    "subsidies_to_revenue": "ownership", "financial_years_known": "history",
+    "province": "region", "macro_region": "region",
+    "industry_section": "sector", "industry_division": "sector", "industry_group": "sector",
+}
+RULE_PREFIX = "rule_"
+
+
+@cache
+def _catalogue() -> pd.DataFrame:
+    from features.pipeline import feature_catalogue
+
+    return feature_catalogue().set_index("name")
+
+
+@cache
+def _rulebook_criteria() -> dict:
+    """criterion id -> Criterion, over every rulebook file."""
+    from features.rules import available_rulebooks, load_rulebook
+
+    return {c.id: c for path in available_rulebooks()["path"]
+            for c in load_rulebook(path).criteria}
+
+
+@cache
+def _rulebook_pillars() -> dict[str, str]:
+    """criterion id and rulebook code -> pillar, over every rulebook file."""
+    from features.rules import available_rulebooks, load_rulebook
+
+    out = {load_rulebook(path).code: "rules" for path in available_rulebooks()["path"]}
+    out.update({cid: _RULEBOOK_PILLAR.get(c.pillar, "rules")
+                for cid, c in _rulebook_criteria().items()})
+    return out
+
+
+def _rule_criterion(name: str):
+    if not name.startswith(RULE_PREFIX):
+        return None
+    return _rulebook_criteria().get(name[len(RULE_PREFIX):].removesuffix("__on_data"))
+
+
+def prerequisite_features(names) -> list[str]:
+    """Titles a candidate must hold or lack to be on a list at all (holds_*, title level,
+    rule results of a rulebook's status criteria): every selected firm shares them."""
+    out = []
+    for name in names:
+        criterion = _rule_criterion(name)
+        if name.startswith("holds_") or name == "title_level" or (
+                criterion is not None and criterion.pillar == "status"):
+            out.append(name)
+    return out
+
+
+def fold_rule_columns(contributions: pd.DataFrame) -> pd.DataFrame:
+    """Add the SHAP value of each single-feature rule result (``rule_lg22_main_share``) to
+    the feature it reads (``main_share``) and drop it; SHAP values are additive, so the sum
+    is the feature's whole effect, and a reason then names the feature once."""
+    out = contributions.copy()
+    for name in [c for c in out.columns if c.startswith(RULE_PREFIX)]:
+        criterion = _rule_criterion(name)
+        if criterion is None or len(criterion.features) != 1:
+            continue
+        target = criterion.features[0]
+        if target in out.columns:
+            out[target] = out[target] + out[name]
+            out = out.drop(columns=[name])
+    return out
+
+
+def feature_pillar(name: str) -> str:
+    """Pillar key (a key of PILLARS) of one feature column."""
+    if name in PILLAR_OVERRIDES:
+        return PILLAR_OVERRIDES[name]
+    if name.startswith(RULE_PREFIX):
+        criterion = name[len(RULE_PREFIX):].removesuffix("__on_data")
+        pillars = _rulebook_pillars()
+        if criterion in pillars:
+            return pillars[criterion]
+        return pillars.get(criterion.split("_")[0], "rules")  # "{code}_score" and the like
+    catalogue = _catalogue()
+    if name not in catalogue.index:
+        return "rules" if name.endswith(("_score", "_eligible", "_eligible_on_data")) else "size"
+    row = catalogue.loc[name]
+    criterion = str(row["criterion"]).strip()
+    if criterion[:1] in _CRITERION_MARK:
+        return _CRITERION_MARK[criterion[:1]]
+    if criterion.startswith("size"):
+        return "size"
+    return _GROUP_PILLAR.get(str(row["group"]), "size")
+
+
+def feature_pillars(names) -> pd.Series:
+    """Pillar key per feature name (index = names)."""
+    names = [n for n in names if n != "bias"]
+    return pd.Series([feature_pillar(n) for n in names], index=pd.Index(names, name="feature"),
+                     name="pillar", dtype="str")
+
+
+def non_merit_features(names) -> list[str]:
+    """The features of `names` outside every published criterion (region, ownership)."""
+    pillars = feature_pillars(names)
+    return list(pillars.index[pillars.isin(NON_MERIT_PILLARS)])
+
+
+def _values(contributions: pd.DataFrame) -> pd.DataFrame:
+    return contributions.drop(columns=["bias"], errors="ignore")
+
+
+def global_importance(contributions: pd.DataFrame) -> pd.DataFrame:
+    """Mean |SHAP| per feature (log-odds) and its share of the total, largest first.
+
+    Columns: feature, pillar, mean_abs_shap, share, mean_shap.
+    """
+    values = _values(contributions)
+    mean_abs = values.abs().mean()
+    out = pd.DataFrame({"feature": mean_abs.index, "pillar": feature_pillars(mean_abs.index).values,
+                        "mean_abs_shap": mean_abs.to_numpy(),
+                        "mean_shap": values.mean().to_numpy()})
+    total = out["mean_abs_shap"].sum()
+    out["share"] = out["mean_abs_shap"] / total if total > 0 else 0.0
+    return out.sort_values("mean_abs_shap", ascending=False, ignore_index=True)
+
+
+def pillar_contributions(contributions: pd.DataFrame) -> pd.DataFrame:
+    """SHAP values summed within each pillar: rows x pillars (log-odds).
+
+    SHAP values are additive, so a pillar's sum is its exact share of the margin.
+    """
+    values = _values(contributions)
+    pillars = feature_pillars(values.columns)
+    summed = values.T.groupby(pillars.to_numpy(), sort=False).sum().T
+    return summed.reindex(columns=[p for p in PILLARS if p in summed.columns])
+
+
+def pillar_importance(contributions: pd.DataFrame) -> pd.DataFrame:
+    """Per pillar: mean |summed SHAP| over rows, its share, and the count of features.
+
+    Columns: pillar, label, mean_abs_shap, share, mean_shap, features.
+    """
+    summed = pillar_contributions(contributions)
+    counts = feature_pillars(_values(contributions).columns).value_counts()
+    out = pd.DataFrame({
+        "pillar": summed.columns,
+        "label": [PILLARS[p] for p in summed.columns],
+        "mean_abs_shap": summed.abs().mean().to_numpy(),
+        "mean_shap": summed.mean().to_numpy(),
+        "features": [int(counts.get(p, 0)) for p in summed.columns],
+    })
+    total = out["mean_abs_shap"].sum()
+    out["share"] = out["mean_abs_shap"] / total if total > 0 else 0.0
+    return out.sort_values("mean_abs_shap", ascending=False, ignore_index=True)
+
+
+def positive_share(contributions: pd.DataFrame, features, exclude=()) -> pd.Series:
+    """Share of each row's positive attribution that comes from `features` (0..1).
+
+    Positive SHAP values are what pushes a firm towards selection; the share answers "how
+    much of the push came from these features". `exclude`: features left out of the total
+    (e.g. prerequisite titles, which every selected firm shares and which would swamp it).
+    Rows with no positive push get 0.
+    """
+    values = _values(contributions).drop(columns=list(exclude), errors="ignore")
+    positive = values.clip(lower=0.0)
+    total = positive.sum(axis=1).to_numpy()
+    part = positive[[f for f in features if f in positive.columns]].sum(axis=1).to_numpy()
+    share = np.divide(part, total, out=np.zeros_like(total), where=total > 0)
+    return pd.Series(share, index=contributions.index, name="positive_share")
+
+
+def numeric_view(X: pd.DataFrame) -> pd.DataFrame:
+    """X with categories as their codes (NaN for missing): what shap's plots can colour."""
+    shown = X.copy()
+    for column in shown.columns:
+        if isinstance(shown[column].dtype, pd.CategoricalDtype):
+            shown[column] = shown[column].cat.codes.replace(-1, np.nan).astype(float)
+        else:
+            shown[column] = pd.to_numeric(shown[column], errors="coerce").astype(float)
+    return shown
+
+
+def explanation(contributions: pd.DataFrame, X: pd.DataFrame):
+    """A `shap.Explanation` (values, base values = bias, data) for the shap plots.
+
+    `display_data` keeps category labels so waterfall plots show "44", not a code.
+    """
+    import shap
+
+    values = _values(contributions)
+    features = list(values.columns)
+    shown = X.loc[contributions.index, features]
+    display = shown.astype(object).where(shown.notna(), np.nan)
+    return shap.Explanation(
+        values=values.to_numpy(dtype=float),
+        base_values=contributions["bias"].to_numpy(dtype=float)
+        if "bias" in contributions else np.zeros(len(values)),
+        data=numeric_view(shown).to_numpy(dtype=float),
+        display_data=display.to_numpy(),
+        feature_names=features,
+    )

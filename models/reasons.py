@@ -1,0 +1,412 @@
+"""Reason codes: the few features that pushed each firm's score up or down, in plain words.
+
+    reasons = reason_codes(X, model.contributions(X), n=3, tier="little_giant")
+    reasons.loc[firm, "reasons_for"]     # "R&D intensity 7.2%, above the 6% bar for its
+                                         #  revenue band; subsidiary of a large group (5,200
+                                         #  employees); 3 Class I IP rights, ..."
+
+Built for batch scoring (a million firms per tier): the strongest contributions are picked
+with one `np.argpartition` over the whole contribution matrix, and texts are rendered per
+feature (not per firm) from templates in `reason_templates.toml`. Values are formatted once
+per distinct rounded value, and strings are assembled with numpy's vectorised string ops.
+Thresholds quoted in a reason ("the 70% bar") come from the tier's 2022 rulebook.
+"""
+
+from __future__ import annotations
+
+import itertools
+import string
+import tomllib
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TEMPLATE_FILE = Path(__file__).with_name("reason_templates.toml")
+BAR_RULEBOOK = "2022"
+SEPARATOR = "; "
+_S = np.dtypes.StringDType()
+_STANDARD_FIELDS = {"label", "value", "bar", "relation", "bar_word", "bar_note"}
+_DEFAULT_TEXT = "{label} {value}"
+_DEFAULT_BAR_TEXT = "{label} {value}, {relation} the {bar} {bar_word}{bar_note}"
+_DEFAULT_MISSING = "{label} not reported"
+_UNIT_FORMAT = {"fraction": "percent", "CNY": "money", "count": "count", "persons": "count",
+                "years": "years", "rank": "rank", "1/0": "flag", "category": "category"}
+
+
+@cache
+def _template_file() -> tuple[dict, dict]:
+    data = tomllib.loads(TEMPLATE_FILE.read_text(encoding="utf-8"))
+    return data.get("features", {}), data.get("names", {})
+
+
+@cache
+def _catalogue_units() -> dict[str, str]:
+    try:
+        from features.pipeline import feature_catalogue
+    except ImportError:  # pragma: no cover - the pipeline is part of the package
+        return {}
+    table = feature_catalogue()
+    return dict(zip(table["name"], table["unit"]))
+
+
+@cache
+def _criteria_names() -> dict[str, str]:
+    from features.rules import available_rulebooks, load_rulebook
+
+    names: dict[str, str] = {}
+    for path in available_rulebooks()["path"]:
+        for c in load_rulebook(path).criteria:
+            # "R&D input by revenue band (>= 100M: ...)" reads as "R&D input by revenue band".
+            name = c.name_en.split(" (")[0]
+            keep_case = name[1:2].isupper() or name[1:2] == "&"
+            names[c.id] = name if keep_case else name[:1].lower() + name[1:]
+    return names
+
+
+@cache
+def template(feature: str) -> dict:
+    """The template of one feature: from the file, else made from the rule or catalogue."""
+    features, _ = _template_file()
+    spec = dict(features.get(feature, {}))
+    spec.setdefault("label", feature.replace("_", " "))
+    if "format" in spec:
+        return spec
+    if feature.startswith("rule_"):
+        criterion = feature[len("rule_"):].removesuffix("__on_data")
+        name = _criteria_names().get(criterion)
+        if name:
+            return {**spec, "format": "flag", "yes": f"meets: {name}", "no": f"fails: {name}",
+                    "missing": f"undecided on the data: {name}"}
+        if criterion.endswith("_eligible_on_data"):
+            return {**spec, "format": "flag", "yes": "eligible under the rulebook on its data",
+                    "no": "not eligible under the rulebook on its data",
+                    "missing": "eligibility undecided on its data"}
+        if criterion.endswith("_eligible"):
+            return {**spec, "format": "flag", "yes": "eligible under the rulebook",
+                    "no": "not eligible under the rulebook",
+                    "missing": "eligibility undecided (criteria outside the data)"}
+        label = "rulebook score" if criterion.endswith("_score") else "best possible rulebook score"
+        return {**spec, "format": "number", "decimals": 0, "label": label}
+    unit = _catalogue_units().get(feature, "")
+    fmt = _UNIT_FORMAT.get(unit, "number")
+    if fmt == "flag":
+        spec.update(yes=f"{spec['label']}: yes", no=f"{spec['label']}: no")
+    return {**spec, "format": fmt}
+
+
+# ---------------------------------------------------------------------------------------
+# Values and their formatting (vectorised: one Python call per distinct rounded value)
+
+def _column(X: pd.DataFrame, name: str, rows: np.ndarray) -> np.ndarray:
+    """Values of one column at positional rows: float64, or object (str / None) for text."""
+    if name not in X.columns:
+        return np.full(len(rows), np.nan)
+    column = X[name]
+    if isinstance(column.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(column):
+        values = column.iloc[rows].astype(object).to_numpy()
+        return np.where(pd.isna(values), None, values)
+    return column.iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    if values.dtype == object:
+        return pd.isna(values)
+    return np.isnan(values)
+
+
+def _significant(v: np.ndarray, digits: int = 3) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.where(v == 0, 1.0, 10.0 ** (np.floor(np.log10(np.abs(v))) - digits + 1))
+    return np.round(v / magnitude) * magnitude
+
+
+def _money_text(x: float) -> str:
+    from features.rules_explain import money
+
+    return f"{money(x)} CNY"
+
+
+def format_values(values: np.ndarray, fmt: str, decimals: int = 1, names: dict | None = None,
+                  bar: bool = False) -> np.ndarray:
+    """Text of each (known) value in a display format; a StringDType array.
+
+    percent: fraction shown as "7.2%"; money: "1.27M CNY"; count: "5,200"; years / rank:
+    whole numbers; number: `decimals` places; category: the value or its name in `names`.
+    `bar=True` drops trailing zeros ("6%" for a threshold, not "6.0%").
+    """
+    if fmt == "category":
+        if values.dtype != object:  # coded levels such as rd_institution_level
+            uniq, inverse = np.unique(values, return_inverse=True)
+            keys = np.array([f"{u:.0f}" for u in uniq], dtype=object)[inverse].astype(str)
+        else:
+            keys = values.astype(str)
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        names = names or {}
+        return np.array([names.get(u, u) for u in uniq], dtype=_S)[inverse]
+    v = np.asarray(values, dtype=np.float64)
+    if fmt in ("money_log", "count_log"):
+        v, fmt = np.expm1(v), fmt.removesuffix("_log")
+    if fmt == "percent":
+        rounded = np.round(v * 100, 2 if bar else decimals) + 0.0
+        pattern = "{:g}%" if bar else f"{{:,.{decimals}f}}%"
+    elif fmt == "money":
+        rounded = _significant(v) + 0.0
+        pattern = None
+    elif fmt in ("count", "years", "rank"):
+        rounded = np.round(v) + 0.0
+        pattern = "{:,.0f}"
+    else:
+        rounded = np.round(v, decimals) + 0.0
+        pattern = "{:g}" if bar else f"{{:,.{decimals}f}}"
+    uniq, inverse = np.unique(rounded, return_inverse=True)
+    texts = [_money_text(u) if pattern is None else pattern.format(u) for u in uniq]
+    return np.array(texts, dtype=_S)[inverse]
+
+
+# ---------------------------------------------------------------------------------------
+# Thresholds from the tier's 2022 rulebook
+
+@cache
+def _bar_specs(tier: str) -> dict[str, tuple]:
+    """feature -> ((when node or None, case label, leaf), ...) of the tier's 2022 rulebook.
+
+    Only threshold leaves on a single non-flag feature count; the leaves of a case's `when`
+    choose the case and are not bars. The first criterion naming a feature wins.
+    """
+    from features.rules import load_rulebook
+    from features.rules_types import AllOf, AnyOf, Cases, Leaf
+
+    try:
+        rb = load_rulebook(BAR_RULEBOOK, tier=tier)
+    except KeyError:
+        return {}
+
+    def collect(node, when, label, found):
+        if isinstance(node, Leaf):
+            if len(node.features) == 1 and node.unit != "flag":
+                entries = found.setdefault(node.features[0], [])
+                if when is not None or not any(e[0] is None for e in entries):
+                    entries.append((when, label, node))
+        elif isinstance(node, (AllOf, AnyOf)):
+            for child in node.children:
+                collect(child, when, label, found)
+        elif isinstance(node, Cases):
+            for case in node.cases:
+                collect(case.then, case.when, case.label, found)
+
+    specs: dict[str, tuple] = {}
+    for criterion in rb.criteria:
+        found: dict[str, list] = {}
+        collect(criterion.node, None, "", found)
+        for feature, entries in found.items():
+            specs.setdefault(feature, tuple(entries))
+    return specs
+
+
+def rulebook_thresholds(tier: str, feature: str) -> list[tuple[float, str, str]]:
+    """(threshold, comparison op, case label or "") of `feature` in the tier's 2022 rulebook,
+    e.g. [(0.03, ">=", "revenue >= 100M CNY"), (0.06, ">=", "revenue 50M-100M CNY")]."""
+    entries = _bar_specs(tier).get(feature, ())
+    return [(leaf.threshold, leaf.op, label) for _, label, leaf in entries]
+
+
+def display_names(kind: str) -> dict[str, str]:
+    """Display names of coded values (kind: province, macro_region, listed_board, ...)."""
+    return dict(_template_file()[1].get(kind, {}))
+
+
+def rulebook_bars(X: pd.DataFrame, rows: np.ndarray, feature: str, tier: str | None):
+    """(threshold per row or NaN, comparison op, case label per row) for `feature`."""
+    n = len(rows)
+    bars, labels = np.full(n, np.nan), np.full(n, "", dtype=object)
+    entries = _bar_specs(tier).get(feature, ()) if tier else ()
+    if not entries:
+        return bars, None, labels
+    from features.rules_eval import PASS, Columns, NodeEvaluator
+
+    evaluator = None
+    for when, label, leaf in entries:
+        if when is None:
+            hit = np.ones(n, dtype=bool)
+        else:
+            if evaluator is None:
+                evaluator = NodeEvaluator(Columns(X.iloc[rows]), None)
+            hit = evaluator.codes(when) == PASS
+        hit &= np.isnan(bars)
+        bars[hit] = leaf.threshold
+        labels[hit] = label
+    return bars, entries[0][2].op, labels
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering
+
+def _fields_of(text: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(text) if f]
+
+
+def _fill(text: str, fields: dict, n: int) -> np.ndarray:
+    """Vectorised str.format: each field is a scalar str or a StringDType array of length n."""
+    out = np.full(n, "", dtype=_S)
+    for literal, field, _, _ in string.Formatter().parse(text):
+        if literal:
+            out = np.strings.add(out, literal)
+        if field:
+            out = np.strings.add(out, fields[field])
+    return out
+
+
+def _referenced(X: pd.DataFrame, rows: np.ndarray, text: str, fields: dict):
+    """Fields quoting other features: their formatted values and the rows where all known."""
+    known = np.ones(len(rows), dtype=bool)
+    extra = {}
+    _, names = _template_file()
+    for name in _fields_of(text):
+        if name in _STANDARD_FIELDS or name in fields:
+            continue
+        spec = template(name)
+        values = _column(X, name, rows)
+        missing = _missing(values)
+        known &= ~missing
+        formatted = np.full(len(rows), "unknown", dtype=_S)
+        if (~missing).any():
+            formatted[~missing] = format_values(values[~missing], spec["format"],
+                                                spec.get("decimals", 1), names.get(name))
+        extra[name] = formatted
+    return extra, known
+
+
+def _put(out: np.ndarray, mask: np.ndarray, text: str, fallback: str | None, X, rows, fields):
+    """Write `text` (or `fallback` where a quoted feature is unknown) into out[mask]."""
+    if not mask.any():
+        return
+    at = np.flatnonzero(mask)
+    local = {k: (v[at] if isinstance(v, np.ndarray) else v) for k, v in fields.items()}
+    extra, known = _referenced(X, rows[at], text, local)
+    rendered = _fill(text, {**local, **extra}, len(at))
+    if fallback is not None and not known.all():
+        rendered[~known] = _fill(fallback, local, int((~known).sum()))
+    out[at] = rendered
+
+
+def render(feature: str, X: pd.DataFrame, rows: np.ndarray, tier: str | None = None) -> np.ndarray:
+    """Reason text of `feature` for the firms at positional `rows` of X (StringDType array)."""
+    spec = template(feature)
+    _, names = _template_file()
+    n = len(rows)
+    out = np.full(n, "", dtype=_S)
+    values = _column(X, feature, rows)
+    missing = _missing(values)
+    fields: dict = {"label": spec["label"]}
+    _put(out, missing, spec.get("missing", _DEFAULT_MISSING), None, X, rows, fields)
+    if spec["format"] == "flag":
+        v = np.where(missing, np.nan, values).astype(float)
+        for key, mask in (("yes", v >= 0.5), ("no", v < 0.5)):
+            _put(out, mask, spec.get(key, f"{spec['label']}: {key}"), spec.get(f"{key}_fallback"),
+                 X, rows, fields)
+        return out
+    known = ~missing
+    formatted = np.full(n, "", dtype=_S)
+    if known.any():
+        formatted[known] = format_values(values[known], spec["format"], spec.get("decimals", 1),
+                                         names.get(feature))
+    fields["value"] = formatted
+    numeric = values.dtype != object
+    zero = known & (values == 0) if numeric and "zero" in spec else np.zeros(n, dtype=bool)
+    _put(out, zero, spec.get("zero", ""), None, X, rows, fields)
+    rest = known & ~zero
+    quotes_bar = numeric and spec["format"] != "category" and spec.get("bar", True) is not False
+    if quotes_bar and rest.any():
+        bars, op, case = rulebook_bars(X, rows, feature, tier)
+        with_bar = rest & ~np.isnan(bars)
+        if with_bar.any():
+            v, b = values.astype(float), np.where(np.isnan(bars), 0.0, bars)
+            bar_text = np.full(n, "", dtype=_S)
+            bar_text[with_bar] = format_values(bars[with_bar], spec["format"], bar=True)
+            note = spec.get("bar_note")
+            # A note such as "for its revenue band" only fits a bar that depends on a case.
+            from_case = case != ""
+            notes = np.where(from_case, f" {note}" if note else
+                             " (" + case.astype(str) + ")", "").astype(_S)
+            fields.update(
+                bar=bar_text, bar_note=notes,
+                relation=np.where(v > b, "above", np.where(v < b, "below", "at")).astype(_S),
+                bar_word="bar" if op in (">=", ">") else "ceiling",
+            )
+            _put(out, with_bar, spec.get("bar_text", _DEFAULT_BAR_TEXT), None, X, rows, fields)
+            rest &= ~with_bar
+    _put(out, rest, spec.get("text", _DEFAULT_TEXT), None, X, rows, fields)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Ranking and assembly
+
+def _strongest(C: np.ndarray, n: int, largest: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices of the n largest (or smallest) entries per row, strongest first, and
+    whether each is a real push (strictly positive, or strictly negative)."""
+    n_features = C.shape[1]
+    k = min(n, n_features)
+    if k == 0:
+        return np.zeros((len(C), 0), dtype=np.intp), np.zeros((len(C), 0), dtype=bool)
+    if k < n_features:
+        if largest:
+            idx = np.argpartition(C, n_features - k, axis=1)[:, n_features - k:]
+        else:
+            idx = np.argpartition(C, k - 1, axis=1)[:, :k]
+    else:
+        idx = np.broadcast_to(np.arange(n_features), C.shape).copy()
+    values = np.take_along_axis(C, idx, axis=1)
+    order = np.argsort(-values if largest else values, axis=1, kind="stable")
+    idx = np.take_along_axis(idx, order, axis=1)
+    values = np.take_along_axis(values, order, axis=1)
+    return idx, (values > 0) if largest else (values < 0)
+
+
+def _join(slots: np.ndarray) -> np.ndarray:
+    out = slots[:, 0].copy() if slots.shape[1] else np.full(len(slots), "", dtype=_S)
+    for j in range(1, slots.shape[1]):
+        column = slots[:, j]
+        both = (out != "") & (column != "")
+        out = np.strings.add(np.strings.add(out, np.where(both, SEPARATOR, "").astype(_S)), column)
+    return out
+
+
+def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
+                 tier: str | None = None) -> pd.DataFrame:
+    """The n features pushing each firm's score up and the n pushing it down, as text.
+
+    X: feature frame (rows x features); contributions: SHAP values of the same rows (same
+    index; a ``bias`` column is ignored), e.g. `TierModel.contributions(X)`. tier: which
+    2022 rulebook's thresholds to quote (None: quote none). Returns a frame indexed like X
+    with str columns ``reasons_for`` and ``reasons_against``: "; "-joined reasons, strongest
+    first, empty when nothing pushes that way.
+    """
+    values = contributions.drop(columns=["bias"], errors="ignore")
+    if not values.index.equals(X.index):
+        values = values.reindex(X.index)
+    features = np.asarray(values.columns, dtype=object)
+    C = values.to_numpy(dtype=np.float64, copy=True)
+    C[np.isnan(C)] = 0.0
+    n_rows = len(C)
+    up, up_real = _strongest(C, n, largest=True)
+    down, down_real = _strongest(C, n, largest=False)
+    k = up.shape[1]
+    slots = np.full((n_rows, 2 * k), "", dtype=_S)
+    feature_idx = np.concatenate([up, down], axis=1)
+    real = np.concatenate([up_real, down_real], axis=1)
+    rows, slot = np.nonzero(real)
+    chosen = feature_idx[rows, slot]
+    order = np.argsort(chosen, kind="stable")
+    rows, slot, chosen = rows[order], slot[order], chosen[order]
+    starts = np.flatnonzero(np.r_[True, chosen[1:] != chosen[:-1]]) if len(chosen) else []
+    bounds = list(starts) + [len(chosen)]
+    for a, b in itertools.pairwise(bounds):
+        # A feature pushes a firm one way only, so its rows within a group are distinct.
+        slots[rows[a:b], slot[a:b]] = render(str(features[chosen[a]]), X, rows[a:b], tier)
+    return pd.DataFrame({
+        "reasons_for": pd.array(_join(slots[:, :k]).astype(object), dtype="str"),
+        "reasons_against": pd.array(_join(slots[:, k:]).astype(object), dtype="str"),
+    }, index=X.index)

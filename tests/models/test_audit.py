@@ -1,0 +1,196 @@
+"""The selection audit end to end on the small generated universe, plus its building blocks."""
+
+from __future__ import annotations
+
+import os
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.audit import anomaly_components, merit_columns
+from models.audit_flags import shortfall_flags
+from models.audit_oof import LEAVE_ONE_YEAR_OUT, WALK_FORWARD, plan_folds
+from models.explain import non_merit_features
+from training.audit_run import (
+    ANOMALY_COLUMNS,
+    OUTPUT_FILES,
+    evaluate_against_truth,
+    precision_at_k_ties,
+    run_audit,
+)
+
+TIER = "little_giant"
+
+
+@pytest.fixture(scope="module")
+def audited(small_universe, tmp_path_factory):
+    home = tmp_path_factory.mktemp("audit")
+    old_cwd, old_uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow.db'}"
+    os.chdir(home)
+    try:
+        result = run_audit(small_universe, home / "out", tiers=(TIER,), seed=0)
+        yield {"result": result, "home": home, "data": small_universe}
+    finally:
+        os.chdir(old_cwd)
+        if old_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_uri
+
+
+def test_outputs_rank_every_certified_firm_year(audited):
+    out = audited["home"] / "out"
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    anomalies = pd.read_csv(out / "anomalies.csv", dtype={"firm_id": str, "province": str})
+    assert list(anomalies.columns) == ANOMALY_COLUMNS
+    certs = pd.read_parquet(audited["data"] / "certifications.parquet")
+    granted = certs[(certs["tier"] == TIER) & (certs["event"] == "granted")]
+    granted_keys = set(zip(granted["firm_id"], granted["year"]))
+    keys = list(zip(anomalies["firm_id"], anomalies["year"]))
+    assert len(set(keys)) == len(keys)
+    assert set(keys) <= granted_keys
+    assert len(keys) >= 0.9 * len(granted_keys)  # the rest lack financials for t-1
+    assert anomalies["anomaly_score"].is_monotonic_decreasing
+    for flag in ("exceeds_sme_size", "weak_performance", "subsidiary_of_large_group",
+                 "fails_rd_or_ip", "low_merit_probability", "non_merit_attribution_share"):
+        assert set(anomalies[flag].unique()) <= {0, 1}
+    flagged = anomalies[anomalies["subsidiary_of_large_group"] == 1]
+    assert flagged["reasons"].str.contains("subsidiary of a large group").all()
+    assert anomalies["reasons_against"].fillna("").str.len().gt(0).mean() > 0.9
+
+
+def test_every_probability_is_out_of_fold(audited):
+    audit = audited["result"].tiers[TIER]
+    for fold in audit.folds:
+        assert fold.test_year not in fold.train_years
+        if fold.scheme == WALK_FORWARD:
+            assert max(fold.train_years) < fold.test_year
+    schemes = audit.certified.groupby("year")["oof_scheme"].unique()
+    first = min(schemes.index)
+    assert list(schemes[first]) == [LEAVE_ONE_YEAR_OUT]  # no history before the first list
+    assert list(schemes[max(schemes.index)]) == [WALK_FORWARD]
+    assert audit.candidates["p_merit"].notna().all()
+
+
+def test_plan_folds_uses_history_where_there_is_enough():
+    years = np.repeat([2019, 2020, 2021, 2022], 100)
+    labels = np.zeros(len(years))
+    labels[[0, 1, 100, 101, 200, *range(300, 340)]] = 1  # 2, 2, 1, 40 selections
+    folds = {f.test_year: f for f in plan_folds(years, labels)}
+    assert folds[2019].scheme == LEAVE_ONE_YEAR_OUT and 2019 not in folds[2019].train_years
+    assert folds[2021].scheme == LEAVE_ONE_YEAR_OUT  # two earlier years but 4 selections
+    labels[range(110, 150)] = 1
+    folds = {f.test_year: f for f in plan_folds(years, labels)}
+    assert folds[2021].scheme == WALK_FORWARD and folds[2021].train_years == (2019, 2020)
+
+
+def test_merit_model_sees_no_ownership_or_region(audited):
+    merit = set(audited["result"].tiers[TIER].merit_features)
+    assert not merit & set(non_merit_features(merit | {"province", "state_share"}))
+    for banned in ("province", "macro_region", "state_share", "state_controlled",
+                   "is_subsidiary", "parent_employees", "parent_large_group", "listed",
+                   "listed_board", "subsidies_to_revenue"):
+        assert banned not in merit
+    assert {"rd_intensity", "main_share", "class1_ip", "rule_lg22_main_share"} <= merit
+    assert merit_columns(["province", "rd_intensity", "years_held_little_giant"]) == [
+        "rd_intensity"]
+
+
+def test_audit_finds_non_merit_selections_better_than_both_baselines(audited):
+    evaluation = audited["result"].truth_evaluation.set_index(["tier", "method"])
+    ap = evaluation["average_precision"]
+    assert ap[(TIER, "audit")] > ap[(TIER, "rule_violations")]
+    assert ap[(TIER, "audit")] > ap[(TIER, "low_oof_probability")]
+    assert ap[(TIER, "audit")] > evaluation.loc[(TIER, "audit"), "base_rate"] * 1.5
+
+
+def test_overlooked_are_unselected_high_merit_candidates(audited):
+    result = audited["result"]
+    overlooked = result.overlooked
+    assert len(overlooked)
+    assert (overlooked["merit_rank"] <= overlooked["quota"]).all()
+    selected = set(zip(result.anomalies["firm_id"], result.anomalies["year"]))
+    assert not selected & set(zip(overlooked["firm_id"], overlooked["year"]))
+
+
+def test_run_is_tracked_in_mlflow(audited):
+    result = audited["result"]
+    client = mlflow.MlflowClient(os.environ.get("MLFLOW_TRACKING_URI")
+                                 or f"sqlite:///{audited['home'] / 'mlflow.db'}")
+    run = client.get_run(result.run_id)
+    assert run.info.run_name == "audit"
+    assert run.data.metrics[f"truth.{TIER}.audit.average_precision"] == pytest.approx(
+        result.truth_evaluation.query("method == 'audit'")["average_precision"].iloc[0])
+    logged = {a.path for a in client.list_artifacts(result.run_id, "audit")}
+    assert logged == {f"audit/{name}" for name in OUTPUT_FILES}
+
+
+def test_a_failure_leaves_no_partial_output(audited, tmp_path, monkeypatch):
+    import serving.report
+    import training.audit_run
+
+    audit = audited["result"].tiers[TIER]
+    monkeypatch.setattr(training.audit_run, "audit_tier", lambda *a, **k: audit)
+
+    def broken(*args, **kwargs):
+        (args[4]).write_text("half a report")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(serving.report, "render_report", broken)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_audit(audited["data"], tmp_path / "out", tiers=(TIER,))
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_shortfall_flags_on_hand_made_firms():
+    X = pd.DataFrame({
+        "employees": [1500, 1500, 200, 200, 200],
+        "revenue": [5e8, 3e8, 6e7, 6e7, 6e7],
+        "is_subsidiary": [0.0, 0.0, 1.0, 1.0, 0.0],
+        "parent_employees": [np.nan, np.nan, 5200, 800, np.nan],
+        "parent_revenue": [np.nan, np.nan, 9e8, 9e8, np.nan],
+        "revenue_growth_2y_avg": [0.1, 0.1, 0.1, -0.05, 0.1],
+        "net_margin": [0.05, 0.05, 0.05, 0.05, -0.02],
+    })
+    flags = shortfall_flags(X, "little_giant", None)
+    assert flags["exceeds_sme_size"].tolist() == [1, 0, 0, 0, 0]
+    assert flags["subsidiary_of_large_group"].tolist() == [0, 0, 1, 0, 0]
+    assert flags["weak_performance"].tolist() == [0, 0, 0, 1, 1]
+    assert shortfall_flags(X, "champion", None)["exceeds_sme_size"].sum() == 0
+    from models.audit_flags import rule_result
+
+    X["rd_intensity"], X["rd_intensity_prev"] = [0.01, 0.05, 0.08, 0.08, 0.08], 0.05
+    X["rd_institution_level"], X["class1_ip"] = 1.0, [3.0, 3.0, 3.0, 0.0, 3.0]
+    rd = shortfall_flags(X, "little_giant", rule_result(X, "little_giant"))["fails_rd_or_ip"]
+    assert rd.tolist() == [1, 0, 0, 1, 0]
+
+
+def test_breaches_rank_first_and_parts_are_bounded():
+    flags = pd.DataFrame({"exceeds_sme_size": [0, 0, 1], "weak_performance": [1, 0, 0],
+                          "subsidiary_of_large_group": [0, 0, 0], "fails_rd_or_ip": [1, 0, 0]})
+    parts = anomaly_components(np.array([10.0, 0.5, 0.2]), np.array([0.2, 0.0, 0.0]),
+                               np.array([0.6, 0.4, 0.5]), flags)
+    score = parts.sum(axis=1)
+    assert score.idxmax() == 2 and score[0] > score[1]
+    assert parts.drop(columns="disqualifying").sum(axis=1).max() <= 1.0
+
+
+def test_evaluate_against_truth_and_tie_aware_precision():
+    anomalies = pd.DataFrame({
+        "firm_id": list("abcd"), "year": 2024, "tier": "little_giant",
+        "anomaly_score": [0.9, 0.8, 0.1, 0.0], "rule_failures": [1, 1, 1, 0],
+        "full_probability": [0.9, 0.2, 0.5, 0.6]})
+    truth = pd.DataFrame({"firm_id": list("abcde"), "tier": "little_giant", "year": 2024,
+                          "event": ["granted"] * 4 + ["renewed"],
+                          "channel": ["provincial", "subsidiary", "merit", "merit", "lenient"]})
+    table = evaluate_against_truth(anomalies, truth).set_index("method")
+    assert table.loc["audit", "average_precision"] == pytest.approx(1.0)
+    assert table.loc["audit", "precision_at_k"] == pytest.approx(1.0)
+    assert table.loc["rule_violations", "precision_at_k"] == pytest.approx(2 / 3)
+    assert table.loc["audit", "k"] == 2 and table.loc["audit", "selections"] == 4
+    assert precision_at_k_ties([1, 0, 0, 1], [2, 1, 1, 0], 2) == pytest.approx(0.5)

@@ -1,0 +1,202 @@
+"""`giantwatch audit`: audit every certified firm-year, write the ranked anomalies, the
+overlooked candidates and a one-page HTML report, and track the run in MLflow.
+
+    result = run_audit("data/demo", "out/audit")
+    result.anomalies          # every certified firm-year, most anomalous first
+    result.truth_evaluation   # when the dataset has truth.parquet (the synthetic universe)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score
+
+from models.audit import FLAG_COLUMNS, TierAudit, audit_tier
+
+AUDITED_TIERS = ("specialized", "little_giant", "champion")
+OUTPUT_FILES = ("anomalies.csv", "overlooked.csv", "report.html")
+ANOMALY_COLUMNS = [
+    "firm_id", "year", "tier", "anomaly_score", *FLAG_COLUMNS, "falls_short", "reasons",
+    "reasons_for", "reasons_against", "merit_probability", "merit_rank", "candidates", "quota",
+    "full_probability", "non_merit_share", "shap_isolation", "rule_failures", "oof_scheme",
+    "province", "ownership",
+]
+METHODS = {
+    "audit": "anomaly score (merit gap, non-merit share, SHAP isolation, rule flags)",
+    "rule_violations": "baseline: count of failed 2022 criteria on data",
+    "low_oof_probability": "baseline: 1 - full-model out-of-fold probability",
+}
+
+
+class AuditProblem(Exception):
+    """The data cannot support an audit (e.g. no tier with two labelled years)."""
+
+
+@dataclass
+class AuditResult:
+    out_dir: Path
+    anomalies: pd.DataFrame
+    overlooked: pd.DataFrame
+    truth_evaluation: pd.DataFrame | None
+    report_path: Path
+    run_id: str
+    experiment: str
+    tiers: dict[str, TierAudit] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def precision_at_k_ties(y_true, score, k: int) -> float:
+    """Precision among the k highest scores, with ties at the cut shared out evenly.
+
+    A score with many ties (a count of failed criteria) would otherwise borrow the order of
+    whatever the rows happened to be sorted by; this is its expected value under a random
+    order within the tie.
+    """
+    y_true = np.asarray(y_true, dtype=float)
+    score = np.asarray(score, dtype=float)
+    if k <= 0 or not len(score):
+        return float("nan")
+    k = min(k, len(score))
+    cut = np.sort(score)[::-1][k - 1]
+    above, tied = score > cut, score == cut
+    hits = y_true[above].sum() + (k - above.sum()) * y_true[tied].mean()
+    return float(hits / k)
+
+
+def evaluate_against_truth(anomalies: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """How well each ranking finds the non-merit selections, per tier.
+
+    anomalies: the audit's rows (firm_id, year, tier, anomaly_score, rule_failures,
+    full_probability); truth: firm_id, tier, year, event, channel (channel != "merit" =
+    selected for another reason). Only `granted` events are selections. Returns one row per
+    tier and method: selections, non_merit, k (= non_merit), average_precision,
+    precision_at_k, base_rate.
+    """
+    granted = truth[truth["event"] == "granted"][["firm_id", "tier", "year", "channel"]]
+    joined = anomalies.merge(granted.drop_duplicates(["firm_id", "tier", "year"]),
+                             on=["firm_id", "tier", "year"], how="inner")
+    scores = {"audit": joined["anomaly_score"],
+              "rule_violations": joined["rule_failures"],
+              "low_oof_probability": 1.0 - joined["full_probability"]}
+    rows = []
+    for tier, part in joined.groupby("tier", sort=False):
+        label = (part["channel"] != "merit").to_numpy(dtype=int)
+        k = int(label.sum())
+        for method, score in scores.items():
+            values = score.loc[part.index].to_numpy(dtype=float)
+            rows.append({
+                "tier": tier, "method": method, "selections": len(part), "non_merit": k, "k": k,
+                "average_precision": float(average_precision_score(label, values))
+                if 0 < k < len(part) else float("nan"),
+                "precision_at_k": precision_at_k_ties(label, values, k) if k else float("nan"),
+                "base_rate": k / len(part) if len(part) else float("nan"),
+            })
+    return pd.DataFrame(rows, columns=["tier", "method", "selections", "non_merit", "k",
+                                       "average_precision", "precision_at_k", "base_rate"])
+
+
+def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
+              tiers: tuple[str, ...] = AUDITED_TIERS, seed: int = 0,
+              progress: Callable[[str], None] | None = None) -> AuditResult:
+    """Audit the certified firm-years of `tiers` in the dataset at `data_dir`.
+
+    Writes OUT/anomalies.csv (ranked by anomaly_score, descending), OUT/overlooked.csv and
+    OUT/report.html, all or nothing, and logs them to an MLflow run named "audit".
+    """
+    import mlflow
+
+    from features.contract import load_dataset
+    from features.pipeline import stack_panels
+    from serving.report import render_report
+    from training.tracking import experiment_for_dataset, setup_tracking
+
+    say = progress or (lambda message: None)
+    unknown = sorted(set(tiers) - set(AUDITED_TIERS))
+    if unknown:
+        raise AuditProblem(f"unknown tier(s) {unknown}; choose from {', '.join(AUDITED_TIERS)}")
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    say("Loading and validating the dataset")
+    dataset = load_dataset(data_dir)
+    certs = dataset.certifications
+    audits, skipped = {}, {}
+    for tier in tiers:
+        granted = certs[(certs["tier"] == tier) & (certs["event"] == "granted")]
+        years = sorted(int(y) for y in granted["year"].unique())
+        if len(years) < 2:
+            skipped[tier] = f"grants in {len(years)} year(s); out-of-fold scoring needs 2"
+            say(f"{tier}: skipped ({skipped[tier]})")
+            continue
+        say(f"{tier}: building as-of panels for {years[0]}-{years[-1]}")
+        panel = stack_panels(dataset, years, tier)
+        audits[tier] = audit_tier(panel, tier, seed=seed, progress=say)
+    if not audits:
+        raise AuditProblem("no tier could be audited: " + "; ".join(
+            f"{t}: {why}" for t, why in skipped.items()))
+
+    anomalies = pd.concat([a.certified for a in audits.values()], ignore_index=True)
+    anomalies = anomalies.sort_values("anomaly_score", ascending=False, kind="stable",
+                                      ignore_index=True)[ANOMALY_COLUMNS]
+    overlooked = pd.concat([a.overlooked for a in audits.values()], ignore_index=True)
+    truth_path = data_dir / "truth.parquet"
+    evaluation = None
+    if truth_path.exists():
+        say("Evaluating against truth.parquet")
+        evaluation = evaluate_against_truth(anomalies, pd.read_parquet(truth_path))
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        anomalies.to_csv(tmp / "anomalies.csv", index=False)
+        overlooked.to_csv(tmp / "overlooked.csv", index=False)
+        say("Rendering the report")
+        render_report(audits, anomalies, overlooked, evaluation, tmp / "report.html",
+                      dataset_name=data_dir.resolve().name, skipped=skipped)
+        setup_tracking()
+        experiment = experiment_for_dataset(data_dir)
+        with mlflow.start_run(run_name="audit") as run:
+            _log_run(mlflow, data_dir, tiers, seed, anomalies, overlooked, evaluation, skipped)
+            for name in OUTPUT_FILES:
+                mlflow.log_artifact(str(tmp / name), artifact_path="audit")
+        _move_into_place(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return AuditResult(out_dir, anomalies, overlooked, evaluation, out_dir / "report.html",
+                       run.info.run_id, experiment, audits, skipped)
+
+
+def _log_run(mlflow, data_dir: Path, tiers, seed: int, anomalies: pd.DataFrame,
+             overlooked: pd.DataFrame, evaluation: pd.DataFrame | None, skipped: dict) -> None:
+    mlflow.log_params({"tiers": ",".join(tiers), "seed": seed,
+                       "data_dir": str(data_dir.resolve())})
+    if skipped:
+        mlflow.set_tags({f"skipped.{t}": why for t, why in skipped.items()})
+    for tier, part in anomalies.groupby("tier"):
+        mlflow.log_metric(f"{tier}.certified", len(part))
+        mlflow.log_metric(f"{tier}.falls_short_share", float(part["falls_short"].mean()))
+        for flag in FLAG_COLUMNS:
+            mlflow.log_metric(f"{tier}.{flag}", int(part[flag].sum()))
+    for tier, part in overlooked.groupby("tier"):
+        mlflow.log_metric(f"{tier}.overlooked", len(part))
+    if evaluation is not None:
+        for row in evaluation.itertuples(index=False):
+            for metric in ("average_precision", "precision_at_k"):
+                value = getattr(row, metric)
+                if np.isfinite(value):
+                    mlflow.log_metric(f"truth.{row.tier}.{row.method}.{metric}", float(value))
+
+
+def _move_into_place(tmp: Path, out_dir: Path) -> None:
+    """A new folder moves in whole; into an existing one, each finished file is renamed in."""
+    if not out_dir.exists():
+        os.replace(tmp, out_dir)
+        return
+    for name in OUTPUT_FILES:
+        os.replace(tmp / name, out_dir / name)
