@@ -7,9 +7,18 @@ DEMO_DIR ?= data/demo
 DEMO_FIRMS ?= 20000
 DEMO_SEED ?= 7
 
-.PHONY: install demo test lint bench clean
+.PHONY: install chromium demo test lint bench clean
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+# Debian's Chromium renders the audit report in the browser test. Never a browser download:
+# only the distribution's package.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the report test..."; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml

@@ -170,6 +170,114 @@ def train(
               f"{result.tracking_uri}")
 
 
+@app.command()
+@user_errors
+def check(
+    data: DataDir,
+    year: Annotated[int, typer.Option(help="As-of year: firms are checked on fiscal year YEAR-1.")],
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Output table, .csv or .parquet.", dir_okay=False)
+    ],
+    rulebook: Annotated[
+        str, typer.Option(help="Rulebook year: 2018, 2022 or 2026 (newest per tier up to it).")
+    ] = "2022",
+) -> None:
+    """Check every firm against the official criteria, with the gap to each failed bar.
+
+    Per firm and tier: eligibility (pass / fail / unknown — missing data is unknown, never
+    fail), failed and unknown criteria, and each gap in the firm's own units, e.g.
+    "R&D intensity 2.1% < 3.0%: about 1.1M CNY more R&D".
+    """
+    from features.contract import load_dataset, write_rejects
+    from features.pipeline import build_features
+    from serving.check import check_firms, rulebooks_for, write_table
+
+    if not rulebooks_for(rulebook):
+        raise UsageProblem(f"no rulebook of {rulebook} or earlier; try 2018, 2022 or 2026")
+    if out_file.suffix not in (".csv", ".parquet"):
+        raise UsageProblem(f"--out must end in .csv or .parquet, got {out_file.name!r}")
+    dataset = load_dataset(data)
+    with err.status(f"Checking firms as of {year}..."):
+        features = build_features(dataset, year)
+        result = check_firms(features, rulebook).reset_index()
+        result.insert(1, "year", year)
+    firms = dataset.firms
+    # Firms founded in YEAR-1 or later cannot have those financials; the rest are reported.
+    missing = firms.loc[~firms["firm_id"].isin(features.index)
+                        & (firms["founded_year"] < year - 1), "firm_id"]
+    rejects = _with_missing_financials(dataset.rejects, missing, year)
+    write_table(result, out_file)
+    out.print(f"Checked {len(result):,} firms with fiscal {year - 1} financials: {out_file}")
+    for tier in ("specialized", "little_giant", "champion"):
+        column = f"{tier}_eligible_on_data"
+        if column in result:
+            counts = result[column].value_counts().to_dict()
+            out.print(f"  {tier}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
+    if len(rejects):
+        path = write_rejects(rejects, out_file.with_name(out_file.stem + ".rejects.csv"))
+        err.print(f"[yellow]{len(rejects):,} rows not checked, with reasons: {path}[/]")
+
+
+def _with_missing_financials(rejects, missing_ids, year: int):
+    import pandas as pd
+
+    extra = pd.DataFrame({
+        "table": "financials", "row": pd.NA, "column": "year",
+        "rule": "financials for the fiscal year before the as-of year",
+        "reason": f"no financials for fiscal year {year - 1}",
+        "record": [f'{{"firm_id": "{firm_id}"}}' for firm_id in missing_ids],
+    })
+    return pd.concat([rejects, extra], ignore_index=True) if len(extra) else rejects
+
+
+@app.command()
+@user_errors
+def audit(
+    data: DataDir,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for anomalies.csv, overlooked.csv and report.html.",
+                           file_okay=False)
+    ],
+    tiers: Annotated[
+        str, typer.Option(help="Comma-separated tiers to audit: specialized, little_giant, champion.")
+    ] = "specialized,little_giant,champion",
+    seed: Annotated[int, typer.Option(help="Seed for the out-of-fold models.")] = 0,
+) -> None:
+    """Audit every certified firm-year and rank the selections that look anomalous.
+
+    A merit model (published criteria and the firm's own performance only) and a full model
+    score every firm-year out of fold. Each certified firm-year gets an anomaly score, MERICS
+    flags (too large for an SME, weak performance, subsidiary of a large group, failed R&D/IP
+    criteria) and reasons; high-merit candidates that were not selected are listed too.
+    Writes OUT/anomalies.csv, OUT/overlooked.csv and OUT/report.html, all or nothing, and
+    logs them to an MLflow run named "audit". With DATA/truth.parquet (the synthetic
+    universe) it also prints how well the ranking finds the non-merit selections.
+    """
+    from training.audit_run import AuditProblem, run_audit
+
+    tier_list = tuple(t.strip() for t in tiers.split(",") if t.strip())
+    try:
+        with err.status("Auditing...") as status:
+            result = run_audit(data, out_dir, tiers=tier_list, seed=seed,
+                               progress=lambda message: status.update(message))
+    except AuditProblem as exc:
+        raise UsageProblem(str(exc)) from None
+    for tier, why in result.skipped.items():
+        err.print(f"[yellow]{tier} not audited: {why}[/]")
+    summary = result.anomalies.groupby("tier", sort=False).agg(
+        certified=("falls_short", "size"), falls_short=("falls_short", "sum"),
+        share=("falls_short", "mean"))
+    _print_frame(summary, title="Certified firm-years falling short of the published criteria")
+    if result.truth_evaluation is not None:
+        _print_frame(result.truth_evaluation.drop(columns=["k"]),
+                     title="Finding the non-merit selections (truth.parquet; k = non_merit)")
+    out.print(f"{len(result.anomalies):,} ranked selections: {result.out_dir / 'anomalies.csv'}")
+    out.print(f"{len(result.overlooked):,} overlooked candidates: "
+              f"{result.out_dir / 'overlooked.csv'}")
+    out.print(f"Report: {result.report_path}")
+    out.print(f"MLflow run {result.run_id} in experiment {result.experiment!r}.")
+
+
 def _print_summary(summary: dict) -> None:
     import pandas as pd
 
