@@ -1,0 +1,392 @@
+"""Load a dataset in the format of DATA_CONTRACT.md, normalise it and validate it.
+
+`load_dataset(folder)` and `from_frames(tables)` return a `Dataset` of normalised tables
+(dtypes as listed in the schemas of `features.schemas`) or raise `ContractError` naming
+every fatal problem: table, column, row(s) and the rule broken, one sentence each.
+Rows of a firm_id unknown to `firms` are removed and kept in `Dataset.rejects`.
+
+Validation runs in three vectorised passes over whole columns:
+1. parse: raw text (or Parquet/JSON values) -> typed columns; unparsable cells are type
+   problems (pandera would only see them as missing);
+2. pandera (`lazy=True`): required columns, missing values, keys, ranges, enums, order
+   of dates and amounts; its failure cases (plus, for rules that quote only their first
+   values, the rows of the check's boolean output) become the messages;
+3. pandera again on firm_id alone against `firms`: its failures become the rejects
+   (`record` holds the rejected row as normalised, as JSON).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from features.schemas import (
+    EVENTS,
+    PARSE_RULES,
+    PARSERS,
+    SCHEMAS,
+    SHOWN_FAILURES,
+    column_kind,
+    text,
+)
+
+TABLES = ("firms", "financials", "patents", "certifications")
+REJECT_COLUMNS = ["table", "row", "column", "rule", "reason", "record"]
+_CROSS_COLUMN = re.compile(r"^(\w+) (<=|>=) (\w+)$")
+_VIOLATION = {"<=": ">", ">=": "<"}
+_BUILTIN_RULES = {
+    "not_nullable": "must not be empty",
+    "field_uniqueness": "must be unique",
+    "multiple_fields_uniqueness": "must be unique together",
+    "column_in_dataframe": "required column is missing",
+}
+_UNKNOWN_FIRM_REASON = {
+    "financials": "financials of an unknown firm",
+    "patents": "patent of an unknown firm",
+    "certifications": "certification of an unknown firm",
+}
+_UNKNOWN_FIRM_RULE = "firm_id must be a firm_id of firms"
+_KEY_FIRST = {t: (SCHEMAS[t].to_schema().unique or [None])[0] for t in SCHEMAS}
+
+
+class ContractError(ValueError):
+    """Fatal data-contract violations; `problems` holds one sentence per problem and
+    `failure_cases` the failing cells (table, column, check, failure_case, index, row)."""
+
+    def __init__(self, source: str, problems: list[str], failure_cases: pd.DataFrame | None = None):
+        self.source = source
+        self.problems = problems
+        self.failure_cases = failure_cases
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(
+            f"{source} does not follow the data contract ({count}):\n"
+            + "\n".join(f"- {p}" for p in problems)
+        )
+
+
+def empty_rejects() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row" else "str")
+                         for c in REJECT_COLUMNS})
+
+
+@dataclass
+class Dataset:
+    """The four normalised contract tables (RangeIndex) and the rows rejected from them."""
+
+    firms: pd.DataFrame
+    financials: pd.DataFrame
+    patents: pd.DataFrame
+    certifications: pd.DataFrame
+    rejects: pd.DataFrame = field(default_factory=empty_rejects)
+    source: str = ""
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Read `NAME.parquet` or `NAME.csv` (Parquet wins) for the four tables of folder
+    `path`; rows in messages and rejects are 1-based data rows (CSV line number - 1)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ContractError(str(folder), [f"{folder}: data folder not found"])
+    raw, labels, problems = {}, {}, []
+    for table in TABLES:
+        file = next((f for f in (folder / f"{table}.parquet", folder / f"{table}.csv")
+                     if f.is_file()), None)
+        if file is None:
+            problems.append(f"{table}: table is missing (no {table}.parquet or "
+                            f"{table}.csv in {folder})")
+            continue
+        labels[table] = file.name
+        try:
+            raw[table] = _read_parquet(file) if file.suffix == ".parquet" else _read_csv(file)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{file.name}: cannot be read ({exc})")
+    return _build(raw, labels, row_base=1, source=str(folder), problems=problems)
+
+
+def from_frames(tables: dict[str, pd.DataFrame | list[dict]], source: str = "request",
+                row_base: int = 0) -> Dataset:
+    """Validate in-memory raw tables (frames or lists of JSON records) by the same rules.
+
+    Rows are counted from `row_base` and called "record" when it is 0 ("row" otherwise).
+    A table given with no rows may omit columns.
+    """
+    problems = [f"{t}: table is missing" for t in TABLES if t not in tables]
+    raw = {t: pd.DataFrame(tables[t]).reset_index(drop=True) for t in TABLES if t in tables}
+    return _build(raw, {t: t for t in TABLES}, row_base, source, problems)
+
+
+def _read_csv(file: Path) -> pd.DataFrame:
+    # All text, nothing guessed: "01", "007" and "NA" stay as written; empty = missing.
+    return pd.read_csv(file, dtype=str, keep_default_na=False, engine="pyarrow",
+                       encoding="utf-8")
+
+
+def _read_parquet(file: Path) -> pd.DataFrame:
+    frame = pq.read_table(file).to_pandas(date_as_object=False)
+    if isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0:
+        return frame
+    named = any(name is not None for name in frame.index.names)
+    return frame.reset_index(drop=not named)
+
+
+def _build(raw: dict[str, pd.DataFrame], labels: dict[str, str], row_base: int,
+           source: str, problems: list[str]) -> Dataset:
+    """Normalise and validate every table (all problems, lazily), then reject rows of
+    unknown firms. `raw` is consumed so that each raw column is freed once typed."""
+    frames, cases = {}, []
+    for table in [t for t in TABLES if t in raw]:
+        frame, parse_failures = _normalise(table, raw.pop(table))
+        if parse_failures is not None:
+            cases.append(parse_failures)
+        try:
+            frames[table] = SCHEMAS[table].validate(frame, lazy=True, inplace=True)
+        except pa.errors.SchemaErrors as err:
+            cases.append(_failure_cases(table, err))
+    failures = _without_echoes(pd.concat(cases, ignore_index=True)) if cases else None
+    if failures is not None and len(failures):
+        failures["row"] = failures["index"] + row_base
+        problems = problems + _describe(failures, labels, row_base)
+    if problems:
+        raise ContractError(source, problems, failures)
+    for table, frame in frames.items():
+        for name, column in SCHEMAS[table].to_schema().columns.items():
+            if str(column.dtype) == "Int64":  # validated non-empty, so plain int64 fits
+                frame[name] = frame[name].astype("int64")
+    rejects = _reject_unknown_firms(frames, row_base)
+    return Dataset(**frames, rejects=rejects, source=source)
+
+
+def _normalise(table: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Typed contract columns (schema order, optional ones added) then extra columns;
+    plus the cells that do not parse, in the layout of pandera's failure cases."""
+    columns = SCHEMAS[table].to_schema().columns
+    raw = raw.rename(columns={
+        c: c.strip().lower() for c in raw.columns
+        if isinstance(c, str) and c.strip().lower() in columns and c.strip().lower() not in raw
+    })
+    n_rows = len(raw)
+    typed, extra, failures = {}, {}, []
+    for name in list(raw.columns):
+        values = raw.pop(name)  # frees each raw column once it is converted
+        if name not in columns:
+            extra[name] = text(values) if values.dtype == "str" else values
+            continue
+        kind = column_kind(columns[name])
+        typed[name], bad = PARSERS[kind](values)
+        if bad.any():
+            failures.append(pd.DataFrame({
+                "table": table, "column": name, "check": PARSE_RULES[kind],
+                "failure_case": values[bad].astype(object).to_numpy(),
+                "index": np.flatnonzero(bad),
+            }))
+    for name, column in columns.items():
+        if name not in typed and (not column.required or n_rows == 0):
+            typed[name] = _empty_column(column_kind(column), n_rows)
+    if table == "firms" and "founded_year" in typed:
+        typed["niche_entry_year"] = typed["niche_entry_year"].fillna(typed["founded_year"])
+    ordered = {name: typed[name] for name in columns if name in typed}
+    frame = pd.DataFrame(index=pd.RangeIndex(n_rows))
+    for name, values in {**ordered, **extra}.items():
+        frame[name] = values  # column by column: no consolidated copy of all float columns
+    parse_failures = pd.concat(failures, ignore_index=True) if failures else None
+    return frame, parse_failures
+
+
+def _empty_column(kind: str, n_rows: int) -> pd.Series:
+    dtype = {"float": "float64", "int": "float64", "Int64": "Int64", "bool": "boolean",
+             "date": "datetime64[us]"}.get(kind, "str")
+    return pd.Series(index=pd.RangeIndex(n_rows), dtype=dtype)
+
+
+def _failure_cases(table: str, err: pa.errors.SchemaErrors) -> pd.DataFrame:
+    """pandera's failure cases plus, for checks that quote only their first failures
+    (`n_failure_cases`), every other failing row, taken from the check's boolean output."""
+    frames = [err.failure_cases.assign(table=table)]
+    for error in err.schema_errors:
+        check, output = error.check, error.check_output
+        if (not isinstance(check, pa.Check) or check.n_failure_cases is None
+                or not isinstance(output, pd.Series)):
+            continue
+        rule = check.error or check.name
+        cross = _CROSS_COLUMN.match(rule)
+        frames.append(pd.DataFrame({
+            "table": table, "column": cross[1] if cross else error.column_name, "check": rule,
+            "failure_case": None,
+            "index": output.index[~output.fillna(True).to_numpy(dtype=bool)],
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _without_echoes(cases: pd.DataFrame) -> pd.DataFrame:
+    """Drop failures that only repeat another: "must not be empty" for a cell that did
+    not parse, uniqueness of empty keys (reported as empty) or of a key whose column is
+    missing (reported as missing). Works on whole columns: there may be millions."""
+    cases = cases[["table", "column", "check", "failure_case", "index"]].copy()
+    cases["check"] = cases["check"].astype(str)
+    cases["index"] = pd.to_numeric(cases["index"], errors="coerce").astype("Int64")
+    check = cases["check"]
+    echo = np.zeros(len(cases), dtype=bool)
+    empty = (check == "not_nullable").to_numpy()
+    unparsable = cases.loc[check.isin(PARSE_RULES.values()), ["table", "column", "index"]]
+    if empty.any() and len(unparsable):
+        keys = pd.MultiIndex.from_frame(cases.loc[empty, ["table", "column", "index"]])
+        echo[empty] = keys.isin(pd.MultiIndex.from_frame(unparsable))
+    unique_rule = check.isin(["field_uniqueness", "multiple_fields_uniqueness"])
+    echo |= (unique_rule & cases["failure_case"].isna()).to_numpy()
+    # pandera checks a key with a missing column on the remaining columns only
+    missing = cases[check == "column_in_dataframe"]
+    partial_key = {t for t, name in zip(missing["table"], missing["failure_case"])
+                   if name in (SCHEMAS[t].to_schema().unique or [])}
+    echo |= ((check == "multiple_fields_uniqueness") & cases["table"].isin(partial_key)).to_numpy()
+    for rule in check.unique():  # a cross-column check lists every column of a failing row
+        if cross := _CROSS_COLUMN.match(rule):
+            echo |= ((check == rule) & ~cases["column"].isin([cross[1], cross[3]])).to_numpy()
+    return cases[~echo].reset_index(drop=True)
+
+
+def _describe(cases: pd.DataFrame, labels: dict[str, str], row_base: int) -> list[str]:
+    """One sentence per (table, column, rule), tables and columns in contract order."""
+    check = cases["check"]
+    subject = cases["column"].copy()
+    for rule in check.unique():  # a handful of rules; each step is one vectorised pass
+        at = (check == rule).to_numpy()
+        if cross := _CROSS_COLUMN.match(rule):
+            subject[at] = cross[1]  # reported on its left-hand column
+        elif rule == "column_in_dataframe":
+            subject[at] = cases.loc[at, "failure_case"]
+        elif rule == "multiple_fields_uniqueness":
+            subject[at] = cases.loc[at, "table"].map(_KEY_FIRST)
+    positions = pd.DataFrame(
+        [(t, c, j) for t in TABLES for j, c in enumerate(SCHEMAS[t].to_schema().columns)],
+        columns=["table", "subject", "column_pos"])
+    cases = cases.assign(subject=subject).merge(positions, how="left")
+    cases["table_pos"] = cases["table"].map({t: i for i, t in enumerate(TABLES)})
+    cases["column_pos"] = cases["column_pos"].fillna(999)
+    word = "record" if row_base == 0 else "row"
+    problems = []
+    for (_, _, table, name, rule), group in cases.groupby(
+            ["table_pos", "column_pos", "table", "subject", "check"]):
+        where = f"{labels[table]}, column {name}"
+        if rule == "column_in_dataframe":
+            problems.append(f"{where}: required column is missing")
+            continue
+        rows = np.sort(group["row"].dropna().unique().astype("int64"))
+        shown = group[group["row"].isin(rows[:SHOWN_FAILURES])].sort_values("row", kind="stable")
+        cross_rule = _CROSS_COLUMN.match(rule)
+        if cross_rule:
+            left, op, right = cross_rule.groups()
+            wide = shown.pivot_table(index="row", columns="column", values="failure_case",
+                                     aggfunc="first")
+            got = [f"{_show(a)} {_VIOLATION[op]} {_show(b)}"
+                   for a, b in zip(wide[left], wide[right])]
+            rule = f"must be {op} {right}"
+        elif rule == "multiple_fields_uniqueness":
+            wide = shown.pivot_table(index="row", columns="column", values="failure_case",
+                                     aggfunc="first", sort=False)
+            got = ["/".join(_show(v) for v in r) for r in wide.itertuples(index=False)]
+            where = f"{labels[table]}, columns {' and '.join(wide.columns)}"
+        else:
+            got = [] if rule == "not_nullable" else [
+                _show(v) for v in shown.drop_duplicates("row")["failure_case"]]
+        got_text = f" (got {', '.join(dict.fromkeys(got))})" if got else ""
+        problems.append(f"{where}, {_rows(rows, word)}: {_BUILTIN_RULES.get(rule, rule)}"
+                        f"{got_text}")
+    return problems
+
+
+def _rows(rows: np.ndarray, word: str) -> str:
+    """Sorted distinct row numbers -> "rows 1, 2, 3, 4, 5 and 7 more"."""
+    shown = ", ".join(str(int(r)) for r in rows[:SHOWN_FAILURES])
+    more = f" and {len(rows) - SHOWN_FAILURES} more" if len(rows) > SHOWN_FAILURES else ""
+    return f"{word}{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def _show(value) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT or (
+            isinstance(value, float) and np.isnan(value)):
+        return "empty"
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    return repr(value) if isinstance(value, (str, float)) else str(value)
+
+
+def _reject_unknown_firms(frames: dict[str, pd.DataFrame], row_base: int) -> pd.DataFrame:
+    """Remove rows whose firm_id is not in firms (in place in `frames`) -> rejects."""
+    known = pyarrow.chunked_array(pyarrow.array(frames["firms"]["firm_id"].array))
+
+    def is_known(ids: pd.Series) -> pd.Series:
+        # Series.isin on `str` walks the value set in Python (~10 s per 1M firm ids);
+        # Arrow's is_in hashes it in C++.
+        ids_arrow = pyarrow.chunked_array(pyarrow.array(ids.array))
+        value_set = known.cast(ids_arrow.type).combine_chunks()
+        return pd.Series(pc.is_in(ids_arrow, value_set=value_set).to_numpy(), index=ids.index)
+
+    schema = pa.DataFrameSchema({"firm_id": pa.Column(checks=pa.Check(
+        is_known, error=_UNKNOWN_FIRM_RULE, n_failure_cases=SHOWN_FAILURES))})
+    rejects = [empty_rejects()]
+    for table, reason in _UNKNOWN_FIRM_REASON.items():
+        frame = frames[table]
+        try:
+            schema.validate(frame[["firm_id"]], lazy=True)
+            continue
+        except pa.errors.SchemaErrors as err:
+            index = np.unique(_failure_cases(table, err)["index"].astype("int64"))
+        rejected = frame.loc[index]
+        for name in rejected.columns[rejected.dtypes.map(pd.api.types.is_datetime64_dtype)]:
+            rejected[name] = rejected[name].dt.strftime("%Y-%m-%d")
+        records = rejected.to_json(orient="records", lines=True, force_ascii=False)
+        rejects.append(pd.DataFrame({
+            "table": table, "row": index + row_base, "column": "firm_id",
+            "rule": _UNKNOWN_FIRM_RULE, "reason": reason,
+            "record": pd.Series(records.splitlines(), dtype="str"),
+        }))
+        frames[table] = frame.drop(index=index).reset_index(drop=True)
+    return pd.concat(rejects, ignore_index=True).astype({"row": "int64"})
+
+
+def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
+    """Write rejects as UTF-8 CSV, atomically (temp file + os.replace). A directory
+    `path` gets `rejects.csv`. Returns the file written."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "rejects.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            rejects.to_csv(handle, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def summarize(dataset: Dataset) -> dict:
+    """Overview for `giantwatch validate`: {"rows": {table: n}, "firms": n,
+    "years": (first, last) financial year or None, "certifications": frame of
+    year, tier and counts per event, "rejects": {reason: n}}."""
+    fin, certs = dataset.financials, dataset.certifications
+    per_event = (pd.crosstab([certs["year"], certs["tier"]], certs["event"])
+                 .reindex(columns=list(EVENTS), fill_value=0))
+    per_event.columns.name = None
+    return {
+        "rows": {t: len(getattr(dataset, t)) for t in TABLES},
+        "firms": int(dataset.firms["firm_id"].nunique()),
+        "years": (int(fin["year"].min()), int(fin["year"].max())) if len(fin) else None,
+        "certifications": per_event.reset_index(),
+        "rejects": {str(k): int(v) for k, v in
+                    dataset.rejects["reason"].value_counts(sort=False).items()},
+    }

@@ -1,0 +1,416 @@
+"""Pandera schemas of the four contract tables and the parsers that type raw cells.
+
+Every table of DATA_CONTRACT.md has one `DataFrameModel`. The models validate the
+*normalised* tables (typed columns, missing = NA), so a check never sees raw text. Contract
+columns that are optional are `Series[...] | None` fields; `Field(default=...)` states the
+contract default, which pandera fills in during validation.
+
+Required integer columns are validated as nullable `Int64` so that an empty cell is
+reported as such; the loader stores them as `int64` once they pass. Optional integer
+columns (counts and ranks that may be missing) are `float64` with NaN = missing.
+
+Column checks carry the sentence used in error messages (`error=`). A cross-column check
+is named `"<column> <op> <other column>"`; the loader reports it on `<column>`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
+from pandera.engines import pandas_engine
+from pandera.typing import Series
+
+MIN_YEAR, MAX_YEAR = 1900, 2100
+SHOWN_FAILURES = 5  # failing values quoted per rule in a message
+
+# GB/T 2260 province-level divisions: code -> (Chinese short name, romanised names).
+PROVINCES: dict[str, tuple[str, ...]] = {
+    "11": ("北京", "beijing"), "12": ("天津", "tianjin"), "13": ("河北", "hebei"),
+    "14": ("山西", "shanxi"), "15": ("内蒙古", "inner mongolia", "nei mongol"),
+    "21": ("辽宁", "liaoning"), "22": ("吉林", "jilin"), "23": ("黑龙江", "heilongjiang"),
+    "31": ("上海", "shanghai"), "32": ("江苏", "jiangsu"), "33": ("浙江", "zhejiang"),
+    "34": ("安徽", "anhui"), "35": ("福建", "fujian"), "36": ("江西", "jiangxi"),
+    "37": ("山东", "shandong"), "41": ("河南", "henan"), "42": ("湖北", "hubei"),
+    "43": ("湖南", "hunan"), "44": ("广东", "guangdong"), "45": ("广西", "guangxi"),
+    "46": ("海南", "hainan"), "50": ("重庆", "chongqing"), "51": ("四川", "sichuan"),
+    "52": ("贵州", "guizhou"), "53": ("云南", "yunnan"), "54": ("西藏", "tibet", "xizang"),
+    "61": ("陕西", "shaanxi"), "62": ("甘肃", "gansu"), "63": ("青海", "qinghai"),
+    "64": ("宁夏", "ningxia"), "65": ("新疆", "xinjiang"), "71": ("台湾", "taiwan"),
+    "81": ("香港", "hong kong", "hongkong"), "82": ("澳门", "macao", "macau"),
+}
+_PROVINCE_ALIASES = {alias: code for code, names in PROVINCES.items() for alias in names}
+_PROVINCE_SUFFIX = re.compile(
+    r"(省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区"
+    r"|\s+(province|municipality|autonomous region|sar))$"
+)
+INDUSTRY_CODE_PATTERN = r"^[A-T][0-9]{2,4}$"
+
+TIERS = ("innovative", "specialized", "little_giant", "champion")
+EVENTS = ("granted", "renewed", "revoked")
+KINDS = ("invention", "utility", "design", "software")
+RD_INSTITUTIONS = ("none", "city", "provincial", "national")
+LISTED_BOARDS = ("none", "main", "star", "chinext", "bse", "neeq")
+_ENUM_ALIASES = {
+    "创新型中小企业": "innovative", "专精特新中小企业": "specialized", "小巨人": "little_giant",
+    "专精特新小巨人": "little_giant", "专精特新“小巨人”": "little_giant",
+    "单项冠军": "champion", "制造业单项冠军": "champion",
+    "发明": "invention", "发明专利": "invention", "实用新型": "utility", "utility_model": "utility",
+    "外观设计": "design", "软件著作权": "software", "software_copyright": "software",
+}
+_BOOLEAN_WORDS = {
+    "true": True, "t": True, "yes": True, "y": True, "1": True, "1.0": True, "是": True,
+    "false": False, "f": False, "no": False, "n": False, "0": False, "0.0": False, "否": False,
+}
+
+# Sentences of the parse (type) rules; pandera never sees an unparsable cell.
+NOT_A_NUMBER = "must be a number"
+NOT_A_WHOLE_NUMBER = "must be a whole number"
+NOT_A_DATE = "must be a date YYYY-MM-DD"
+NOT_A_BOOLEAN = "must be true/false, 1/0, yes/no or empty"
+
+YEAR_RULE = f"must be a year from {MIN_YEAR} to {MAX_YEAR}"
+DATE_RULE = f"must be a date from {MIN_YEAR} to {MAX_YEAR}"
+DateColumn = Series[pandas_engine.DateTime]
+STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas 3 default "str"
+_US = {"unit": "us"}
+
+
+def column_check(*columns: str, error: str):
+    """A vectorised check whose `error` is the message sentence. Only the first
+    `SHOWN_FAILURES` failing values are collected: pandera formats every failure case into
+    one string (seconds per million cases); the loader takes the full list of failing rows
+    from the check's boolean output instead."""
+    return pa.check(*columns, error=error, n_failure_cases=SHOWN_FAILURES)
+
+
+def cross_column_check(rule: str):
+    """Row-wise check "<column> <op> <other column>" (op <= or >=), reported on <column>;
+    a row passes when either side is missing (missing is not a violation)."""
+    left, op, right = rule.split()
+
+    def ordered(cls, df: pd.DataFrame) -> pd.Series | bool:
+        if left not in df or right not in df:
+            return True  # the missing column is reported on its own
+        broken = df[left] > df[right] if op == "<=" else df[left] < df[right]
+        return ~broken.fillna(False).astype(bool)
+
+    return pa.dataframe_check(name=rule, n_failure_cases=SHOWN_FAILURES)(ordered)
+
+
+def _one_of(values: Iterable[str]) -> str:
+    return "must be one of " + ", ".join(values)
+
+
+def _plausible_year(s: pd.Series) -> pd.Series:
+    return s.between(MIN_YEAR, MAX_YEAR)
+
+
+class FirmsSchema(pa.DataFrameModel):
+    """firms: one row per firm."""
+
+    firm_id: Series[str] = pa.Field(unique=True)
+    name: Series[str] | None = pa.Field(nullable=True)
+    province: Series[str] = pa.Field(metadata={"kind": "province"})
+    industry_code: Series[str] = pa.Field(metadata={"kind": "industry"})
+    founded_year: Series[pd.Int64Dtype]
+    # Empty cells take founded_year; one left empty means founded_year is, reported there.
+    niche_entry_year: Series[pd.Int64Dtype] | None = pa.Field(nullable=True)
+    parent_id: Series[str] | None = pa.Field(nullable=True)
+    parent_employees: Series[float] | None = pa.Field(nullable=True, metadata={"kind": "int"})
+    parent_revenue: Series[float] | None = pa.Field(nullable=True)
+    state_share: Series[float] | None = pa.Field(nullable=True, default=0.0)
+    listed_board: Series[str] | None = pa.Field(default="none", metadata={"kind": "enum"})
+
+    @column_check("province", error="must be a 2-digit GB/T 2260 province code, e.g. 33")
+    def _known_province(cls, s: pd.Series) -> pd.Series:
+        return s.isin(list(PROVINCES))
+
+    @column_check(
+        "industry_code",
+        error="must be a GB/T 4754-2017 code: section letter A-T and 2 to 4 digits, e.g. C3491",
+    )
+    def _industry_code(cls, s: pd.Series) -> pd.Series:
+        return s.str.fullmatch(INDUSTRY_CODE_PATTERN)
+
+    @column_check("founded_year", "niche_entry_year", error=YEAR_RULE)
+    def _year(cls, s: pd.Series) -> pd.Series:
+        return _plausible_year(s)
+
+    @column_check("parent_employees", "parent_revenue", error="must be >= 0")
+    def _non_negative(cls, s: pd.Series) -> pd.Series:
+        return s >= 0
+
+    @column_check("state_share", error="must be between 0 and 1")
+    def _share(cls, s: pd.Series) -> pd.Series:
+        return s.between(0.0, 1.0)
+
+    @column_check("listed_board", error=_one_of(LISTED_BOARDS))
+    def _listed_board(cls, s: pd.Series) -> pd.Series:
+        return s.isin(LISTED_BOARDS)
+
+    _niche_after_founding = cross_column_check("niche_entry_year >= founded_year")
+
+
+class FinancialsSchema(pa.DataFrameModel):
+    """financials: one row per firm and fiscal year; money in CNY yuan."""
+
+    firm_id: Series[str]
+    year: Series[pd.Int64Dtype]
+    revenue: Series[float]
+    main_revenue: Series[float] | None = pa.Field(nullable=True)
+    net_profit: Series[float]
+    total_assets: Series[float]
+    total_liabilities: Series[float]
+    rd_expense: Series[float]
+    employees: Series[pd.Int64Dtype]
+    rd_staff: Series[float] | None = pa.Field(nullable=True, metadata={"kind": "int"})
+    export_revenue: Series[float] | None = pa.Field(nullable=True)
+    equity_raised: Series[float] | None = pa.Field(nullable=True)
+    subsidies: Series[float] | None = pa.Field(nullable=True)
+    domestic_rank: Series[float] | None = pa.Field(nullable=True, metadata={"kind": "int"})
+    domestic_share: Series[float] | None = pa.Field(nullable=True)
+    global_rank: Series[float] | None = pa.Field(nullable=True, metadata={"kind": "int"})
+    rd_institution: Series[str] | None = pa.Field(default="none", metadata={"kind": "enum"})
+    high_tech: Series[pd.BooleanDtype] | None = pa.Field(nullable=True)
+    quality_cert: Series[pd.BooleanDtype] | None = pa.Field(nullable=True)
+    own_brand: Series[pd.BooleanDtype] | None = pa.Field(nullable=True)
+
+    class Config:
+        unique = ["firm_id", "year"]  # noqa: RUF012 - pandera reads a plain list
+
+    @column_check("year", error=YEAR_RULE)
+    def _year(cls, s: pd.Series) -> pd.Series:
+        return _plausible_year(s)
+
+    @column_check(
+        "revenue", "main_revenue", "total_assets", "total_liabilities", "rd_expense",
+        "employees", "rd_staff", "export_revenue", error="must be >= 0",
+    )
+    def _non_negative(cls, s: pd.Series) -> pd.Series:
+        return s >= 0
+
+    @column_check("domestic_rank", "global_rank", error="must be >= 1")
+    def _rank(cls, s: pd.Series) -> pd.Series:
+        return s >= 1
+
+    @column_check("domestic_share", error="must be between 0 and 1")
+    def _share(cls, s: pd.Series) -> pd.Series:
+        return s.between(0.0, 1.0)
+
+    @column_check("rd_institution", error=_one_of(RD_INSTITUTIONS))
+    def _rd_institution(cls, s: pd.Series) -> pd.Series:
+        return s.isin(RD_INSTITUTIONS)
+
+    _main_within_revenue = cross_column_check("main_revenue <= revenue")
+    _export_within_revenue = cross_column_check("export_revenue <= revenue")
+    _rd_staff_within_employees = cross_column_check("rd_staff <= employees")
+
+
+class PatentsSchema(pa.DataFrameModel):
+    """patents: one row per IP right; dates are day-precision datetime64[us]."""
+
+    patent_id: Series[str] = pa.Field(unique=True)
+    firm_id: Series[str]
+    kind: Series[str] = pa.Field(metadata={"kind": "enum"})
+    filed: DateColumn = pa.Field(dtype_kwargs=_US)
+    granted: DateColumn | None = pa.Field(nullable=True, dtype_kwargs=_US)
+    lapsed: DateColumn | None = pa.Field(nullable=True, dtype_kwargs=_US)
+    ipc: Series[str] | None = pa.Field(nullable=True)
+
+    @column_check("kind", error=_one_of(KINDS))
+    def _kind(cls, s: pd.Series) -> pd.Series:
+        return s.isin(KINDS)
+
+    @column_check("filed", "granted", "lapsed", error=DATE_RULE)
+    def _plausible_date(cls, s: pd.Series) -> pd.Series:
+        return _plausible_year(s.dt.year)
+
+    _granted_after_filing = cross_column_check("granted >= filed")
+    _lapsed_after_grant = cross_column_check("lapsed >= granted")
+
+
+class CertificationsSchema(pa.DataFrameModel):
+    """certifications: one row per published decision (the labels)."""
+
+    firm_id: Series[str]
+    tier: Series[str] = pa.Field(metadata={"kind": "enum"})
+    year: Series[pd.Int64Dtype]
+    batch: Series[float] | None = pa.Field(nullable=True, metadata={"kind": "int"})
+    event: Series[str] | None = pa.Field(default="granted", metadata={"kind": "enum"})
+
+    @column_check("tier", error=_one_of(TIERS))
+    def _tier(cls, s: pd.Series) -> pd.Series:
+        return s.isin(TIERS)
+
+    @column_check("event", error=_one_of(EVENTS))
+    def _event(cls, s: pd.Series) -> pd.Series:
+        return s.isin(EVENTS)
+
+    @column_check("year", error=YEAR_RULE)
+    def _year(cls, s: pd.Series) -> pd.Series:
+        return _plausible_year(s)
+
+    @column_check("batch", error="must be >= 1")
+    def _batch(cls, s: pd.Series) -> pd.Series:
+        return s >= 1
+
+
+SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    "firms": FirmsSchema,
+    "financials": FinancialsSchema,
+    "patents": PatentsSchema,
+    "certifications": CertificationsSchema,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Parsers: raw column (CSV text or any Parquet/JSON dtype) -> (typed column, bad-cell mask).
+# They work on whole columns; where a Python function is needed it runs once per distinct
+# value (`_per_distinct`), never per row, so 13M-row columns stay fast.
+
+
+def _arrow_text(s: pd.Series, trim: bool = True) -> pyarrow.ChunkedArray:
+    """Any column -> Arrow strings, whitespace stripped, empty -> null (Arrow kernels are
+    several times faster than the pandas string methods on 10M+ rows)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(s.cat.categories.dtype)
+    if pd.api.types.is_float_dtype(s.dtype) and (np.floor(s.dropna()) == s.dropna()).all():
+        s = s.astype("Int64")  # so 1001.0 read from a float column stays "1001"
+    if s.dtype != "str":
+        s = s.astype("str")
+    arr = pyarrow.chunked_array(pyarrow.array(s.array))
+    if trim:
+        arr = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(arr, ""), pyarrow.scalar(None, arr.type), arr)
+
+
+def text(s: pd.Series) -> pd.Series:
+    """Any column -> `str` dtype, whitespace stripped, empty -> NaN."""
+    return pd.Series(_arrow_text(s), index=s.index, dtype=STR)
+
+
+def _per_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """Apply `fn` to the distinct non-missing values of `s` and spread the result back."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    mapped = fn(pd.Series(uniques, dtype=s.dtype)).array
+    return pd.Series(pd.api.extensions.take(mapped, codes, allow_fill=True), index=s.index)
+
+
+def _no_failures(s: pd.Series) -> np.ndarray:
+    return np.zeros(len(s), dtype=bool)
+
+
+def parse_number(s: pd.Series, whole: bool = False) -> tuple[pd.Series, np.ndarray]:
+    """-> float64 (NaN = missing); bad = present but not a finite (whole) number."""
+    if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
+        # Arrow's C++ cast is ~7x faster than pd.to_numeric but fails on any bad cell:
+        # try it untrimmed, then trimmed, and only then locate bad cells with pandas.
+        raw = _arrow_text(s, trim=False)
+        try:
+            values = pd.Series(pc.cast(raw, pyarrow.float64()).to_numpy(), index=s.index)
+        except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError):
+            raw = _arrow_text(s)
+            try:
+                values = pd.Series(pc.cast(raw, pyarrow.float64()).to_numpy(), index=s.index)
+            except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError):
+                values = pd.to_numeric(pd.Series(raw, dtype=STR), errors="coerce")
+                values = values.astype("float64").set_axis(s.index)
+        present = pc.is_valid(raw).to_numpy()
+    else:
+        values = s.astype("float64")
+        present = s.notna().to_numpy()
+    numbers = values.to_numpy()
+    finite = np.isfinite(numbers)
+    bad = present & ~finite
+    if whole:  # floor, not % 1: fmod is ~30x slower on columns with NaN
+        bad |= finite & (numbers != np.floor(numbers))
+    return (values.mask(bad) if bad.any() else values), bad
+
+
+def parse_int(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    values, bad = parse_number(s, whole=True)
+    return values.astype("Int64"), bad
+
+
+def parse_bool(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """true/false, 1/0, yes/no (any case) -> nullable boolean; empty -> <NA>."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("boolean"), _no_failures(s)
+    raw = text(s)
+    values = _per_distinct(
+        raw, lambda u: pd.Series(u.str.lower().map(_BOOLEAN_WORDS), dtype="boolean")
+    )
+    return values, (raw.notna() & values.isna()).to_numpy()
+
+
+def parse_date(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """ISO dates (a time part is dropped) or Parquet date/timestamp -> datetime64[us]."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(s.dtype):
+        return s.astype("datetime64[us]").dt.floor("D"), _no_failures(s)
+    raw = text(s)  # date/datetime objects (JSON, date_as_object) become ISO text here
+
+    def parse(u: pd.Series) -> pd.Series:
+        iso = u.str.match(r"^\d{4}-\d{2}-\d{2}(?:[T ]|$)")
+        dates = pd.to_datetime(u.where(iso), format="ISO8601", errors="coerce")
+        return dates.dt.floor("D").astype("datetime64[us]")
+
+    values = _per_distinct(raw, parse).astype("datetime64[us]")
+    return values, (raw.notna() & values.isna()).to_numpy()
+
+
+def _province_code(u: pd.Series) -> pd.Series:
+    """33, "33", "330000" (6-digit division code) or a name -> "33"; others unchanged."""
+    digits = u.str.extract(r"^(\d+)(?:\.0+)?$", expand=False)
+    code = digits.where(digits.str.len().isin([2, 4, 6])).str.slice(0, 2)
+    named = u.str.lower().str.replace(_PROVINCE_SUFFIX, "", regex=True).map(_PROVINCE_ALIASES)
+    return code.fillna(named).fillna(u)
+
+
+def parse_province(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    return _per_distinct(text(s), _province_code).astype("str"), _no_failures(s)
+
+
+def parse_industry(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    def canonical(u: pd.Series) -> pd.Series:
+        return u.str.upper().str.replace(r"[\s.]", "", regex=True)
+
+    return _per_distinct(text(s), canonical).astype("str"), _no_failures(s)
+
+
+def parse_enum(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Any case, spaces or hyphens for underscores, a few Chinese names."""
+
+    def canonical(u: pd.Series) -> pd.Series:
+        key = u.str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+        return key.map(_ENUM_ALIASES).fillna(key)
+
+    return _per_distinct(text(s), canonical).astype("str"), _no_failures(s)
+
+
+PARSERS: dict[str, Callable[[pd.Series], tuple[pd.Series, np.ndarray]]] = {
+    "text": lambda s: (text(s), _no_failures(s)), "province": parse_province,
+    "industry": parse_industry, "enum": parse_enum, "float": parse_number,
+    "int": lambda s: parse_number(s, whole=True), "Int64": parse_int,
+    "bool": parse_bool, "date": parse_date,
+}
+PARSE_RULES = {"int": NOT_A_WHOLE_NUMBER, "Int64": NOT_A_WHOLE_NUMBER, "float": NOT_A_NUMBER,
+               "bool": NOT_A_BOOLEAN, "date": NOT_A_DATE}
+
+
+def column_kind(column: pa.Column) -> str:
+    """Parser name of a schema column: explicit `metadata["kind"]`, else from its dtype."""
+    kind = (column.metadata or {}).get("kind")
+    if kind:
+        return kind
+    dtype = str(column.dtype)
+    if dtype.startswith("datetime64"):
+        return "date"
+    return {"Int64": "Int64", "float64": "float", "boolean": "bool"}.get(dtype, "text")
