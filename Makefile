@@ -30,6 +30,8 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/giantwatch generate --out $(DEMO_DIR) --firms $(DEMO_FIRMS) --seed $(DEMO_SEED)
 	$(BIN)/giantwatch validate --data $(DEMO_DIR)
+	$(BIN)/giantwatch train --data $(DEMO_DIR) --seed 0
+	$(BIN)/giantwatch audit --data $(DEMO_DIR) --out out/audit
 
 test: install
 	$(BIN)/pytest -q

@@ -284,6 +284,8 @@ def _print_summary(summary: dict) -> None:
     for key, value in summary.items():
         if isinstance(value, pd.DataFrame):
             _print_frame(value, title=key.replace("_", " "))
+        elif isinstance(value, dict) and not value:
+            out.print(f"{key.replace('_', ' ')}: none")
         elif isinstance(value, dict):
             _print_frame(
                 pd.DataFrame({"item": list(value), "value": list(value.values())}),
@@ -300,8 +302,9 @@ def _print_frame(frame, title: str) -> None:
     shown = frame.reset_index() if frame.index.name or any(frame.index.names) else frame
     for column in shown.columns:
         table.add_column(str(column))
+    years = [("year" in str(c).lower()) for c in shown.columns]
     for row in shown.itertuples(index=False):
-        table.add_row(*(_cell(value) for value in row))
+        table.add_row(*(str(v) if is_year else _cell(v) for v, is_year in zip(row, years)))
     out.print(table)
 
 

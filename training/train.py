@@ -46,6 +46,8 @@ class TierOutcome:
     model_version: str
     gate: GateDecision
     run_id: str
+    rows: int = 0
+    final_model: TierModel | None = None
 
 
 @dataclass
@@ -156,7 +158,7 @@ def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: 
                                  comparable_key=f"{data_fp}|{fold_key}", force=force_promote)
     mlflow.set_tags({"gate.promoted": str(decision.promoted), "gate.reason": decision.reason,
                      "model_version": version})
-    return TierOutcome(tier, evaluation, version, decision, run_id)
+    return TierOutcome(tier, evaluation, version, decision, run_id, rows=len(X), final_model=final)
 
 
 def _log_evaluation(evaluation: Evaluation, tier: str) -> None:
