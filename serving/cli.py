@@ -309,6 +309,10 @@ def _print_frame(frame, title: str) -> None:
 
 
 def _cell(value) -> str:
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "NO"
     if isinstance(value, float):
         return f"{value:,.4g}"
     if isinstance(value, int):
