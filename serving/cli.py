@@ -24,7 +24,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+# Tables of metrics are wide: without a terminal (logs, CI) do not squeeze them into 80 columns.
+out = Console() if Console().is_terminal else Console(width=160)
 err = Console(stderr=True)
 
 

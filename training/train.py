@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -31,6 +32,12 @@ from training.tracking import (
 )
 
 MODELLED_TIERS = ("specialized", "little_giant", "champion")
+# MLflow hints about integer columns in inferred schemas; ours are declared optional doubles
+# or are the panel's year keys, so the hint is noise in every run's output.
+warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column",
+                        category=UserWarning)
+warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted",
+                        category=UserWarning)
 PACKAGES = ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap", "pandera")
 SHAP_SAMPLE = 2_000
 
