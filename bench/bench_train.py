@@ -70,7 +70,7 @@ def main() -> None:
         _child(args.firms, args.seed)
         return
     done = subprocess.run([sys.executable, __file__, "--child", "--firms", str(args.firms),
-                           "--seed", str(args.seed)], capture_output=True, text=True)
+                           "--seed", str(args.seed)], check=False, capture_output=True, text=True)
     if done.returncode:
         sys.exit(done.stderr[-3000:])
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -53,7 +53,7 @@ class RuleBaseline:
     rulebook: str = RULEBOOK_FOR_BASELINE
     rates: dict[int, float] = field(default_factory=dict)
 
-    def fit(self, X: pd.DataFrame, y, years=None) -> "RuleBaseline":
+    def fit(self, X: pd.DataFrame, y, years=None) -> RuleBaseline:
         level, _ = rule_outcomes(X, self.tier, self.rulebook)
         y = np.asarray(y, dtype=float)
         overall = float(y.mean())
@@ -78,7 +78,7 @@ class LogisticBaseline:
     C: float = 0.5
     pipeline: Pipeline | None = None
 
-    def fit(self, X: pd.DataFrame, y, years=None) -> "LogisticBaseline":
+    def fit(self, X: pd.DataFrame, y, years=None) -> LogisticBaseline:
         categorical = categorical_columns(X)
         numeric = [c for c in X.columns if c not in categorical]
         prep = ColumnTransformer([

@@ -93,7 +93,7 @@ class TierModel:
         return {**DEFAULT_PARAMS, "num_threads": thread_count(n_rows), **self.params,
                 "seed": self.seed}
 
-    def fit(self, X: pd.DataFrame, y, years) -> "TierModel":
+    def fit(self, X: pd.DataFrame, y, years) -> TierModel:
         """X: (n_rows, n_features) frame; y: 0/1 labels; years: as-of year of each row."""
         y = np.asarray(y, dtype=float)
         years = np.asarray(years)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -106,7 +107,7 @@ def generate(
 def validate(
     data: DataDir,
     rejects: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="Where to write row-level problems (default: DATA/rejects.csv)."),
     ] = None,
 ) -> None:
@@ -136,7 +137,7 @@ def train(
         str, typer.Option(help="Comma-separated tiers to model: specialized, little_giant, champion.")
     ] = "specialized,little_giant,champion",
     until_year: Annotated[
-        Optional[int], typer.Option(help="Ignore certifications announced after this year.")
+        int | None, typer.Option(help="Ignore certifications announced after this year.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for LightGBM and the baselines.")] = 0,
     force_promote: Annotated[
@@ -151,7 +152,8 @@ def train(
 
     Tracking goes to MLFLOW_TRACKING_URI, or to sqlite:///mlruns/mlflow.db by default.
     """
-    from training.train import TrainingProblem, train as run_training
+    from training.train import TrainingProblem
+    from training.train import train as run_training
 
     tier_list = tuple(t.strip() for t in tiers.split(",") if t.strip())
     try:

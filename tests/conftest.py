@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,21 @@ def env_with_venv_path(venv: Path, **extra: str) -> dict[str, str]:
     env["PATH"] = f"{venv}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra)
     return env
+
+
+@contextmanager
+def isolated_mlflow(home: Path) -> Iterator[str]:
+    """Point MLflow at a SQLite store in `home` and work from there, for a module-scoped
+    fixture (pytest's monkeypatch is function-scoped); restores both afterwards."""
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    old_cwd, old_uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.chdir(home)
+    try:
+        yield uri
+    finally:
+        os.chdir(old_cwd)
+        if old_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_uri

@@ -6,12 +6,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-from models.metrics import reliability_table  # noqa: E402
+from models.metrics import reliability_table
 
 MODEL_LABELS = {"lightgbm": "LightGBM", "logistic": "Logistic regression", "rules": "2022 rulebook"}
 

@@ -30,7 +30,7 @@ def labelled_years(years: np.ndarray, labels: np.ndarray) -> list[int]:
 
 def walk_forward_folds(years: list[int], n_folds: int = 3, min_train_years: int = 1) -> list[Fold]:
     """One fold per each of the last `n_folds` labelled years that has enough earlier years."""
-    years = sorted(set(int(y) for y in years))
+    years = sorted({int(y) for y in years})
     folds = [
         Fold(test_year=y, train_years=tuple(t for t in years if t < y))
         for y in years[-n_folds:]

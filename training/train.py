@@ -6,9 +6,9 @@ import importlib.metadata
 import platform
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import matplotlib.pyplot as plt
 import mlflow

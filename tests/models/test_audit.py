@@ -13,6 +13,7 @@ from models.audit import anomaly_components, merit_columns
 from models.audit_flags import shortfall_flags
 from models.audit_oof import LEAVE_ONE_YEAR_OUT, WALK_FORWARD, plan_folds
 from models.explain import non_merit_features
+from tests.conftest import isolated_mlflow
 from training.audit_run import (
     ANOMALY_COLUMNS,
     OUTPUT_FILES,
@@ -27,18 +28,9 @@ TIER = "little_giant"
 @pytest.fixture(scope="module")
 def audited(small_universe, tmp_path_factory):
     home = tmp_path_factory.mktemp("audit")
-    old_cwd, old_uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow.db'}"
-    os.chdir(home)
-    try:
+    with isolated_mlflow(home):
         result = run_audit(small_universe, home / "out", tiers=(TIER,), seed=0)
         yield {"result": result, "home": home, "data": small_universe}
-    finally:
-        os.chdir(old_cwd)
-        if old_uri is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old_uri
 
 
 def test_outputs_rank_every_certified_firm_year(audited):

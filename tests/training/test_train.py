@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import time
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import env_with_venv_path
+from tests.conftest import env_with_venv_path, isolated_mlflow
 from training.tracking import PRODUCTION, promote_if_better, registered_name
 from training.train import TrainingProblem, train
 
@@ -26,20 +25,10 @@ TIER = "little_giant"
 def trained(small_universe, tmp_path_factory):
     """Two runs with the same data and seed in one store."""
     home = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{home / 'mlflow.db'}"
-    old_cwd, old_uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    os.chdir(home)
-    try:
+    with isolated_mlflow(home) as uri:
         first = train(small_universe, tiers=(TIER,), seed=3)
         second = train(small_universe, tiers=(TIER,), seed=3)
         yield {"uri": uri, "first": first, "second": second, "home": home}
-    finally:
-        os.chdir(old_cwd)
-        if old_uri is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old_uri
 
 
 def test_same_data_and_seed_give_the_same_metrics(trained):
