@@ -32,6 +32,7 @@ demo: install
 	$(BIN)/giantwatch validate --data $(DEMO_DIR)
 	$(BIN)/giantwatch train --data $(DEMO_DIR) --seed 0
 	$(BIN)/giantwatch audit --data $(DEMO_DIR) --out out/audit
+	$(BIN)/giantwatch score --data $(DEMO_DIR) --year 2026 --out out/scores.parquet
 
 test: install
 	$(BIN)/pytest -q

@@ -281,6 +281,111 @@ def audit(
     out.print(f"MLflow run {result.run_id} in experiment {result.experiment!r}.")
 
 
+@app.command()
+@user_errors
+def score(
+    data: DataDir,
+    year: Annotated[
+        int, typer.Option(help="As-of year t: features use data known by the end of t-1.")
+    ],
+    out_file: Annotated[
+        Path,
+        typer.Option("--out", help="Output file, .parquet or .csv; rejects go beside it "
+                                   "(NAME.rejects.csv)."),
+    ],
+    model_alias: Annotated[
+        str, typer.Option(help="Registry alias of the models to use.")
+    ] = "production",
+    reasons: Annotated[
+        int, typer.Option(help="Reasons per direction and tier (0: none).", min=0, max=10)
+    ] = 3,
+    rulebook: Annotated[
+        str | None,
+        typer.Option(help="Rulebook year or id for eligibility (default: the one in force "
+                          "for the year)."),
+    ] = None,
+    chunk_size: Annotated[
+        int, typer.Option(help="Firms per chunk; bounds memory.", min=100)
+    ] = 100_000,
+    dask: Annotated[
+        str | None,
+        typer.Option(help="Score on Dask: local:N (N local workers) or tcp://HOST:PORT "
+                          "(a running scheduler)."),
+    ] = None,
+) -> None:
+    """Score every firm with financials for YEAR-1 with each tier's production model.
+
+    Writes one row per firm: probability per tier (empty where the firm is not a candidate),
+    rulebook eligibility with failed criteria and gaps, and the top reasons for and against.
+    The output is written atomically; firms without financials go to the rejects file.
+    """
+    from serving.score import ScoringProblem, rich_progress, score_to_file
+
+    try:
+        with rich_progress(f"Scoring {year}") as progress:
+            summary = score_to_file(data, year, out_file, model_alias=model_alias,
+                                    reasons=reasons, rulebook=rulebook, chunk_size=chunk_size,
+                                    progress=progress, dask=dask)
+    except ScoringProblem as exc:
+        raise UsageProblem(str(exc)) from None
+    out.print(str(summary), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    model_alias: Annotated[
+        str, typer.Option(help="Registry alias of the models to serve.")
+    ] = "production",
+    workers: Annotated[
+        int, typer.Option(help="Server processes (each loads the models).", min=1)
+    ] = 1,
+    max_body_mb: Annotated[float, typer.Option(help="Largest accepted request body, MiB.")] = 10.0,
+) -> None:
+    """Serve the scoring API (POST /score, GET /model, GET /health, docs at /docs).
+
+    If GIANTWATCH_API_KEY is set, requests need the header X-API-Key (GET /health and the
+    docs stay open).
+    """
+    from serving.api import serve as run_server
+    from serving.score import ScoringProblem
+
+    try:
+        run_server(host, port, model_alias, int(max_body_mb * 2**20), workers)
+    except ScoringProblem as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+@app.command()
+@user_errors
+def bench(
+    data: DataDir,
+    year: Annotated[int, typer.Option(help="As-of year to score.")],
+    repeats: Annotated[int, typer.Option(help="Runs; the medians are reported.", min=1)] = 3,
+    chunk_size: Annotated[int, typer.Option(help="Firms per chunk.", min=100)] = 100_000,
+    model_alias: Annotated[str, typer.Option(help="Registry alias of the models.")] = "production",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object as the last line.")
+    ] = False,
+) -> None:
+    """Time each stage of batch scoring against LightGBM's own pred_contrib on the same data."""
+    import json
+
+    from serving.bench import format_bench, run_bench
+    from serving.score import ScoringProblem
+
+    try:
+        result = run_bench(data, year, repeats=repeats, chunk_size=chunk_size,
+                           model_alias=model_alias)
+    except ScoringProblem as exc:
+        raise UsageProblem(str(exc)) from None
+    (err if as_json else out).print(format_bench(result), highlight=False, soft_wrap=True)
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+
+
 def _print_summary(summary: dict) -> None:
     import pandas as pd
 

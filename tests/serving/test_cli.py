@@ -12,7 +12,7 @@ import pytest
 from tests.features.contract_fixtures import contract_tables, write_tables
 
 GIANTWATCH = Path(sys.executable).parent / "giantwatch"
-COMMANDS = ("generate", "validate", "check", "train", "audit")
+COMMANDS = ("generate", "validate", "check", "train", "audit", "score", "serve", "bench")
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -1,0 +1,333 @@
+"""HTTP API: score firms sent as data-contract records, with reasons and rule eligibility.
+
+    uvicorn --factory serving.api:create_app      or      python -m serving.api --port 8000
+
+Endpoints: POST /score, GET /model, GET /health, GET /firms/{firm_id}/explain.png, and the
+OpenAPI docs at /docs. The production models are loaded once, when the server starts.
+
+Authentication: if the environment variable GIANTWATCH_API_KEY is set when the app is
+created, every endpoint except GET /health and the docs (/docs, /openapi.json) needs the
+header ``X-API-Key: <key>`` and answers 401 without it. /health stays open so that load
+balancers and orchestrators can probe the server without the key.
+
+Limits: a request body over `max_body_bytes` (default 10 MiB) is answered 413, whether it
+declares its Content-Length or streams chunks; data that breaks the data contract is
+answered 422 naming the table, the column, the record (0-based) and the rule.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import os
+import secrets
+import threading
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, Field
+
+from serving.score import ScoringProblem
+
+API_KEY_ENV = "GIANTWATCH_API_KEY"
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+# A body over the limit is still read (and dropped) up to this many bytes, so that the
+# client gets the 413 instead of a reset connection in the middle of its upload.
+DRAIN_FACTOR = 8
+# Scoring is CPU-bound on LightGBM's threads: more concurrent scorings than cores only
+# thrash; the rest of the requests wait their turn in the thread pool.
+CONCURRENT_SCORINGS = 2
+Record = dict[str, Any]
+Tier = Literal["specialized", "little_giant", "champion"]
+
+
+class ScoreRequest(BaseModel):
+    """Data-contract tables as JSON records (column name -> value), one list per table."""
+
+    year: int = Field(..., ge=1901, le=2100, description="as-of year t; features use data "
+                      "known by the end of t-1 (financials of t-1 are required)")
+    firms: list[Record] = Field(..., description="rows of the firms table")
+    financials: list[Record] = Field(default_factory=list)
+    patents: list[Record] = Field(default_factory=list)
+    certifications: list[Record] = Field(default_factory=list)
+    reasons: int = Field(3, ge=0, le=10, description="reasons per direction and tier")
+    rulebook: str | None = Field(None, description="rulebook year or id for eligibility "
+                                 "(default: the one in force for the year)")
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "year": 2025,
+        "firms": [{"firm_id": "F1", "province": "33", "industry_code": "C3491",
+                   "founded_year": 2010}],
+        "financials": [{"firm_id": "F1", "year": 2024, "revenue": 120e6,
+                        "net_profit": 9e6, "total_assets": 150e6,
+                        "total_liabilities": 60e6, "rd_expense": 7e6, "employees": 210}],
+        "patents": [], "certifications": []}]}}
+
+
+class BodyLimit:
+    """ASGI middleware answering 413 to bodies over `max_bytes` (declared or streamed);
+    an accepted body is buffered (at most `max_bytes`) and replayed to the app."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._too_large(scope, receive, send)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                return await self._too_large(scope, receive, send, more=message.get("more_body"))
+            chunks.append(body)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope, receive, send, more: bool = True):
+        drained = 0
+        while more and drained <= DRAIN_FACTOR * self.max_bytes:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            drained += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        response = JSONResponse({"detail": f"request body is larger than the limit of "
+                                           f"{self.max_bytes:,} bytes"}, status_code=413)
+        await response(scope, receive, send)
+
+
+def _clean(value):
+    """JSON-safe scalar: NaN/NA -> None, numpy scalars -> Python."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _contract_errors(exc) -> list[dict]:
+    """The failing cells as records; a cross-column rule ("a <= b") is reported on `a` only
+    (pandera lists every column of the failing row)."""
+    cases = exc.failure_cases
+    if cases is None or not len(cases):
+        return []
+    subject = cases["check"].astype(str).str.extract(r"^(\w+) (?:<=|>=) \w+$")[0]
+    cases = cases[subject.isna().to_numpy() | (subject == cases["column"]).to_numpy()]
+    return [{"table": c.table, "column": c.column, "record": _clean(c.row),
+             "rule": c.check, "value": None if _clean(c.failure_case) is None
+             else str(c.failure_case)}
+            for c in cases.head(100).itertuples(index=False)]
+
+
+def _results(frame: pd.DataFrame, tiers) -> list[dict]:
+    results = []
+    for row in frame.to_dict(orient="records"):
+        item = {"firm_id": row["firm_id"], **{f"p_{t}": _clean(row[f"p_{t}"]) for t in tiers}}
+        item["reasons"] = {t: None if _clean(row[f"eligible_{t}"]) is None else
+                           {"for": row[f"reasons_{t}_for"], "against": row[f"reasons_{t}_against"]}
+                           for t in tiers}
+        item["eligibility"] = {t: None if _clean(row[f"eligible_{t}"]) is None else
+                               {"status": row[f"eligible_{t}"], "failed": row[f"failed_{t}"],
+                                "gaps": row[f"gaps_{t}"]} for t in tiers}
+        results.append(item)
+    return results
+
+
+def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MAX_BODY,
+               models: dict | None = None) -> FastAPI:
+    """The FastAPI app. `models` (from `serving.score.load_models`) skips the registry."""
+    api_key = os.environ.get(API_KEY_ENV) or None
+    scoring = threading.BoundedSemaphore(CONCURRENT_SCORINGS)
+    last_lock = threading.Lock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from serving.score import load_models
+
+        app.state.models = models or load_models(model_alias)
+        app.state.last = None
+        yield
+
+    app = FastAPI(title="giantwatch", version="0.1.0", lifespan=lifespan, description=(
+        "Scores Chinese SMEs for the Specialized SME, Little Giant and Manufacturing Single "
+        "Champion lists with the registered production models. "
+        + ("Send the API key in the X-API-Key header (not needed for /health)."
+           if api_key else "")))
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+    def authorised(key: str | None = Depends(key_header)) -> None:
+        if api_key and not (key and secrets.compare_digest(key.encode(), api_key.encode())):
+            raise HTTPException(401, "missing or wrong X-API-Key header",
+                                headers={"WWW-Authenticate": "APIKey"})
+
+    @app.get("/health", summary="Liveness and loaded model versions (no key needed)")
+    def health(request: Request) -> dict:
+        loaded = request.app.state.models
+        return {"status": "ok", "alias": model_alias,
+                "models": {t: m.version for t, m in loaded.items()}}
+
+    @app.get("/model", dependencies=[Depends(authorised)],
+             summary="Registry facts of the models in use, per tier")
+    def model_info(request: Request) -> dict:
+        return {"alias": model_alias,
+                "tiers": {t: m.info() for t, m in request.app.state.models.items()}}
+
+    @app.post("/score", dependencies=[Depends(authorised)],
+              summary="Probabilities, reasons and rule eligibility per firm and tier")
+    def score(body: ScoreRequest, request: Request):
+        from features.contract import ContractError, from_frames
+
+        tables = {t: pd.DataFrame.from_records(getattr(body, t)) for t in
+                  ("firms", "financials", "patents", "certifications")}
+        try:
+            dataset = from_frames(tables, source="request")
+        except ContractError as exc:
+            return JSONResponse({"detail": exc.problems, "errors": _contract_errors(exc)},
+                                status_code=422)
+        try:
+            with scoring:
+                frame, rejects, kept = _score(dataset, body, request.app.state.models)
+        except ScoringProblem as exc:
+            return JSONResponse({"detail": [str(exc)], "errors": []}, status_code=422)
+        if kept is not None:
+            with last_lock:
+                request.app.state.last = kept
+        loaded = request.app.state.models
+        return {"year": body.year, "models": {t: m.version for t, m in loaded.items()},
+                "results": _results(frame, tuple(loaded)),
+                "rejects": [{k: _clean(v) for k, v in r.items()}
+                            for r in rejects.to_dict(orient="records")]}
+
+    @app.get("/firms/{firm_id}/explain.png", dependencies=[Depends(authorised)],
+             response_class=Response, responses={200: {"content": {"image/png": {}}}},
+             summary="SHAP waterfall of a firm of the last scored request")
+    def explain(firm_id: str, request: Request,
+                tier: Annotated[Tier, Query(description="which tier's model")] = "little_giant"):
+        last = request.app.state.last
+        contributions = None if last is None else last.get(tier)
+        if contributions is None or firm_id not in contributions.index:
+            raise HTTPException(404, f"firm {firm_id!r} was not scored for {tier} in the last "
+                                     "request (non-candidates have no explanation)")
+        return Response(_waterfall(contributions.loc[[firm_id]], last["X"]),
+                        media_type="image/png")
+
+    return app
+
+
+@functools.lru_cache(maxsize=16)
+def _rulebooks(rulebook: str, tiers: tuple[str, ...]) -> dict:
+    from serving.score import tier_rulebooks
+
+    return tier_rulebooks(rulebook, tiers)
+
+
+def _score(dataset, body: ScoreRequest, models: dict):
+    from serving.score import (
+        default_rulebook,
+        no_financials_rejects,
+        score_chunk,
+        scored_firm_ids,
+    )
+
+    rulebooks = _rulebooks(body.rulebook or default_rulebook(body.year), tuple(models))
+    firm_ids = scored_firm_ids(dataset, body.year)
+    rejects = pd.concat([dataset.rejects, no_financials_rejects(dataset, body.year, firm_ids,
+                                                             row_base=0)],
+                        ignore_index=True)
+    if not len(firm_ids):
+        return pd.DataFrame(columns=["firm_id"]), rejects, None
+    kept: dict = {}
+    frame = score_chunk(dataset, body.year, firm_ids, {t: m.model for t, m in models.items()},
+                        rulebooks, body.reasons, structured=True, keep=kept)
+    return frame, rejects, kept
+
+
+_PLOT_LOCK = threading.Lock()  # pyplot keeps global state
+
+
+def _waterfall(contributions: pd.DataFrame, X: pd.DataFrame) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import shap
+
+    from models.explain import explanation
+
+    with _PLOT_LOCK:
+        shap.plots.waterfall(explanation(contributions, X)[0], max_display=12, show=False)
+        figure = plt.gcf()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", bbox_inches="tight", dpi=100)
+        plt.close(figure)
+    return buffer.getvalue()
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn worker processes (`serve(workers=N)`): the settings come from
+    GIANTWATCH_MODEL_ALIAS and GIANTWATCH_MAX_BODY_BYTES."""
+    return create_app(os.environ.get("GIANTWATCH_MODEL_ALIAS", "production"),
+                      int(os.environ.get("GIANTWATCH_MAX_BODY_BYTES", DEFAULT_MAX_BODY)))
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, model_alias: str = "production",
+          max_body_bytes: int = DEFAULT_MAX_BODY, workers: int = 1) -> None:
+    """Run the API with uvicorn until interrupted. The registry is checked first, so that a
+    missing model or a pipeline mismatch stops with one clear ScoringProblem. Scoring small
+    requests is CPU-bound Python: `workers` > 1 runs that many processes (each loads the
+    models, and each keeps its own last request for /firms/{firm_id}/explain.png)."""
+    import uvicorn
+
+    from serving.score import load_models, registered_versions
+
+    if workers <= 1:
+        app = create_app(model_alias, max_body_bytes, models=load_models(model_alias))
+        uvicorn.run(app, host=host, port=port)
+        return
+    registered_versions(model_alias)  # each worker loads the models itself
+    os.environ["GIANTWATCH_MODEL_ALIAS"] = model_alias
+    os.environ["GIANTWATCH_MAX_BODY_BYTES"] = str(max_body_bytes)
+    uvicorn.run("serving.api:app_from_env", factory=True, host=host, port=port, workers=workers)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m serving.api [--host H] [--port P] [--model-alias A] [--max-body-mb M]
+    [--workers N]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Serve the giantwatch scoring API.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--model-alias", default="production")
+    parser.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY / 2**20)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    try:
+        serve(args.host, args.port, args.model_alias, int(args.max_body_mb * 2**20),
+              args.workers)
+    except ScoringProblem as exc:
+        raise SystemExit(f"giantwatch serve: {exc}") from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

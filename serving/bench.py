@@ -1,0 +1,138 @@
+"""Where batch scoring spends its time, against LightGBM's own SHAP engine on the same data.
+
+    result = run_bench("data/demo", 2025, repeats=3)
+    result["end_to_end_s"], result["raw_contrib_s"], result["stages"]
+
+One run goes through the real scoring path (read, validate, features, contributions,
+calibrated probabilities, reasons, rule eligibility, write) with a `StageTimer`; the same
+run also times `booster.predict(X, pred_contrib=True)` alone on each tier's very feature
+matrix (the raw engine) and the separate probability pass a plain scorer would add. Those
+two extra timings are subtracted from the end-to-end time, which is what `giantwatch score`
+takes. Peak memory is the process's peak resident set size (run a fresh process per size
+to measure one size alone).
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from serving.score import StageTimer, load_models, score_to_file
+
+TABLES = ("firms", "financials", "patents", "certifications")
+# Stages reported, in pipeline order; "shap" is the scorer's single pred_contrib pass.
+STAGES = ("load", "validate", "partition", "features", "prepare", "shap", "predict", "reasons",
+          "rules", "write")
+
+
+def _read_raw(folder: Path) -> dict[str, pd.DataFrame]:
+    """The four tables as the loader reads them (Parquet as is, CSV as text), unvalidated."""
+    import pyarrow.parquet as pq
+
+    raw = {}
+    for table in TABLES:
+        parquet, csv = folder / f"{table}.parquet", folder / f"{table}.csv"
+        if parquet.is_file():
+            raw[table] = pq.read_table(parquet).to_pandas(date_as_object=False)
+        else:
+            raw[table] = pd.read_csv(csv, dtype=str, keep_default_na=False, engine="pyarrow")
+    return raw
+
+
+class _Handover(dict):
+    """Tables that leave the dict when read, so validation frees each raw table as it
+    converts it (as `load_dataset` does) instead of the raw and typed copies coexisting."""
+
+    def __getitem__(self, key):
+        return self.pop(key)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_once(data_dir: Path, year: int, models: dict, reasons: int = 3,
+               chunk_size: int = 100_000, out_suffix: str = ".parquet") -> dict:
+    """One timed scoring run; seconds per stage, end to end, raw engine, firms."""
+    from features.contract import from_frames
+
+    timer = StageTimer(raw_engine=True)
+    start = time.perf_counter()
+    with timer("load"):
+        raw = _Handover(_read_raw(Path(data_dir)))
+    with timer("validate"):
+        dataset = from_frames(raw, source=str(data_dir), row_base=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = score_to_file(dataset, year, Path(tmp) / f"scores{out_suffix}",
+                                reasons=reasons, chunk_size=chunk_size, models=models,
+                                timer=timer)
+    wall = time.perf_counter() - start
+    seconds = dict(timer.seconds)
+    extra = seconds.pop("raw_contrib", 0.0) + seconds.get("plain_predict", 0.0)
+    plain_predict = seconds.pop("plain_predict", 0.0)
+    return {
+        "firms": summary.firms_scored,
+        "candidates": summary.candidates,
+        "end_to_end_s": wall - extra,
+        "raw_contrib_s": timer.seconds.get("raw_contrib", 0.0),
+        "plain_predict_s": plain_predict,
+        "stages": {s: seconds.get(s, 0.0) for s in STAGES},
+    }
+
+
+def run_bench(data_dir, year: int, repeats: int = 3, reasons: int = 3,
+              chunk_size: int = 100_000, model_alias: str = "production",
+              models: dict | None = None) -> dict:
+    """Time the scoring path on the dataset `data_dir` as of `year`, `repeats` times.
+
+    Returns medians over the repeats: firms (scored), rows (candidate rows over all tiers),
+    end_to_end_s (read to written file), raw_contrib_s (LightGBM pred_contrib alone on the
+    same matrices), ratio = end_to_end_s / raw_contrib_s, plain_path_s (end-to-end plus the
+    separate probability pass that the single pred_contrib pass saves), per_firm_ms,
+    stages (seconds per stage), and peak_rss_mb and model versions.
+    """
+    models = models or load_models(model_alias)
+    runs = [bench_once(Path(data_dir), int(year), models, reasons, chunk_size)
+            for _ in range(max(1, int(repeats)))]
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    end_to_end, raw = median("end_to_end_s"), median("raw_contrib_s")
+    return {
+        "firms": runs[0]["firms"],
+        "year": int(year),
+        "rows": sum(runs[0]["candidates"].values()),
+        "candidates": runs[0]["candidates"],
+        "repeats": len(runs),
+        "chunk_size": chunk_size,
+        "end_to_end_s": end_to_end,
+        "raw_contrib_s": raw,
+        "ratio": end_to_end / raw if raw > 0 else float("nan"),
+        "plain_path_s": end_to_end + median("plain_predict_s"),
+        "per_firm_ms": 1000 * end_to_end / max(1, runs[0]["firms"]),
+        "stages": {s: statistics.median(r["stages"][s] for r in runs) for s in STAGES},
+        "peak_rss_mb": peak_rss_mb(),
+        "models": {t: m.version for t, m in models.items()},
+    }
+
+
+def format_bench(result: dict) -> str:
+    """A few human lines: totals, ratio, the stages by time."""
+    stages = sorted(result["stages"].items(), key=lambda kv: -kv[1])
+    lines = [
+        (f"{result['firms']:,} firms ({result['rows']:,} firm-tier rows) as of "
+         f"{result['year']}, median of {result['repeats']}"),
+        (f"end to end {result['end_to_end_s']:.2f} s ({result['per_firm_ms']:.3f} ms per "
+         f"firm); raw pred_contrib {result['raw_contrib_s']:.2f} s; ratio {result['ratio']:.2f}"),
+        (f"plain path (separate predict + contributions) {result['plain_path_s']:.2f} s; "
+         f"peak RSS {result['peak_rss_mb']:,.0f} MiB"),
+        "stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in stages),
+    ]
+    return "\n".join(lines)

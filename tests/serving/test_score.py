@@ -1,0 +1,234 @@
+"""Batch scoring on the small generated universe, with models trained into a throwaway store.
+
+`trained_store` trains every tier once per test session (the other serving test modules
+import it); the fixtures point MLFLOW_TRACKING_URI at that store while a module runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from unittest import mock
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.contract import ContractError, load_dataset
+from features.panel import candidate_panel
+from features.pipeline import build_features
+from models.lgbm import TierModel
+from models.pyfunc import signature_frame
+from serving.score import (
+    TIERS,
+    ScoringProblem,
+    load_models,
+    output_columns,
+    rejects_path,
+    score_firms,
+    score_to_file,
+)
+from training import evaluate as evaluate_module
+from training import train as train_module
+
+SCORE_YEAR = 2025
+# Fewer labelled years and a single walk-forward fold keep training short; the models are
+# still the registered production models that `giantwatch train` makes.
+TRAIN_UNTIL = 2020
+QUICK_ROUNDS = 60
+_STORE: dict[str, str] = {}
+
+
+@contextmanager
+def tracking_env(uri: str, cwd: Path | None = None):
+    """MLFLOW_TRACKING_URI (and optionally the working folder) set for the block."""
+    old_uri, old_cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        yield uri
+    finally:
+        os.chdir(old_cwd)
+        if old_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_uri
+
+
+@contextmanager
+def quick_boosters(rounds: int = QUICK_ROUNDS):
+    """`giantwatch train` with boosters capped at `rounds` trees: the serving tests need
+    registered production models of every tier, not good ones, and full boosting would
+    dominate the suite's time."""
+    quick = functools.partial(TierModel, num_boost_round=rounds, early_stopping_rounds=10)
+    with mock.patch.object(train_module, "TierModel", quick), \
+            mock.patch.object(evaluate_module, "TierModel", quick):
+        yield
+
+
+def trained_store(universe: Path, tmp_path_factory) -> str:
+    """Tracking URI of a store with production models of every tier trained on `universe`,
+    trained once per test session."""
+    if "uri" not in _STORE:
+        home = tmp_path_factory.mktemp("serving-mlflow")
+        uri = f"sqlite:///{home / 'mlflow.db'}"
+        with tracking_env(uri, cwd=home):
+            mlflow.set_tracking_uri(uri)
+            # Absolute artifact location: the models load from any working folder later.
+            mlflow.create_experiment(f"giantwatch-{Path(universe).resolve().name}",
+                                     artifact_location=(home / "artifacts").as_uri())
+            with quick_boosters():
+                train_module.train(universe, n_folds=1, until_year=TRAIN_UNTIL, seed=0)
+        _STORE["uri"] = uri
+    return _STORE["uri"]
+
+
+@pytest.fixture(scope="module")
+def registry(small_universe, tmp_path_factory):
+    with tracking_env(trained_store(small_universe, tmp_path_factory)) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def models(registry):
+    return load_models()
+
+
+@pytest.fixture(scope="module")
+def dataset(small_universe):
+    return load_dataset(small_universe)
+
+
+@pytest.fixture(scope="module")
+def scored(small_universe, models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("scores") / "scores.parquet"
+    summary = score_to_file(small_universe, SCORE_YEAR, out, models=models, chunk_size=1_500)
+    return summary, pd.read_parquet(out)
+
+
+def test_one_row_per_firm_with_financials_for_the_year_before(scored, dataset):
+    summary, frame = scored
+    fin = dataset.financials
+    expected = sorted(fin.loc[fin["year"] == SCORE_YEAR - 1, "firm_id"].unique())
+    assert list(frame.columns) == output_columns()
+    assert frame["firm_id"].tolist() == expected
+    assert (frame["year"] == SCORE_YEAR).all()
+    assert summary.firms_scored == len(expected)
+    for tier in TIERS:
+        p = frame[f"p_{tier}"]
+        assert p.dropna().between(0, 1).all()
+        assert summary.candidates[tier] == p.notna().sum()
+
+
+def test_only_candidates_get_a_score_and_it_is_the_registered_models_probability(
+        scored, dataset, models):
+    _, frame = scored
+    frame = frame.set_index("firm_id")
+    for tier in TIERS:
+        keys, _ = candidate_panel(dataset, SCORE_YEAR, tier)
+        assert set(frame.index[frame[f"p_{tier}"].notna()]) == set(keys["firm_id"])
+        # the pyfunc the registry serves gives the same probabilities
+        X = build_features(dataset, SCORE_YEAR, firm_ids=keys["firm_id"][:300])
+        pyfunc = mlflow.pyfunc.load_model(f"models:/giantwatch-{tier}@production")
+        expected = pyfunc.predict(signature_frame(X, models[tier].model))["probability"]
+        np.testing.assert_allclose(frame.loc[X.index, f"p_{tier}"], expected, rtol=1e-9,
+                                   atol=1e-12)
+
+
+def test_candidates_have_reasons_and_eligibility(scored):
+    _, frame = scored
+    for tier in TIERS:
+        candidate = frame[f"p_{tier}"].notna()
+        eligible = frame.loc[candidate, f"eligible_{tier}"]
+        assert set(eligible) <= {"pass", "fail", "unknown"}
+        assert frame.loc[~candidate, f"eligible_{tier}"].isna().all()
+        assert frame.loc[~candidate, f"reasons_{tier}_for"].isna().all()
+        reasons = frame.loc[candidate, [f"reasons_{tier}_for", f"reasons_{tier}_against"]]
+        assert (reasons.fillna("").map(len).sum(axis=1) > 0).mean() > 0.99
+        failing = frame.loc[candidate & (frame[f"eligible_{tier}"] == "fail")]
+        assert (failing[f"failed_{tier}"].str.len() > 0).all()
+        assert (failing[f"gaps_{tier}"].str.len() > 0).any()
+
+
+def test_rejects_list_firms_without_financials(scored, dataset):
+    summary, frame = scored
+    rejects = pd.read_csv(summary.rejects_file)
+    assert summary.rejects_file == rejects_path(summary.out_file)
+    missing = rejects[rejects["rule"] == "financials_for_asof_year"]
+    firms = dataset.firms
+    founded = firms[firms["founded_year"] < SCORE_YEAR]
+    expected = set(founded["firm_id"]) - set(frame["firm_id"])
+    assert len(missing) == len(expected) > 0
+    assert missing["reason"].str.contains(f"fiscal year {SCORE_YEAR - 1}").all()
+    assert summary.rejected == len(rejects)
+    assert "Scored" in str(summary) and "rejected" in str(summary)
+
+
+def test_chunking_and_csv_do_not_change_the_scores(scored, dataset, models, tmp_path):
+    _, frame = scored
+    whole, _ = score_firms(dataset, SCORE_YEAR, models=models, chunk_size=100_000)
+    pd.testing.assert_frame_equal(whole, frame, check_dtype=False, check_exact=True)
+    csv = score_to_file(dataset, SCORE_YEAR, tmp_path / "scores.csv", models=models,
+                        chunk_size=4_000)
+    back = pd.read_csv(csv.out_file, dtype={"firm_id": str})
+    assert back["firm_id"].tolist() == frame["firm_id"].tolist()
+    for tier in TIERS:
+        np.testing.assert_allclose(back[f"p_{tier}"], frame[f"p_{tier}"], rtol=1e-12)
+        assert back[f"eligible_{tier}"].fillna("").tolist() == \
+            frame[f"eligible_{tier}"].fillna("").tolist()
+
+
+def test_a_failed_run_leaves_no_partial_output(small_universe, models, tmp_path, monkeypatch):
+    from serving import score
+
+    out = tmp_path / "scores.parquet"
+    out.write_bytes(b"previous run")
+    calls = {"n": 0}
+    real = score.score_chunk
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk on fire")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(score, "score_chunk", failing)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        score_to_file(small_universe, SCORE_YEAR, out, models=models, chunk_size=1_500)
+    assert out.read_bytes() == b"previous run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.parquet"]
+
+
+def test_invalid_data_is_fatal_before_anything_is_written(small_universe, models, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(small_universe, bad)
+    fin = pd.read_parquet(bad / "financials.parquet")
+    fin.loc[3, "revenue"] = -1.0
+    fin.to_parquet(bad / "financials.parquet")
+    out = tmp_path / "scores.parquet"
+    with pytest.raises(ContractError, match="financials.parquet, column revenue, row 4"):
+        score_to_file(bad, SCORE_YEAR, out, models=models)
+    assert not out.exists() and not rejects_path(out).exists()
+
+
+def test_nothing_to_score_and_bad_output_names_are_clear(dataset, models, tmp_path):
+    with pytest.raises(ScoringProblem, match="no firm has financials for fiscal year 1999"):
+        score_firms(dataset, 2000, models=models)
+    with pytest.raises(ScoringProblem, match=r"\.parquet or \.csv"):
+        score_to_file(dataset, SCORE_YEAR, tmp_path / "scores.xlsx", models=models)
+
+
+def test_models_of_another_feature_pipeline_are_refused(registry, monkeypatch):
+    monkeypatch.setattr("features.pipeline.FEATURE_PIPELINE_VERSION", "99.0.0")
+    with pytest.raises(ScoringProblem, match=r"trained with feature pipeline .* 99\.0\.0"):
+        load_models()
+
+
+def test_a_missing_alias_is_a_clear_problem(registry):
+    with pytest.raises(ScoringProblem, match="no model giantwatch-specialized@staging"):
+        load_models("staging")
