@@ -308,26 +308,3 @@ def serve(host: str = "127.0.0.1", port: int = 8000, model_alias: str = "product
     os.environ["GIANTWATCH_MODEL_ALIAS"] = model_alias
     os.environ["GIANTWATCH_MAX_BODY_BYTES"] = str(max_body_bytes)
     uvicorn.run("serving.api:app_from_env", factory=True, host=host, port=port, workers=workers)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m serving.api [--host H] [--port P] [--model-alias A] [--max-body-mb M]
-    [--workers N]`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Serve the giantwatch scoring API.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--model-alias", default="production")
-    parser.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY / 2**20)
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args(argv)
-    try:
-        serve(args.host, args.port, args.model_alias, int(args.max_body_mb * 2**20),
-              args.workers)
-    except ScoringProblem as exc:
-        raise SystemExit(f"giantwatch serve: {exc}") from None
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

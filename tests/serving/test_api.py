@@ -1,4 +1,4 @@
-"""The HTTP API, driven over real HTTP against a `python -m serving.api` server process."""
+"""The HTTP API, driven over real HTTP against a `giantwatch serve` server process."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -56,8 +57,8 @@ def server(store, tmp_path_factory):
     env = {**os.environ, "MLFLOW_TRACKING_URI": store, "GIANTWATCH_API_KEY": API_KEY}
     with open(log, "wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "serving.api", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "2"],
+            [str(Path(sys.executable).parent / "giantwatch"), "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", "2"],
             env=env, stdout=sink, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -24,8 +24,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_every_command_has_help(command):
     result = run(command, "--help")
     assert result.returncode == 0
-    assert "Usage: giantwatch" in result.stdout
-    assert "--data" in result.stdout or "--out" in result.stdout
+    assert f"Usage: giantwatch {command}" in result.stdout
+    assert "--help" in result.stdout and "Options" in result.stdout
 
 
 def test_bad_input_gives_one_message_exit_2_and_no_traceback(tmp_path):
