@@ -48,13 +48,13 @@ def env_with_venv_path(venv: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def isolated_mlflow(home: Path) -> Iterator[str]:
-    """Point MLflow at a SQLite store in `home` and work from there, for a module-scoped
-    fixture (pytest's monkeypatch is function-scoped); restores both afterwards."""
-    uri = f"sqlite:///{home / 'mlflow.db'}"
-    old_cwd, old_uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
+def tracking_env(uri: str, cwd: Path | None = None) -> Iterator[str]:
+    """MLFLOW_TRACKING_URI (and optionally the working folder) set for the block, for
+    module-scoped fixtures (pytest's monkeypatch is function-scoped); both restored after."""
+    old_uri, old_cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
     os.environ["MLFLOW_TRACKING_URI"] = uri
-    os.chdir(home)
+    if cwd is not None:
+        os.chdir(cwd)
     try:
         yield uri
     finally:
@@ -63,3 +63,8 @@ def isolated_mlflow(home: Path) -> Iterator[str]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = old_uri
+
+
+def isolated_mlflow(home: Path):
+    """A SQLite MLflow store in `home`, worked from there (see tracking_env)."""
+    return tracking_env(f"sqlite:///{home / 'mlflow.db'}", cwd=home)

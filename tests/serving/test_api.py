@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from serving.score import TIERS, load_models, score_firms
-from tests.serving.test_score import SCORE_YEAR, tracking_env, trained_store
+from tests.conftest import tracking_env
+from tests.serving.test_score import SCORE_YEAR, trained_store
 
 API_KEY = "test-key-5f2c"
 AUTH = {"X-API-Key": API_KEY}

@@ -8,7 +8,8 @@ import pytest
 
 from serving.bench import STAGES, format_bench, run_bench
 from serving.score import load_models
-from tests.serving.test_score import SCORE_YEAR, tracking_env, trained_store
+from tests.conftest import tracking_env
+from tests.serving.test_score import SCORE_YEAR, trained_store
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import pytest
 
 from serving.dask_score import parse_address
 from serving.score import ScoringProblem, load_models, score_to_file
-from tests.serving.test_score import SCORE_YEAR, tracking_env, trained_store
+from tests.conftest import tracking_env
+from tests.serving.test_score import SCORE_YEAR, trained_store
 
 
 @pytest.fixture(scope="module")

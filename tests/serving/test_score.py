@@ -7,7 +7,6 @@ import it); the fixtures point MLFLOW_TRACKING_URI at that store while a module 
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +31,7 @@ from serving.score import (
     score_firms,
     score_to_file,
 )
+from tests.conftest import tracking_env
 from training import evaluate as evaluate_module
 from training import train as train_module
 
@@ -41,23 +41,6 @@ SCORE_YEAR = 2025
 TRAIN_UNTIL = 2020
 QUICK_ROUNDS = 60
 _STORE: dict[str, str] = {}
-
-
-@contextmanager
-def tracking_env(uri: str, cwd: Path | None = None):
-    """MLFLOW_TRACKING_URI (and optionally the working folder) set for the block."""
-    old_uri, old_cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    if cwd is not None:
-        os.chdir(cwd)
-    try:
-        yield uri
-    finally:
-        os.chdir(old_cwd)
-        if old_uri is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old_uri
 
 
 @contextmanager
