@@ -2,7 +2,9 @@
 
 - `RuleBaseline`: the official rulebook alone (what `giantwatch check` says), turned into a
   probability by the selection rate of each eligibility outcome in the training years.
-- `LogisticBaseline`: a regularised logistic regression on the same feature frame.
+- `LogisticBaseline`: a regularised logistic regression on the same feature frame, with
+  the same within-year treatment as the LightGBM model (a fixed effect per training year,
+  scored at the newest training year's level).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from models.lgbm import categorical_columns
 
 RULEBOOK_FOR_BASELINE = "2022"
+YEAR_COLUMN = "__selection_year__"
 _LEVEL = {"fail": 0, "unknown": 1, "pass": 2}
 
 
@@ -72,15 +75,23 @@ class RuleBaseline:
 @dataclass
 class LogisticBaseline:
     """Logistic regression: quantile-normalised numerics with missing indicators, one-hot
-    categoricals. The quantile transform keeps heavy-tailed money columns from dominating."""
+    categoricals. The quantile transform keeps heavy-tailed money columns from dominating.
+
+    Given the rows' years, it also fits one indicator per year (the counterpart of the
+    LightGBM model's year offsets, so the comparison is like for like) and scores new rows
+    as if they came from the newest training year.
+    """
 
     seed: int = 0
     C: float = 0.5
     pipeline: Pipeline | None = None
+    newest_year: int | None = None
 
     def fit(self, X: pd.DataFrame, y, years=None) -> LogisticBaseline:
         categorical = categorical_columns(X)
         numeric = [c for c in X.columns if c not in categorical]
+        X = _with_year(X, years)
+        self.newest_year = None if years is None else int(np.max(years))
         prep = ColumnTransformer([
             ("num", make_pipeline(
                 SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
@@ -89,6 +100,7 @@ class LogisticBaseline:
             ("cat", make_pipeline(
                 SimpleImputer(strategy="constant", fill_value="missing"),
                 OneHotEncoder(handle_unknown="ignore", min_frequency=20)), categorical),
+            ("year", OneHotEncoder(handle_unknown="ignore"), [YEAR_COLUMN]),
         ])
         self.pipeline = Pipeline([
             ("prep", prep),
@@ -102,8 +114,15 @@ class LogisticBaseline:
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         categorical = categorical_columns(X)
+        X = _with_year(X, None if self.newest_year is None else np.full(len(X), self.newest_year))
         with threadpool_limits(1):
             return self.pipeline.predict_proba(_objects_for_categories(X, categorical))[:, 1]
+
+
+def _with_year(X: pd.DataFrame, years) -> pd.DataFrame:
+    """X plus the year column the pipeline one-hot encodes (a constant when years are unknown)."""
+    year = np.zeros(len(X), dtype=np.int64) if years is None else np.asarray(years, dtype=np.int64)
+    return X.assign(**{YEAR_COLUMN: year})
 
 
 def _objects_for_categories(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:

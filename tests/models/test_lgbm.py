@@ -49,3 +49,38 @@ def test_string_categories_from_json_map_to_training_codes():
     np.testing.assert_allclose(model.predict_proba(as_strings), model.predict_proba(X.head(50)))
     unseen = align_categories(pd.DataFrame({"province": ["99", None]}), model.categories)
     assert unseen["province"].isna().all()
+
+
+def quota_years(n_per_year=8000, seed=0):
+    """Two years ranked by the same merit but with quotas 1% and 20%; a third column marks
+    the year (a feature the booster could use to learn the quota)."""
+    rng = np.random.default_rng(seed)
+    frames, labels, years = [], [], []
+    for year, quota in ((2021, 0.01), (2022, 0.20)):
+        merit = rng.normal(size=n_per_year)
+        chosen = merit + 0.5 * rng.normal(size=n_per_year)
+        labels.append((chosen >= np.quantile(chosen, 1 - quota)).astype(int))
+        frames.append(pd.DataFrame({"merit": merit, "year_marker": float(year - 2021)}))
+        years.append(np.full(n_per_year, year))
+    return pd.concat(frames, ignore_index=True), np.concatenate(labels), np.concatenate(years)
+
+
+def test_year_offsets_are_the_log_odds_of_each_years_selection_rate():
+    X, y, years = quota_years()
+    model = TierModel(seed=0).fit(X, y, years)
+    for year, rate in ((2021, 0.01), (2022, 0.20)):
+        assert model.year_offsets[year] == pytest.approx(np.log(rate / (1 - rate)), abs=0.01)
+
+
+def test_trees_learn_the_ranking_within_a_year_not_the_quota():
+    """The year's quota is carried by the offset, so a column that only says which year a
+    row comes from explains (almost) nothing; merit carries the ranking."""
+    X, y, years = quota_years()
+    importance = TierModel(seed=0).fit(X, y, years).feature_importance().set_index("feature")
+    assert importance.loc["year_marker", "gain"] < 0.02 * importance.loc["merit", "gain"]
+
+
+def test_uncalibrated_probability_is_at_the_newest_years_rate():
+    X, y, years = quota_years()
+    model = TierModel(seed=0).fit(X, y, years)
+    assert model.predict_uncalibrated(X[years == 2022]).mean() == pytest.approx(0.20, abs=0.03)
