@@ -116,7 +116,8 @@ class TierModel:
         holdout = _holdout_mask(years, seed=self.seed)
         params = self._params(len(X))
         self.year_offsets = year_offsets(y, years)
-        offset = np.array([self.year_offsets[int(t)] for t in years])
+        distinct, row_year = np.unique(years, return_inverse=True)
+        offset = np.array([self.year_offsets[int(t)] for t in distinct])[row_year]
         train_set = lgb.Dataset(X[~holdout], y[~holdout], init_score=offset[~holdout],
                                 free_raw_data=True)
         valid_set = lgb.Dataset(X[holdout], y[holdout], init_score=offset[holdout],
@@ -153,7 +154,8 @@ class TierModel:
 
     def predict_uncalibrated(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's own probability at the newest training year's selection rate."""
-        newest = self.year_offsets[max(self.year_offsets)] if self.year_offsets else 0.0
+        offsets = getattr(self, "year_offsets", None) or {}  # models saved before offsets
+        newest = offsets[max(offsets)] if offsets else 0.0
         return 1.0 / (1.0 + np.exp(-(self.predict_margin(X) + newest)))
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:

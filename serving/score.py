@@ -20,8 +20,6 @@ per tier: the contributions sum to the raw margin, so a separate predict would r
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -35,15 +33,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from models.lgbm import TierModel, align_categories
+from serving.registry import (  # noqa: F401  (re-exported: the scoring API in one place)
+    TIERS,
+    RegisteredModel,
+    ScoringProblem,
+    load_models,
+    registered_versions,
+)
+from serving.writer import AtomicTableWriter
 
-TIERS = ("specialized", "little_giant", "champion")
 GAP_SEPARATOR = " | "
 CRITERIA_SEPARATOR = "; "
 NO_FINANCIALS_RULE = "financials_for_asof_year"
-
-
-class ScoringProblem(Exception):
-    """Scoring cannot start: no registered model, a feature pipeline mismatch, nothing to score."""
 
 
 class StageTimer:
@@ -69,84 +70,6 @@ class StageTimer:
 
 def _no_timer(stage: str):
     return nullcontext()
-
-
-# ---------------------------------------------------------------------------------------
-# Registered models and rulebooks
-
-@dataclass
-class RegisteredModel:
-    """One tier's registered model version and the TierModel inside its pyfunc."""
-
-    tier: str
-    name: str
-    version: str
-    aliases: list[str]
-    tags: dict[str, str]
-    model: TierModel
-
-    def info(self) -> dict:
-        """Registry facts for display: name, version, aliases, data, cv metrics, pipeline."""
-        return {
-            "tier": self.tier, "registered_name": self.name, "version": self.version,
-            "aliases": sorted(self.aliases),
-            "data_fingerprint": self.tags.get("data_fingerprint"),
-            "feature_pipeline_version": self.tags.get("feature_pipeline_version"),
-            "trained_until": self.tags.get("trained_until"),
-            "cv_metrics": {k.removeprefix("cv_"): float(v) for k, v in self.tags.items()
-                           if k.startswith("cv_")},
-        }
-
-
-def registered_versions(alias: str = "production", tiers: tuple[str, ...] = TIERS) -> dict:
-    """The registry's ModelVersion with `alias` of each tier (``giantwatch-<tier>``), checked.
-
-    Raises ScoringProblem when a tier has no such version, or when the version was trained
-    with another feature pipeline than this code's FEATURE_PIPELINE_VERSION (its features
-    would mean something else).
-    """
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from features.pipeline import FEATURE_PIPELINE_VERSION
-    from training.tracking import registered_name, setup_tracking
-
-    uri = setup_tracking()
-    client = MlflowClient()
-    versions = {}
-    for tier in tiers:
-        name = registered_name(tier)
-        try:
-            version = client.get_model_version_by_alias(name, alias)
-        except MlflowException:
-            raise ScoringProblem(
-                f"no model {name}@{alias} in the MLflow store {uri}; train one with "
-                f"`giantwatch train` (or set MLFLOW_TRACKING_URI to the store that has it)"
-            ) from None
-        trained_with = version.tags.get("feature_pipeline_version")
-        if trained_with != FEATURE_PIPELINE_VERSION:
-            raise ScoringProblem(
-                f"model {name} version {version.version} (@{alias}) was trained with feature "
-                f"pipeline {trained_with}, but this code builds features with pipeline "
-                f"{FEATURE_PIPELINE_VERSION}; retrain with `giantwatch train` or install the "
-                f"giantwatch version that trained it")
-        versions[tier] = version
-    return versions
-
-
-def load_models(alias: str = "production", tiers: tuple[str, ...] = TIERS
-                ) -> dict[str, RegisteredModel]:
-    """The checked `registered_versions` of each tier, loaded (the TierModel inside the
-    registered pyfunc)."""
-    import mlflow
-
-    loaded = {}
-    for tier, version in registered_versions(alias, tiers).items():
-        pyfunc = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
-        loaded[tier] = RegisteredModel(tier, version.name, str(version.version),
-                                       list(version.aliases), dict(version.tags),
-                                       pyfunc.unwrap_python_model().tier_model)
-    return loaded
 
 
 def default_rulebook(year: int) -> str:
@@ -471,43 +394,6 @@ class ScoreSummary:
         return (f"Scored {self.firms_scored:,} firms as of {self.year} in {self.seconds:.1f} s "
                 f"(candidates: {per_tier}; models: {used}) -> {self.out_file}\n"
                 f"{self.rejected:,} rejected rows -> {self.rejects_file}")
-
-
-class AtomicTableWriter:
-    """Parquet or CSV (by extension) written chunk by chunk into a temporary file in the
-    target folder, moved into place by `commit`; `abort` leaves no trace."""
-
-    def __init__(self, path: Path, schema: pa.Schema):
-        import pyarrow.csv as pacsv
-        import pyarrow.parquet as pq
-
-        self.path, self.schema = Path(path), schema
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
-                                        suffix=".tmp")
-        os.close(fd)
-        if self.path.suffix.lower() == ".parquet":
-            self.writer = pq.ParquetWriter(self.tmp, schema)
-        else:
-            self.writer = pacsv.CSVWriter(self.tmp, schema)
-
-    def write(self, frame: pd.DataFrame) -> None:
-        self.writer.write_table(pa.Table.from_pandas(frame, schema=self.schema,
-                                                     preserve_index=False))
-
-    def commit(self) -> None:
-        self.writer.close()
-        # mkstemp makes the file private (0600); give it the usual umask-based mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        try:
-            self.writer.close()
-        finally:
-            Path(self.tmp).unlink(missing_ok=True)
 
 
 OUTPUT_SUFFIXES = (".parquet", ".csv")

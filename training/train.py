@@ -155,6 +155,9 @@ def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: 
     final = TierModel(seed=seed).fit(X, y, keys["year"].to_numpy())
     mlflow.log_params({"best_iteration": final.best_iteration,
                        **{f"lgbm.{k}": v for k, v in final._params(len(X)).items()}})
+    # Each year's selection rate as the log-odds offset the trees started from.
+    mlflow.log_dict({str(year): offset for year, offset in final.year_offsets.items()},
+                    "year_offsets.json")
     _log_final_plots(final, X, keys, tier, seed)
 
     say(f"{tier}: registering the model")

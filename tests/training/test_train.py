@@ -60,6 +60,10 @@ def test_run_is_tracked_with_metrics_artifacts_and_dataset(trained):
     assert {"plots/roc_pr.png", "plots/reliability.png", "plots/feature_importance.png",
             "plots/shap_summary.png"} <= artifacts
     assert run.inputs.dataset_inputs, "the training panel is logged as an MLflow dataset input"
+    offsets = mlflow.artifacts.load_dict(f"runs:/{child_id}/year_offsets.json")
+    final = trained["first"].tiers[TIER].final_model
+    assert offsets == {str(year): value for year, value in final.year_offsets.items()}
+    assert all(value < 0 for value in offsets.values()), "selection rates are below one half"
     parent = client.get_run(trained["first"].parent_run_id)
     assert len(parent.data.tags["data_fingerprint"]) == 16
     assert "version.lightgbm" in parent.data.tags

@@ -1,0 +1,95 @@
+"""The production models of each tier, from the MLflow model registry, checked before use.
+
+    models = load_models("production")          # {tier: RegisteredModel}
+    models["little_giant"].model.predict_proba(X)
+
+A registered version is refused when it was trained with another feature pipeline than this
+code builds (its features would mean something else).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.lgbm import TierModel
+
+TIERS = ("specialized", "little_giant", "champion")
+
+
+class ScoringProblem(Exception):
+    """Scoring cannot start: no registered model, a feature pipeline mismatch, nothing to score."""
+
+
+@dataclass
+class RegisteredModel:
+    """One tier's registered model version and the TierModel inside its pyfunc."""
+
+    tier: str
+    name: str
+    version: str
+    aliases: list[str]
+    tags: dict[str, str]
+    model: TierModel
+
+    def info(self) -> dict:
+        """Registry facts for display: name, version, aliases, data, cv metrics, pipeline."""
+        return {
+            "tier": self.tier, "registered_name": self.name, "version": self.version,
+            "aliases": sorted(self.aliases),
+            "data_fingerprint": self.tags.get("data_fingerprint"),
+            "feature_pipeline_version": self.tags.get("feature_pipeline_version"),
+            "trained_until": self.tags.get("trained_until"),
+            "cv_metrics": {k.removeprefix("cv_"): float(v) for k, v in self.tags.items()
+                           if k.startswith("cv_")},
+        }
+
+
+def registered_versions(alias: str = "production", tiers: tuple[str, ...] = TIERS) -> dict:
+    """The registry's ModelVersion with `alias` of each tier (``giantwatch-<tier>``), checked.
+
+    Raises ScoringProblem when a tier has no such version, or when the version was trained
+    with another feature pipeline than this code's FEATURE_PIPELINE_VERSION (its features
+    would mean something else).
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from features.pipeline import FEATURE_PIPELINE_VERSION
+    from training.tracking import registered_name, setup_tracking
+
+    uri = setup_tracking()
+    client = MlflowClient()
+    versions = {}
+    for tier in tiers:
+        name = registered_name(tier)
+        try:
+            version = client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            raise ScoringProblem(
+                f"no model {name}@{alias} in the MLflow store {uri}; train one with "
+                f"`giantwatch train` (or set MLFLOW_TRACKING_URI to the store that has it)"
+            ) from None
+        trained_with = version.tags.get("feature_pipeline_version")
+        if trained_with != FEATURE_PIPELINE_VERSION:
+            raise ScoringProblem(
+                f"model {name} version {version.version} (@{alias}) was trained with feature "
+                f"pipeline {trained_with}, but this code builds features with pipeline "
+                f"{FEATURE_PIPELINE_VERSION}; retrain with `giantwatch train` or install the "
+                f"giantwatch version that trained it")
+        versions[tier] = version
+    return versions
+
+
+def load_models(alias: str = "production", tiers: tuple[str, ...] = TIERS
+                ) -> dict[str, RegisteredModel]:
+    """The checked `registered_versions` of each tier, loaded (the TierModel inside the
+    registered pyfunc)."""
+    import mlflow
+
+    loaded = {}
+    for tier, version in registered_versions(alias, tiers).items():
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
+        loaded[tier] = RegisteredModel(tier, version.name, str(version.version),
+                                       list(version.aliases), dict(version.tags),
+                                       pyfunc.unwrap_python_model().tier_model)
+    return loaded

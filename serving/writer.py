@@ -1,0 +1,47 @@
+"""Output tables written atomically: a temporary file beside the target, moved into place."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+
+class AtomicTableWriter:
+    """Parquet or CSV (by extension) written chunk by chunk into a temporary file in the
+    target folder, moved into place by `commit`; `abort` leaves no trace."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        self.path, self.schema = Path(path), schema
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
+                                        suffix=".tmp")
+        os.close(fd)
+        if self.path.suffix.lower() == ".parquet":
+            self.writer = pq.ParquetWriter(self.tmp, schema)
+        else:
+            self.writer = pacsv.CSVWriter(self.tmp, schema)
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self.writer.write_table(pa.Table.from_pandas(frame, schema=self.schema,
+                                                     preserve_index=False))
+
+    def commit(self) -> None:
+        self.writer.close()
+        # mkstemp makes the file private (0600); give it the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self.writer.close()
+        finally:
+            Path(self.tmp).unlink(missing_ok=True)
