@@ -356,6 +356,15 @@ def _reject_unknown_firms(frames: dict[str, pd.DataFrame], row_base: int) -> pd.
     return pd.concat(rejects, ignore_index=True).astype({"row": "int64"})
 
 
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Rename a finished temporary file or folder onto `path` with the mode a plain open or
+    mkdir would have given it: mkstemp/mkdtemp create them private (0600/0700)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, (0o777 if os.path.isdir(tmp) else 0o666) & ~umask)
+    os.replace(tmp, path)
+
+
 def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
     """Write rejects as UTF-8 CSV, atomically (temp file + os.replace). A directory
     `path` gets `rejects.csv`. Returns the file written."""
@@ -367,7 +376,7 @@ def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             rejects.to_csv(handle, index=False)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.contract import publish
 from features.rules import available_rulebooks, evaluate, explain_failures, load_rulebook
 
 TIERS = ("specialized", "little_giant", "champion")
@@ -67,7 +68,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

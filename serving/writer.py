@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from features.contract import publish
+
 
 class AtomicTableWriter:
     """Parquet or CSV (by extension) written chunk by chunk into a temporary file in the
@@ -34,11 +36,7 @@ class AtomicTableWriter:
 
     def commit(self) -> None:
         self.writer.close()
-        # mkstemp makes the file private (0600); give it the usual umask-based mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)
-        os.replace(self.tmp, self.path)
+        publish(self.tmp, self.path)
 
     def abort(self) -> None:
         try:

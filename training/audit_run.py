@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
+from features.contract import publish
 from models.audit import FLAG_COLUMNS, TierAudit, audit_tier
 
 AUDITED_TIERS = ("specialized", "little_giant", "champion")
@@ -196,7 +197,7 @@ def _log_run(mlflow, data_dir: Path, tiers, seed: int, anomalies: pd.DataFrame,
 def _move_into_place(tmp: Path, out_dir: Path) -> None:
     """A new folder moves in whole; into an existing one, each finished file is renamed in."""
     if not out_dir.exists():
-        os.replace(tmp, out_dir)
+        publish(tmp, out_dir)
         return
     for name in OUTPUT_FILES:
         os.replace(tmp / name, out_dir / name)

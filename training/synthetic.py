@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from features.contract import publish
 from training.synthetic_firms import BOARDS, Firms, Reference, draw_firms, load_reference
 from training.synthetic_patents import Patents, arrow_columns, simulate_patents
 from training.synthetic_selection import CHANNELS, EVENTS, TIERS, Events, run_selection
@@ -250,7 +251,7 @@ def write_universe(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike,
                            tmp / "truth.parquet")
             names.append("truth.parquet")
         if not out.exists():
-            os.replace(tmp, out)
+            publish(tmp, out)
             return out
         for name in names:
             os.replace(tmp / name, out / name)
