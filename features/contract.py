@@ -17,9 +17,7 @@ Validation runs in three vectorised passes over whole columns:
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import pyarrow
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from features.atomic import atomic_file
 from features.schemas import (
     EVENTS,
     PARSE_RULES,
@@ -356,30 +355,14 @@ def _reject_unknown_firms(frames: dict[str, pd.DataFrame], row_base: int) -> pd.
     return pd.concat(rejects, ignore_index=True).astype({"row": "int64"})
 
 
-def publish(tmp: str | Path, path: str | Path) -> None:
-    """Rename a finished temporary file or folder onto `path` with the mode a plain open or
-    mkdir would have given it: mkstemp/mkdtemp create them private (0600/0700)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, (0o777 if os.path.isdir(tmp) else 0o666) & ~umask)
-    os.replace(tmp, path)
-
-
 def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
     """Write rejects as UTF-8 CSV, atomically (temp file + os.replace). A directory
     `path` gets `rejects.csv`. Returns the file written."""
     path = Path(path)
     if path.is_dir():
         path = path / "rejects.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            rejects.to_csv(handle, index=False)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+        rejects.to_csv(handle, index=False)
     return path
 
 

@@ -5,13 +5,11 @@ This is also the rule-only baseline the models must beat.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from features.contract import publish
+from features.atomic import atomic_file
 from features.rules import available_rulebooks, evaluate, explain_failures, load_rulebook
 
 TIERS = ("specialized", "little_giant", "champion")
@@ -60,16 +58,9 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
     path = Path(path)
     if path.suffix not in (".parquet", ".csv"):
         raise ValueError(f"output file must end in .parquet or .csv, got {path.name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         if path.suffix == ".parquet":
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
-from features.contract import publish
+from features.atomic import publish, temporary_file
 
 
 class AtomicTableWriter:
@@ -21,10 +19,7 @@ class AtomicTableWriter:
         import pyarrow.parquet as pq
 
         self.path, self.schema = Path(path), schema
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
-                                        suffix=".tmp")
-        os.close(fd)
+        self.tmp = temporary_file(self.path)
         if self.path.suffix.lower() == ".parquet":
             self.writer = pq.ParquetWriter(self.tmp, schema)
         else:
@@ -42,4 +37,4 @@ class AtomicTableWriter:
         try:
             self.writer.close()
         finally:
-            Path(self.tmp).unlink(missing_ok=True)
+            self.tmp.unlink(missing_ok=True)

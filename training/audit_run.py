@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from features.contract import publish
+from features.atomic import move_folder_into_place
 from models.audit import FLAG_COLUMNS, TierAudit, audit_tier
 
 AUDITED_TIERS = ("specialized", "little_giant", "champion")
@@ -166,7 +166,7 @@ def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
             _log_run(mlflow, data_dir, tiers, seed, anomalies, overlooked, evaluation, skipped)
             for name in OUTPUT_FILES:
                 mlflow.log_artifact(str(tmp / name), artifact_path="audit")
-        _move_into_place(tmp, out_dir)
+        move_folder_into_place(tmp, out_dir, OUTPUT_FILES)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return AuditResult(out_dir, anomalies, overlooked, evaluation, out_dir / "report.html",
@@ -192,12 +192,3 @@ def _log_run(mlflow, data_dir: Path, tiers, seed: int, anomalies: pd.DataFrame,
                 value = getattr(row, metric)
                 if np.isfinite(value):
                     mlflow.log_metric(f"truth.{row.tier}.{row.method}.{metric}", float(value))
-
-
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    """A new folder moves in whole; into an existing one, each finished file is renamed in."""
-    if not out_dir.exists():
-        publish(tmp, out_dir)
-        return
-    for name in OUTPUT_FILES:
-        os.replace(tmp / name, out_dir / name)

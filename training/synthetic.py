@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from features.contract import publish
+from features.atomic import move_folder_into_place
 from training.synthetic_firms import BOARDS, Firms, Reference, draw_firms, load_reference
 from training.synthetic_patents import Patents, arrow_columns, simulate_patents
 from training.synthetic_selection import CHANNELS, EVENTS, TIERS, Events, run_selection
@@ -250,11 +250,7 @@ def write_universe(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike,
             pq.write_table(pa.Table.from_pandas(tables["truth"], preserve_index=False),
                            tmp / "truth.parquet")
             names.append("truth.parquet")
-        if not out.exists():
-            publish(tmp, out)
-            return out
-        for name in names:
-            os.replace(tmp / name, out / name)
+        move_folder_into_place(tmp, out, names)
         other = "csv" if fmt == "parquet" else "parquet"
         for name in CONTRACT_TABLES:
             (out / f"{name}.{other}").unlink(missing_ok=True)

@@ -5,7 +5,8 @@ import tempfile
 import pandas as pd
 import pyarrow as pa
 
-from features.contract import publish, write_rejects
+from features.atomic import publish
+from features.contract import write_rejects
 from serving.writer import AtomicTableWriter
 
 
