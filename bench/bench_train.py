@@ -48,7 +48,7 @@ def _child(n_firms: int, seed: int) -> None:
                                         "year"].unique())
             panel = stack_panels(dataset, labelled, tier)
             X = panel.X[model.feature_names]
-            offset = panel.keys["year"].map(model.year_offsets).to_numpy(dtype=float)
+            offset = model.row_offsets(panel.keys["year"])
             t0 = time.perf_counter()
             lgb.train(model._params(len(X)), lgb.Dataset(X, panel.y.to_numpy(), init_score=offset),
                       num_boost_round=model.best_iteration)

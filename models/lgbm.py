@@ -116,8 +116,7 @@ class TierModel:
         holdout = _holdout_mask(years, seed=self.seed)
         params = self._params(len(X))
         self.year_offsets = year_offsets(y, years)
-        distinct, row_year = np.unique(years, return_inverse=True)
-        offset = np.array([self.year_offsets[int(t)] for t in distinct])[row_year]
+        offset = self.row_offsets(years)
         train_set = lgb.Dataset(X[~holdout], y[~holdout], init_score=offset[~holdout],
                                 free_raw_data=True)
         valid_set = lgb.Dataset(X[holdout], y[holdout], init_score=offset[holdout],
@@ -137,6 +136,11 @@ class TierModel:
         self.booster = lgb.train(params, lgb.Dataset(X, y, init_score=offset),
                                  num_boost_round=self.best_iteration)
         return self
+
+    def row_offsets(self, years) -> np.ndarray:
+        """Each row's year offset (the `init_score` the booster was trained from)."""
+        distinct, row_year = np.unique(np.asarray(years), return_inverse=True)
+        return np.array([self.year_offsets[int(t)] for t in distinct])[row_year]
 
     def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.feature_names if c not in X.columns]
