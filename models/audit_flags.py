@@ -121,7 +121,7 @@ def flag_texts(X: pd.DataFrame, flags: pd.DataFrame, rd_ip: list[list[str]],
     details: merit_rank, candidates, quota, non_merit_share per row (same order as X).
     Built per audited selection (thousands of rows), so a plain loop is clear enough.
     """
-    from features.rules_explain import money
+    from features.rules.gaps import money
 
     employees, revenue = _col(X, "employees"), _col(X, "revenue")
     growth, margin = _col(X, "revenue_growth_2y_avg"), _col(X, "net_margin")

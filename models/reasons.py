@@ -123,7 +123,7 @@ def _significant(v: np.ndarray, digits: int = 3) -> np.ndarray:
 
 
 def _money_text(x: float) -> str:
-    from features.rules_explain import money
+    from features.rules.gaps import money
 
     return f"{money(x)} CNY"
 
@@ -176,7 +176,7 @@ def _bar_specs(tier: str) -> dict[str, tuple]:
     choose the case and are not bars. The first criterion naming a feature wins.
     """
     from features.rules import load_rulebook
-    from features.rules_types import AllOf, AnyOf, Cases, Leaf
+    from features.rules.types import AllOf, AnyOf, Cases, Leaf
 
     try:
         rb = load_rulebook(BAR_RULEBOOK, tier=tier)
@@ -224,7 +224,7 @@ def rulebook_bars(X: pd.DataFrame, rows: np.ndarray, feature: str, tier: str | N
     entries = _bar_specs(tier).get(feature, ()) if tier else ()
     if not entries:
         return bars, None, labels
-    from features.rules_eval import PASS, Columns, NodeEvaluator
+    from features.rules.engine import PASS, Columns, NodeEvaluator
 
     evaluator = None
     for when, label, leaf in entries:

@@ -81,7 +81,7 @@ def generate(
     Besides the four contract tables it writes truth.parquet: the channel (merit or a
     non-merit channel) behind every certification event. No loader reads it.
     """
-    from training.calibration import calibration_report
+    from training.synthetic.calibration import calibration_report
     from training.synthetic import generate_universe, write_universe
 
     if fmt not in ("parquet", "csv"):

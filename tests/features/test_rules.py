@@ -19,9 +19,9 @@ from features.rules import (
     explain_failures,
     load_rulebook,
 )
-from features.rules_eval import Columns, NodeEvaluator, band_points
-from features.rules_explain import GapWriter
-from features.rules_types import RULEBOOK_DIR, Leaf, ScorePass, iter_nodes
+from features.rules.engine import Columns, NodeEvaluator, band_points
+from features.rules.gaps import GapWriter
+from features.rules.types import RULEBOOK_DIR, Leaf, ScorePass, iter_nodes
 
 NAN = np.nan
 COMPARE = {

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.calibration import TARGETS, calibration_report
+from training.synthetic.calibration import TARGETS, calibration_report
 from training.synthetic import generate_universe
 
 

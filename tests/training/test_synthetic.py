@@ -13,8 +13,8 @@ from training.synthetic import (
     stage_seed,
     write_universe,
 )
-from training.synthetic_firms import load_reference
-from training.synthetic_selection import CHAMP, GRANTED, LG, run_selection
+from training.synthetic.firms import load_reference
+from training.synthetic.selection import CHAMP, GRANTED, LG, run_selection
 
 SEED = 5
 N = 4_000

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.rules_types import AllOf, AnyOf, BandTable, Cases, Leaf, Qualitative, Score, ScorePass
+from features.rules.types import AllOf, AnyOf, BandTable, Cases, Leaf, Qualitative, Score, ScorePass
 
 FAIL, UNKNOWN, PASS = np.int8(0), np.int8(1), np.int8(2)
 STATUSES = ["fail", "unknown", "pass"]

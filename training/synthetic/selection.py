@@ -3,7 +3,7 @@
 Each announcement year, for every tier: titles of firms that stopped reporting or broke
 rules are revoked mid-term, titles granted or renewed three years earlier are re-reviewed
 (``renewed`` or ``revoked``), and new titles fill the year's quota from the eligible
-candidates ranked by committee score (:mod:`training.synthetic_committee`) plus noise.
+candidates ranked by committee score (:mod:`training.synthetic.committee`) plus noise.
 Specialized SMEs are provincial lists with per-province quotas; Little Giants and
 Champions are national lists.
 
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training import synthetic_committee as committee
-from training.synthetic_firms import Firms
-from training.synthetic_trajectories import Panel
+from training.synthetic import committee
+from training.synthetic.firms import Firms
+from training.synthetic.trajectories import Panel
 
 F32 = np.float32
 TIERS = np.array(["specialized", "little_giant", "champion"])

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.synthetic_firms import Firms
-from training.synthetic_trajectories import Panel
+from training.synthetic.firms import Firms
+from training.synthetic.trajectories import Panel
 
 F32 = np.float32
 FLOOR = 0.03       # a clearly failed criterion costs log(0.03) ~ -3.5

@@ -47,7 +47,7 @@ class Reference:
 
 @lru_cache(maxsize=1)
 def load_reference() -> Reference:
-    """Read training/data/sectors.csv and provinces.csv (codes kept as strings)."""
+    """Read training/synthetic/data/sectors.csv and provinces.csv (codes kept as strings)."""
     sectors = pd.read_csv(DATA_DIR / "sectors.csv", dtype={"industry_code": str, "ipc": str})
     provinces = pd.read_csv(DATA_DIR / "provinces.csv", dtype={"province": str})
     for frame in (sectors, provinces):

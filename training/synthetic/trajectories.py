@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.synthetic_firms import Firms, Reference
+from training.synthetic.firms import Firms, Reference
 
 F32 = np.float32
 

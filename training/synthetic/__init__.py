@@ -1,9 +1,9 @@
 """Synthetic firm universe in the format of DATA_CONTRACT.md.
 
-``generate_universe`` draws firms (:mod:`training.synthetic_firms`), their yearly
-financials (:mod:`training.synthetic_trajectories`), their IP rights
-(:mod:`training.synthetic_patents`) and the certification lists year by year
-(:mod:`training.synthetic_selection`), and returns the four contract tables plus
+``generate_universe`` draws firms (:mod:`training.synthetic.firms`), their yearly
+financials (:mod:`training.synthetic.trajectories`), their IP rights
+(:mod:`training.synthetic.patents`) and the certification lists year by year
+(:mod:`training.synthetic.selection`), and returns the four contract tables plus
 ``truth``: one row per certification event with the channel that produced it (``merit``
 or a non-merit channel). ``write_universe`` writes them to a folder.
 
@@ -27,10 +27,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from features.atomic import move_folder_into_place
-from training.synthetic_firms import BOARDS, Firms, Reference, draw_firms, load_reference
-from training.synthetic_patents import Patents, arrow_columns, simulate_patents
-from training.synthetic_selection import CHANNELS, EVENTS, TIERS, Events, run_selection
-from training.synthetic_trajectories import Panel, add_high_tech, add_subsidies, simulate_panel
+from training.synthetic.firms import BOARDS, Firms, Reference, draw_firms, load_reference
+from training.synthetic.patents import Patents, arrow_columns, simulate_patents
+from training.synthetic.selection import CHANNELS, EVENTS, TIERS, Events, run_selection
+from training.synthetic.trajectories import Panel, add_high_tech, add_subsidies, simulate_panel
 
 CONTRACT_TABLES = ("firms", "financials", "patents", "certifications")
 RD_INSTITUTIONS = np.array(["none", "city", "provincial", "national"])

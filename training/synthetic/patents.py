@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from training.synthetic_firms import Firms, Reference, strings_from_chars
-from training.synthetic_trajectories import Panel
+from training.synthetic.firms import Firms, Reference, strings_from_chars
+from training.synthetic.trajectories import Panel
 
 KINDS = np.array(["invention", "utility", "design", "software"])
 # Filings per year at 1M yuan of R&D, before sector and firm factors.

@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from features.rules_eval import FAIL, PASS, NodeEvaluator
-from features.rules_types import AllOf, AnyOf, Cases, Leaf, Qualitative, Score, ScorePass
+from features.rules.engine import FAIL, PASS, NodeEvaluator
+from features.rules.types import AllOf, AnyOf, Cases, Leaf, Qualitative, Score, ScorePass
 
 FAILED_SYMBOL = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!=", "!=": "=="}
 

@@ -1,4 +1,4 @@
-"""Rulebooks: the official certification criteria, read from TOML files in features/rulebooks/.
+"""Rulebooks: the official certification criteria, read from TOML files in features/rules/rulebooks/.
 
 One file holds one rulebook for one tier (e.g. ``little_giant_2022.toml``). Layout:
 
@@ -30,7 +30,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from features.rules_types import (
+from features.rules.types import (
     OPS,
     PILLARS,
     TIERS,

@@ -8,8 +8,8 @@
     explain_failures(features, rb, res)                 # failed ids + gap texts per firm
 
 Missing data and criteria on data outside the contract are ``unknown``, never ``fail``; see
-features/rules_eval.py for the strict vs on-data readings and features/rules_book.py for the
-TOML layout. A new rulebook year is a new TOML file in features/rulebooks/.
+features/rules/engine.py for the strict vs on-data readings and features/rules/book.py for the
+TOML layout. A new rulebook year is a new TOML file in features/rules/rulebooks/.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.rules_book import RulebookError, read_rulebook
-from features.rules_eval import (
+from features.rules.book import RulebookError, read_rulebook
+from features.rules.engine import (
     FAIL,
     PASS,
     STATUSES,
@@ -32,8 +32,8 @@ from features.rules_eval import (
     ScoreResult,
     evaluate_score,
 )
-from features.rules_explain import GapWriter
-from features.rules_types import RULEBOOK_DIR, Criterion, Rulebook, ScorePass, iter_nodes
+from features.rules.gaps import GapWriter
+from features.rules.types import RULEBOOK_DIR, Criterion, Rulebook, ScorePass, iter_nodes
 
 __all__ = [
     "Criterion",
