@@ -81,8 +81,8 @@ def generate(
     Besides the four contract tables it writes truth.parquet: the channel (merit or a
     non-merit channel) behind every certification event. No loader reads it.
     """
-    from training.synthetic.calibration import calibration_report
     from training.synthetic import generate_universe, write_universe
+    from training.synthetic.calibration import calibration_report
 
     if fmt not in ("parquet", "csv"):
         raise UsageProblem(f"--format must be parquet or csv, got {fmt!r}")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.synthetic.calibration import TARGETS, calibration_report
 from training.synthetic import generate_universe
+from training.synthetic.calibration import TARGETS, calibration_report
 
 
 @pytest.fixture(scope="module")
