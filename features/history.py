@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import feature
-from features.panel import holds_valid_title
+from features.domain import holds_valid_title
 
 GROUP = "history"
 

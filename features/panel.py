@@ -9,28 +9,19 @@ at its start).
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-TIER_ORDER: tuple[str, ...] = ("innovative", "specialized", "little_giant", "champion")
-# Tiers whose entry is predicted (the lists announced by the MIIT and the provinces).
-TIERS: tuple[str, ...] = ("specialized", "little_giant", "champion")
+from features.domain import (
+    EXCLUDING_TITLES,
+    candidate_mask,
+    check_tier,
+    holds_valid_title,
+    no_financials_rejects,
+)
 
-# A valid title of any of these tiers removes a firm from a tier's candidates. A Specialized
-# SME candidate is any firm without a Specialized-or-higher title (a Little Giant is by rule
-# already a Specialized SME); Little Giant and Champion candidates only lack that title.
-EXCLUDING_TITLES: dict[str, tuple[str, ...]] = {
-    "innovative": TIER_ORDER,
-    "specialized": TIER_ORDER[1:],
-    "little_giant": ("little_giant",),
-    "champion": ("champion",),
-}
-
-NO_FINANCIALS_REASON = "no financials for fiscal year {fy}"
 REJECT_COLUMNS = ["table", "row", "column", "rule", "reason", "record", "firm_id", "year", "tier"]
 
 
@@ -69,43 +60,6 @@ def is_in(values, universe) -> np.ndarray:
     return np.asarray(hits.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _check_tier(tier: str) -> None:
-    if tier not in EXCLUDING_TITLES:
-        raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIER_ORDER)}")
-
-
-def holds_valid_title(
-    certifications: pd.DataFrame, year: int, tier: str, key: str = "firm_id"
-) -> pd.Series:
-    """Whether each firm holds a valid ``tier`` title at the start of ``year``.
-
-    Valid: the latest granted/renewed row of the tier is from year-2 or year-1 and no
-    revoked row of the tier came after it. Rows of ``year`` and later are ignored (not yet
-    announced). A revocation in the same year as the latest grant ends it: the order within a
-    year is unknown, and a title cannot be revoked before it exists.
-
-    Returns a bool Series indexed by firm_id (or by the column ``key``) over every firm in
-    ``certifications`` (firms absent from it hold no title; reindex with
-    ``fill_value=False``).
-    """
-    _check_tier(tier)
-    firm_ids = pd.Index(certifications[key].unique(), name=key)
-    known = certifications[(certifications["tier"] == tier) & (certifications["year"] < year)]
-    announced = known["event"].isin(["granted", "renewed"])
-    last_title = known.loc[announced].groupby(key)["year"].max()
-    last_revoked = known.loc[known["event"] == "revoked"].groupby(key)["year"].max()
-    last_title = last_title.reindex(firm_ids)
-    last_revoked = last_revoked.reindex(firm_ids)
-    in_window = last_title.between(year - 2, year - 1)
-    revoked_after = last_revoked.notna() & (last_revoked >= last_title)
-    return (in_window & ~revoked_after).astype(bool).rename("holds_" + tier)
-
-
-def _any_title(certifications: pd.DataFrame, year: int, tiers: tuple[str, ...]) -> pd.Series:
-    held = [holds_valid_title(certifications, year, t) for t in tiers]
-    return pd.concat(held, axis=1).any(axis=1) if held else pd.Series(dtype=bool)
-
-
 def candidate_panel(dataset, year: int, tier: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Candidate firm-years of ``tier`` for as-of ``year`` with their labels.
 
@@ -120,13 +74,14 @@ def candidate_panel(dataset, year: int, tier: str) -> tuple[pd.DataFrame, pd.Dat
     firm_id with a RangeIndex. rejects has the loader's reject columns (table, row, column,
     rule, reason, record) plus firm_id, year, tier.
     """
-    _check_tier(tier)
+    check_tier(tier)
     year = int(year)
     firms, fin, certs = dataset.firms, dataset.financials, dataset.certifications
-    founded = firms.loc[firms["founded_year"] < year, "firm_id"]
-    excluded = _any_title(certs, year, EXCLUDING_TITLES[tier])
-    excluded_ids = excluded.index[excluded.to_numpy(dtype=bool)]
-    candidates = founded[~is_in(founded, excluded_ids)].sort_values(ignore_index=True)
+    holds = {title: is_in(firms["firm_id"], held.index[held.to_numpy(dtype=bool)])
+             for title in EXCLUDING_TITLES[tier]
+             for held in [holds_valid_title(certs, year, title)]}
+    candidate = candidate_mask(firms["founded_year"].to_numpy(), holds, year, tier)
+    candidates = firms.loc[candidate, "firm_id"].sort_values(ignore_index=True)
 
     has_fin = is_in(candidates, fin.loc[fin["year"] == year - 1, "firm_id"])
     kept = candidates[has_fin].reset_index(drop=True)
@@ -141,31 +96,4 @@ def candidate_panel(dataset, year: int, tier: str) -> tuple[pd.DataFrame, pd.Dat
     keys = pd.DataFrame(
         {"firm_id": kept, "year": np.full(len(kept), year, dtype="int64"), "label": label}
     )
-    return keys, _missing_financials_rejects(missing, year, tier)
-
-
-def _missing_financials_rejects(firm_ids: pd.Series, year: int, tier: str) -> pd.DataFrame:
-    n = len(firm_ids)
-    reason = NO_FINANCIALS_REASON.format(fy=year - 1)
-    # Vectorised JSON: escape the two characters JSON requires inside strings for ids.
-    escaped = firm_ids.astype("str").str.replace("\\", "\\\\").str.replace('"', '\\"')
-    tail = ", " + json.dumps({"year": year, "tier": tier})[1:]
-    records = ('{"firm_id": "' + escaped + '"' + tail).to_numpy(dtype=object)
-    def text(value) -> pd.Series:
-        return pd.Series(np.full(n, value, dtype=object), dtype="str")
-
-    return pd.DataFrame(
-        {
-            "table": text("financials"),
-            # Not a row of an input file: the firm is missing a row.
-            "row": pd.Series(pd.NA, index=range(n), dtype="Int64"),
-            "column": text("year"),
-            "rule": text("financials_for_asof_year"),
-            "reason": text(reason),
-            "record": pd.Series(records, dtype="str"),
-            "firm_id": pd.Series(firm_ids.to_numpy(dtype=object), dtype="str"),
-            "year": np.full(n, year, dtype="int64"),
-            "tier": text(tier),
-        },
-        columns=REJECT_COLUMNS,
-    )
+    return keys, no_financials_rejects(missing, year, tier)[REJECT_COLUMNS]

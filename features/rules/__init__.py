@@ -14,6 +14,7 @@ TOML layout. A new rulebook year is a new TOML file in features/rules/rulebooks/
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.domain import TIERS, check_tier
 from features.rules.book import RulebookError, read_rulebook
 from features.rules.engine import (
     FAIL,
@@ -45,7 +47,14 @@ __all__ = [
     "evaluate",
     "explain_failures",
     "load_rulebook",
+    "resolve_rulebooks",
+    "rulebook_in_force",
 ]
+
+# National lists are announced in the summer (the fourth Little Giant batch in August 2022,
+# already under the Interim Measures in force from 1 August), so a year's lists are judged
+# by the rulebook in force on this day of the year.
+LIST_DAY = (9, 1)
 
 _STATUS_VALUE = np.array([0.0, np.nan, 1.0])  # fail, unknown, pass as model features
 
@@ -103,6 +112,80 @@ def load_rulebook(name: str | Path, tier: str | None = None) -> Rulebook:
         options = ", ".join(f"{r.year}/{r.tier} ({r.id})" for r in table.itertuples())
         raise KeyError(f"{len(hit)} rulebooks match {name!r} tier={tier!r}; available: {options}")
     return _read(Path(hit["path"].iloc[0]))
+
+
+def list_date(year: int) -> dt.date:
+    """The day a year's lists are taken to be decided (LIST_DAY of ``year``)."""
+    return dt.date(int(year), *LIST_DAY)
+
+
+def rulebook_in_force(tier: str, year: int) -> Rulebook:
+    """The rulebook of ``tier`` in force for the lists of as-of year ``year``.
+
+    The one whose ``in_force_from`` .. ``in_force_to`` (TOML dates, each with the rulebook's
+    ``source``) contains :func:`list_date` of the year; before the oldest rulebook on file,
+    the oldest one (the earliest criteria known); several in force: the newest. Raises
+    KeyError when the tier has no rulebook at all.
+    """
+    check_tier(tier)
+    day = list_date(year)
+    books = [_read(Path(p)) for p in available_rulebooks().query("tier == @tier")["path"]]
+    if not books:
+        raise KeyError(f"no rulebook of tier {tier!r}")
+    books.sort(key=_start)
+    in_force = [rb for rb in books if _start(rb) <= day <= (rb.in_force_to or dt.date.max)]
+    if in_force:
+        return in_force[-1]
+    started = [rb for rb in books if _start(rb) <= day]
+    return started[-1] if started else books[0]
+
+
+def _start(rb: Rulebook) -> dt.date:
+    return rb.in_force_from or dt.date.min
+
+
+def in_force_note(rulebook: Rulebook, year: int) -> str:
+    """Why ``rulebook`` applies to as-of ``year``: its in-force dates and their source."""
+    start = rulebook.in_force_from.isoformat() if rulebook.in_force_from else "its issue"
+    end = rulebook.in_force_to.isoformat() if rulebook.in_force_to else "today"
+    day = list_date(year)
+    if (rulebook.in_force_from or dt.date.min) <= day <= (rulebook.in_force_to or dt.date.max):
+        when = f"in force on {day.isoformat()}"
+    else:
+        when = f"the nearest on file to {day.isoformat()}"
+    return f"{rulebook.id} ({when}: {start} to {end}; {rulebook.source})"
+
+
+def resolve_rulebooks(spec: str | None, year: int,
+                      tiers: tuple[str, ...] = TIERS) -> dict[str, Rulebook]:
+    """The rulebook of each tier for as-of ``year``: the one in force (``spec`` None), or
+    what ``spec`` names, a comma-separated list of rulebook years ("2022": per tier the
+    newest rulebook of that year or before, else its oldest) and rulebook ids, codes or
+    TOML paths (each for its own tier; the other tiers keep the one in force).
+
+    Raises KeyError naming what is available when a part of ``spec`` matches nothing.
+    """
+    books = {tier: rulebook_in_force(tier, year) for tier in tiers}
+    if spec is None or not str(spec).strip():
+        return books
+    table = available_rulebooks()
+    for part in (p.strip() for p in str(spec).split(",") if p.strip()):
+        if part.isdigit():
+            for tier in tiers:
+                of_tier = table[table["tier"] == tier].sort_values("year")
+                older = of_tier[of_tier["year"].astype(int) <= int(part)]
+                chosen = older if len(older) else of_tier
+                books[tier] = _read(Path(chosen["path"].iloc[-1 if len(older) else 0]))
+            continue
+        try:
+            rb = load_rulebook(part)
+        except (KeyError, OSError, RulebookError) as exc:
+            options = ", ".join(table["id"])
+            raise KeyError(f"no rulebook matches {part!r} ({exc}); available: {options}, "
+                           f"or a year such as 2022") from None
+        if rb.tier in tiers:
+            books[rb.tier] = rb
+    return books
 
 
 @dataclass

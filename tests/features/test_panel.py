@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.panel import TIERS, candidate_panel, holds_valid_title
+from features.domain import TIERS, holds_valid_title
+from features.panel import candidate_panel
 from features.pipeline import Panel, asof_panel, build_features, stack_panels
 from tests.features.test_feature_builders import fin_row, make_dataset
 
