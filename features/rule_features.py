@@ -1,9 +1,12 @@
-"""Rule results as features: the 2022 rulebooks evaluated on the base feature frame.
+"""Rule results as features: the lens rulebooks evaluated once on the base feature frame.
 
 The models see, per criterion, pass (1.0), fail (0.0) or unknown (NaN), the Specialized
-SME score and each tier's eligibility. The 2022 rulebooks serve as one fixed lens for every
-as-of year, so a feature means the same thing in every training year; criteria resting
-wholly on data outside the contract (always unknown) are left out.
+SME score and each tier's eligibility. The rulebooks of LENS_RULEBOOK_YEAR (2022) serve as
+one fixed lens for every as-of year, so a feature means the same thing in every training
+year; criteria resting wholly on data outside the contract (always unknown) are left out.
+
+These columns are the only evaluation of the lens: the rulebook baseline and the audit's
+flags read them back with :func:`lens_outcomes` instead of evaluating the rules again.
 """
 
 from __future__ import annotations
@@ -12,16 +15,57 @@ from functools import lru_cache
 
 import pandas as pd
 
-from features.rules import evaluate, load_rulebook
+from dataclasses import dataclass
+
+import numpy as np
+
+from features.domain import LENS_RULEBOOK_YEAR, TIERS
+from features.rules import Rulebook, evaluate, load_rulebook
 
 PREFIX = "rule_"
-RULEBOOK_YEAR = "2022"
-TIERS = ("specialized", "little_giant", "champion")
 
 
 @lru_cache(maxsize=1)
 def _rulebooks() -> tuple:
-    return tuple(load_rulebook(RULEBOOK_YEAR, tier=tier) for tier in TIERS)
+    return tuple(load_rulebook(LENS_RULEBOOK_YEAR, tier=tier) for tier in TIERS)
+
+
+def lens_rulebook(tier: str) -> Rulebook:
+    """The lens rulebook of ``tier`` (the one the rule-result features evaluate)."""
+    for rulebook in _rulebooks():
+        if rulebook.tier == tier:
+            return rulebook
+    raise KeyError(f"no lens rulebook for tier {tier!r}")
+
+
+@dataclass
+class LensOutcome:
+    """The lens rulebook's on-data reading of one tier, read back from the feature frame.
+
+    eligible: 1.0 pass / 0.0 fail / NaN unknown per row; criteria: rows x criterion ids,
+    same coding (wholly qualitative criteria are NaN: no data can decide them).
+    """
+
+    rulebook: Rulebook
+    eligible: np.ndarray
+    criteria: pd.DataFrame
+
+
+def lens_outcomes(X: pd.DataFrame, tier: str) -> LensOutcome:
+    """The tier's lens verdicts of the rows of feature frame ``X`` (built by the pipeline,
+    so its ``rule_`` columns hold them): no rule is evaluated again."""
+    rulebook = lens_rulebook(tier)
+    nan = np.full(len(X), np.nan)
+
+    def column(name: str) -> np.ndarray:
+        return X[name].to_numpy(dtype=np.float64, na_value=np.nan) if name in X.columns else nan
+
+    criteria = {}
+    for c in rulebook.criteria:
+        on_data = f"{PREFIX}{c.id}__on_data"
+        criteria[c.id] = column(on_data if on_data in X.columns else f"{PREFIX}{c.id}")
+    return LensOutcome(rulebook, column(f"{PREFIX}{rulebook.code}_eligible_on_data"),
+                       pd.DataFrame(criteria, index=X.index))
 
 
 def _kept(rulebook, columns: pd.Index) -> list[str]:
