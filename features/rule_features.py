@@ -11,13 +11,11 @@ flags read them back with :func:`lens_outcomes` instead of evaluating the rules 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
-import pandas as pd
-
-from dataclasses import dataclass
-
 import numpy as np
+import pandas as pd
 
 from features.domain import LENS_RULEBOOK_YEAR, TIERS
 from features.rules import Rulebook, evaluate, load_rulebook
