@@ -1,6 +1,6 @@
 """Reason codes: the few features that pushed each firm's score up or down, in plain words.
 
-    reasons = reason_codes(X, model.contributions(X), n=3, tier="little_giant")
+    reasons = reason_codes(X, model.contributions(X), n=3, assessment=assess(X, rulebook))
     reasons.loc[firm, "reasons_for"]     # "R&D intensity 7.2%, above the 6% bar for its
                                          #  revenue band; subsidiary of a large group (5,200
                                          #  employees); 3 Class I IP rights, ..."
@@ -9,7 +9,13 @@ Built for batch scoring (a million firms per tier): the strongest contributions 
 with one `np.argpartition` over the whole contribution matrix, and texts are rendered per
 feature (not per firm) from templates in `reason_templates.toml`. Values are formatted once
 per distinct rounded value, and strings are assembled with numpy's vectorised string ops.
-Thresholds quoted in a reason ("the 70% bar") come from the tier's 2022 rulebook.
+Thresholds quoted in a reason ("the 70% bar") and the rulebook verdict come from the
+rulebook the caller assesses the firms with (the one in force), the same evaluation as the
+eligibility and gaps shown beside them. The models' rule-result features are a fixed lens
+(features.domain.LENS_RULEBOOK_YEAR); their contributions are folded onto the measure a
+criterion reads (``rule_lg22_main_share`` onto ``main_share``) or, for criteria of several
+measures and overall outcomes, gathered into one "rulebook verdict" reason that states the
+assessed rulebook's verdict. No reason quotes the lens rulebook's bars.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 TEMPLATE_FILE = Path(__file__).with_name("reason_templates.toml")
-BAR_RULEBOOK = "2022"
+VERDICT = "rulebook_verdict"  # the gathered contribution of the lens's overall rule results
 SEPARATOR = "; "
 _S = np.dtypes.StringDType()
 _STANDARD_FIELDS = {"label", "value", "bar", "relation", "bar_word", "bar_note"}
@@ -73,22 +79,6 @@ def template(feature: str) -> dict:
     spec.setdefault("label", feature.replace("_", " "))
     if "format" in spec:
         return spec
-    if feature.startswith("rule_"):
-        criterion = feature[len("rule_"):].removesuffix("__on_data")
-        name = _criteria_names().get(criterion)
-        if name:
-            return {**spec, "format": "flag", "yes": f"meets: {name}", "no": f"fails: {name}",
-                    "missing": f"undecided on the data: {name}"}
-        if criterion.endswith("_eligible_on_data"):
-            return {**spec, "format": "flag", "yes": "eligible under the rulebook on its data",
-                    "no": "not eligible under the rulebook on its data",
-                    "missing": "eligibility undecided on its data"}
-        if criterion.endswith("_eligible"):
-            return {**spec, "format": "flag", "yes": "eligible under the rulebook",
-                    "no": "not eligible under the rulebook",
-                    "missing": "eligibility undecided (criteria outside the data)"}
-        label = "rulebook score" if criterion.endswith("_score") else "best possible rulebook score"
-        return {**spec, "format": "number", "decimals": 0, "label": label}
     unit = _catalogue_units().get(feature, "")
     fmt = _UNIT_FORMAT.get(unit, "number")
     if fmt == "flag":
@@ -166,22 +156,16 @@ def format_values(values: np.ndarray, fmt: str, decimals: int = 1, names: dict |
 
 
 # ---------------------------------------------------------------------------------------
-# Thresholds from the tier's 2022 rulebook
+# Thresholds from the assessed rulebook
 
 @cache
-def _bar_specs(tier: str) -> dict[str, tuple]:
-    """feature -> ((when node or None, case label, leaf), ...) of the tier's 2022 rulebook.
+def _bar_specs(rb) -> dict[str, tuple]:
+    """feature -> ((when node or None, case label, leaf), ...) of rulebook ``rb``.
 
     Only threshold leaves on a single non-flag feature count; the leaves of a case's `when`
     choose the case and are not bars. The first criterion naming a feature wins.
     """
-    from features.rules import load_rulebook
     from features.rules.types import AllOf, AnyOf, Cases, Leaf
-
-    try:
-        rb = load_rulebook(BAR_RULEBOOK, tier=tier)
-    except KeyError:
-        return {}
 
     def collect(node, when, label, found):
         if isinstance(node, Leaf):
@@ -205,10 +189,10 @@ def _bar_specs(tier: str) -> dict[str, tuple]:
     return specs
 
 
-def rulebook_thresholds(tier: str, feature: str) -> list[tuple[float, str, str]]:
-    """(threshold, comparison op, case label or "") of `feature` in the tier's 2022 rulebook,
+def rulebook_thresholds(rulebook, feature: str) -> list[tuple[float, str, str]]:
+    """(threshold, comparison op, case label or "") of `feature` in `rulebook` (a Rulebook),
     e.g. [(0.03, ">=", "revenue >= 100M CNY"), (0.06, ">=", "revenue 50M-100M CNY")]."""
-    entries = _bar_specs(tier).get(feature, ())
+    entries = _bar_specs(rulebook).get(feature, ())
     return [(leaf.threshold, leaf.op, label) for _, label, leaf in entries]
 
 
@@ -217,11 +201,12 @@ def display_names(kind: str) -> dict[str, str]:
     return dict(_template_file()[1].get(kind, {}))
 
 
-def rulebook_bars(X: pd.DataFrame, rows: np.ndarray, feature: str, tier: str | None):
-    """(threshold per row or NaN, comparison op, case label per row) for `feature`."""
+def rulebook_bars(X: pd.DataFrame, rows: np.ndarray, feature: str, rulebook):
+    """(threshold per row or NaN, comparison op, case label per row) for `feature` under
+    `rulebook` (None: no bars)."""
     n = len(rows)
     bars, labels = np.full(n, np.nan), np.full(n, "", dtype=object)
-    entries = _bar_specs(tier).get(feature, ()) if tier else ()
+    entries = _bar_specs(rulebook).get(feature, ()) if rulebook is not None else ()
     if not entries:
         return bars, None, labels
     from features.rules.engine import PASS, Columns, NodeEvaluator
@@ -291,8 +276,9 @@ def _put(out: np.ndarray, mask: np.ndarray, text: str, fallback: str | None, X, 
     out[at] = rendered
 
 
-def render(feature: str, X: pd.DataFrame, rows: np.ndarray, tier: str | None = None) -> np.ndarray:
-    """Reason text of `feature` for the firms at positional `rows` of X (StringDType array)."""
+def render(feature: str, X: pd.DataFrame, rows: np.ndarray, rulebook=None) -> np.ndarray:
+    """Reason text of `feature` for the firms at positional `rows` of X (StringDType array),
+    quoting the bars of `rulebook` (a Rulebook, or None for none)."""
     spec = template(feature)
     _, names = _template_file()
     n = len(rows)
@@ -319,7 +305,7 @@ def render(feature: str, X: pd.DataFrame, rows: np.ndarray, tier: str | None = N
     rest = known & ~zero
     quotes_bar = numeric and spec["format"] != "category" and spec.get("bar", True) is not False
     if quotes_bar and rest.any():
-        bars, op, case = rulebook_bars(X, rows, feature, tier)
+        bars, op, case = rulebook_bars(X, rows, feature, rulebook)
         with_bar = rest & ~np.isnan(bars)
         if with_bar.any():
             v, b = values.astype(float), np.where(np.isnan(bars), 0.0, bars)
@@ -374,17 +360,56 @@ def _join(slots: np.ndarray) -> np.ndarray:
     return out
 
 
+def verdict_texts(assessment, rows: np.ndarray) -> np.ndarray:
+    """The assessed rulebook's verdict on the firms at positional `rows`, in words: the
+    same evaluation as the eligibility and failed criteria shown beside the reasons."""
+    out = np.full(len(rows), "", dtype=_S)
+    if assessment is None:
+        out[:] = "overall rule outcome"
+        return out
+    name = assessment.rulebook.name_en
+    status = assessment.eligible.to_numpy(dtype=object)[rows]
+    names = _criteria_names()
+    for i, (verdict, row) in enumerate(zip(status, rows)):
+        if verdict == "pass":
+            out[i] = f"meets every criterion of the {name} that its data decides"
+        elif verdict == "fail":
+            failed = [names.get(c, c) for c in assessment.failed[row]]
+            shown = ", ".join(failed[:2]) + (f" and {len(failed) - 2} more" if len(failed) > 2
+                                             else "")
+            out[i] = f"fails the {name}: {shown}"
+        else:
+            out[i] = f"{name}: undecided on its data"
+    return out
+
+
+def _gather_rule_columns(values: pd.DataFrame) -> pd.DataFrame:
+    """Rule-result contributions folded onto the measure each single-measure criterion
+    reads; the rest (criteria of several measures, scores, eligibility) summed into
+    VERDICT. SHAP values are additive, so every sum is the exact joint effect."""
+    from models.explain import fold_rule_columns
+
+    folded = fold_rule_columns(values)
+    rest = [c for c in folded.columns if c.startswith("rule_")]
+    if not rest:
+        return folded
+    verdict = folded[rest].sum(axis=1)
+    return folded.drop(columns=rest).assign(**{VERDICT: verdict})
+
+
 def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
-                 tier: str | None = None) -> pd.DataFrame:
+                 assessment=None) -> pd.DataFrame:
     """The n features pushing each firm's score up and the n pushing it down, as text.
 
     X: feature frame (rows x features); contributions: SHAP values of the same rows (same
-    index; a ``bias`` column is ignored), e.g. `TierModel.contributions(X)`. tier: which
-    2022 rulebook's thresholds to quote (None: quote none). Returns a frame indexed like X
-    with str columns ``reasons_for`` and ``reasons_against``: "; "-joined reasons, strongest
-    first, empty when nothing pushes that way.
+    index; a ``bias`` column is ignored), e.g. `TierModel.contributions(X)`. assessment: the
+    `features.rules.Assessment` of the same rows under the rulebook shown to the user;
+    its bars and verdict are quoted (None: no bars, a neutral verdict label). Returns a
+    frame indexed like X with str columns ``reasons_for`` and ``reasons_against``:
+    "; "-joined reasons, strongest first, empty when nothing pushes that way.
     """
-    values = contributions.drop(columns=["bias"], errors="ignore")
+    rulebook = assessment.rulebook if assessment is not None else None
+    values = _gather_rule_columns(contributions.drop(columns=["bias"], errors="ignore"))
     if not values.index.equals(X.index):
         values = values.reindex(X.index)
     features = np.asarray(values.columns, dtype=object)
@@ -405,7 +430,9 @@ def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
     bounds = list(starts) + [len(chosen)]
     for a, b in itertools.pairwise(bounds):
         # A feature pushes a firm one way only, so its rows within a group are distinct.
-        slots[rows[a:b], slot[a:b]] = render(str(features[chosen[a]]), X, rows[a:b], tier)
+        name, at = str(features[chosen[a]]), rows[a:b]
+        slots[at, slot[a:b]] = (verdict_texts(assessment, at) if name == VERDICT
+                                else render(name, X, at, rulebook))
     return pd.DataFrame({
         "reasons_for": pd.array(_join(slots[:, :k]).astype(object), dtype="str"),
         "reasons_against": pd.array(_join(slots[:, k:]).astype(object), dtype="str"),

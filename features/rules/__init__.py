@@ -15,7 +15,7 @@ TOML layout. A new rulebook year is a new TOML file in features/rules/rulebooks/
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -38,10 +38,12 @@ from features.rules.gaps import GapWriter
 from features.rules.types import RULEBOOK_DIR, Criterion, Rulebook, ScorePass, iter_nodes
 
 __all__ = [
+    "Assessment",
     "Criterion",
     "RuleResult",
     "Rulebook",
     "RulebookError",
+    "assess",
     "available_rulebooks",
     "criteria_table",
     "evaluate",
@@ -209,6 +211,9 @@ class RuleResult:
     score: pd.DataFrame
     eligible: pd.Series
     eligible_on_data: pd.Series
+    # The memoised node evaluations behind the statuses, reused for the gap texts so a
+    # frame's rules are evaluated once.
+    evaluator: NodeEvaluator | None = field(default=None, repr=False, compare=False)
 
     def as_features(self, prefix: str = "") -> pd.DataFrame:
         """float64 frame: 1.0 pass / 0.0 fail / NaN unknown per criterion (plus ``__on_data``
@@ -314,6 +319,7 @@ def evaluate(features: pd.DataFrame, rulebook: Rulebook | str) -> RuleResult:
         eligible_on_data=pd.Series(
             _status(overall(on_data, True)), index=index, name="eligible_on_data"
         ),
+        evaluator=ev,
     )
 
 
@@ -334,7 +340,7 @@ def explain_failures(
     each id in failed + failed_on_data, in the firm's own units (CNY, years, counts, %)."""
     rb = load_rulebook(rulebook) if not isinstance(rulebook, Rulebook) else rulebook
     result = result if result is not None else evaluate(features, rb)
-    ev = _evaluator(features, rb)
+    ev = result.evaluator if result.evaluator is not None else _evaluator(features, rb)
     n, ids = len(features), np.array([c.id for c in rb.criteria], dtype=object)
     strict = (
         np.column_stack([result.criteria[c.id].cat.codes.to_numpy() for c in rb.criteria])
@@ -370,6 +376,34 @@ def explain_failures(
         },
         index=features.index,
     )
+
+
+@dataclass
+class Assessment:
+    """A tier's verdict under one rulebook for many firms, from one evaluation: what users
+    read as eligibility, failed criteria and gaps (and what reasons quote).
+
+    eligible: on-data eligibility (pass / fail / unknown; undocumented alternatives assumed
+    absent, wholly qualitative criteria left aside), indexed like the features; failed:
+    per firm the ids of the criteria failed on the data; gaps: per firm criterion id -> gap
+    text in the firm's units; result: the full RuleResult.
+    """
+
+    rulebook: Rulebook
+    result: RuleResult
+    eligible: pd.Series
+    failed: list[list[str]]
+    gaps: list[dict[str, str]]
+
+
+def assess(features: pd.DataFrame, rulebook: Rulebook | str) -> Assessment:
+    """Evaluate ``rulebook`` once on ``features`` and explain the failures from the same
+    evaluation (see :func:`evaluate`, :func:`explain_failures`)."""
+    rb = load_rulebook(rulebook) if not isinstance(rulebook, Rulebook) else rulebook
+    result = evaluate(features, rb)
+    explained = explain_failures(features, rb, result)
+    failed = [a + b for a, b in zip(explained["failed"], explained["failed_on_data"])]
+    return Assessment(rb, result, result.eligible_on_data, failed, list(explained["gaps"]))
 
 
 def criteria_table(rulebook: Rulebook | str) -> pd.DataFrame:
