@@ -32,6 +32,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
+from features.domain import TIERS
 from serving.score import ScoringProblem
 
 API_KEY_ENV = "GIANTWATCH_API_KEY"
@@ -43,7 +44,7 @@ DRAIN_FACTOR = 8
 # thrash; the rest of the requests wait their turn in the thread pool.
 CONCURRENT_SCORINGS = 2
 Record = dict[str, Any]
-Tier = Literal["specialized", "little_giant", "champion"]
+Tier = Literal[TIERS]
 
 
 class ScoreRequest(BaseModel):
@@ -56,8 +57,9 @@ class ScoreRequest(BaseModel):
     patents: list[Record] = Field(default_factory=list)
     certifications: list[Record] = Field(default_factory=list)
     reasons: int = Field(3, ge=0, le=10, description="reasons per direction and tier")
-    rulebook: str | None = Field(None, description="rulebook year or id for eligibility "
-                                 "(default: the one in force for the year)")
+    rulebook: str | None = Field(None, description="rulebook years or ids for eligibility, "
+                                 "gaps and reasons, comma-separated (default: the one in "
+                                 "force for the year)")
 
     model_config = {"json_schema_extra": {"examples": [{
         "year": 2025,
@@ -146,7 +148,8 @@ def _results(frame: pd.DataFrame, tiers) -> list[dict]:
                            {"for": row[f"reasons_{t}_for"], "against": row[f"reasons_{t}_against"]}
                            for t in tiers}
         item["eligibility"] = {t: None if _clean(row[f"eligible_{t}"]) is None else
-                               {"status": row[f"eligible_{t}"], "failed": row[f"failed_{t}"],
+                               {"rulebook": row[f"rulebook_{t}"],
+                                "status": row[f"eligible_{t}"], "failed": row[f"failed_{t}"],
                                 "gaps": row[f"gaps_{t}"]} for t in tiers}
         results.append(item)
     return results
@@ -234,31 +237,28 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
     return app
 
 
-@functools.lru_cache(maxsize=16)
-def _rulebooks(rulebook: str, tiers: tuple[str, ...]) -> dict:
-    from serving.score import tier_rulebooks
+@functools.lru_cache(maxsize=64)
+def _rulebooks(rulebook: str | None, year: int, tiers: tuple[str, ...]) -> dict:
+    from serving.score import rulebooks_for
 
-    return tier_rulebooks(rulebook, tiers)
+    # A client names rulebooks by year or id only, never by a path on the server.
+    return rulebooks_for(rulebook, year, tiers, files=False)
 
 
 def _score(dataset, body: ScoreRequest, models: dict):
-    from serving.score import (
-        default_rulebook,
-        no_financials_rejects,
-        score_chunk,
-        scored_firm_ids,
-    )
+    from serving.score import missing_financials, score_chunk, scored_firm_ids
 
-    rulebooks = _rulebooks(body.rulebook or default_rulebook(body.year), tuple(models))
+    rulebooks = _rulebooks(body.rulebook, body.year, tuple(models))
     firm_ids = scored_firm_ids(dataset, body.year)
-    rejects = pd.concat([dataset.rejects, no_financials_rejects(dataset, body.year, firm_ids,
-                                                             row_base=0)],
+    rejects = pd.concat([dataset.rejects, missing_financials(dataset, body.year, firm_ids)],
                         ignore_index=True)
     if not len(firm_ids):
         return pd.DataFrame(columns=["firm_id"]), rejects, None
-    kept: dict = {}
-    frame = score_chunk(dataset, body.year, firm_ids, {t: m.model for t, m in models.items()},
-                        rulebooks, body.reasons, structured=True, keep=kept)
+    frame, scored = score_chunk(dataset, body.year, firm_ids,
+                                {t: m.model for t, m in models.items()}, rulebooks,
+                                body.reasons, structured=True)
+    kept = {"X": scored.X, **{t: s.contributions for t, s in scored.tiers.items()
+                              if s.contributions is not None}}
     return frame, rejects, kept
 
 

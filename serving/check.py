@@ -1,56 +1,107 @@
 """`giantwatch check`: every firm against the official criteria, with the gap to each bar.
 
-This is also the rule-only baseline the models must beat.
+This is also the rule-only baseline the models must beat. The eligibility, failed criteria
+and gaps come from the scoring core's assessment (`models.scoring.assess_frame`), so they
+read exactly as the `eligible_*`, `failed_*` and `gaps_*` columns of `giantwatch score`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.atomic import atomic_file
-from features.rules import available_rulebooks, evaluate, explain_failures, load_rulebook
-
-TIERS = ("specialized", "little_giant", "champion")
-
-
-def rulebooks_for(year: str | int) -> dict[str, str]:
-    """Per tier, the id of the newest rulebook of `year` or earlier (tiers without one are left out)."""
-    table = available_rulebooks()
-    table = table[table["year"].astype(int) <= int(year)]
-    chosen = {}
-    for tier in TIERS:
-        rows = table[table["tier"] == tier].sort_values("year")
-        if len(rows):
-            chosen[tier] = rows["id"].iloc[-1]
-    return chosen
+from features.rules import in_force_note
+from models.scoring import assess_frame
 
 
-def check_firms(features: pd.DataFrame, rulebook_year: str | int = "2022") -> pd.DataFrame:
-    """One row per firm (index of `features`): per tier the strict and on-data eligibility
-    (pass/fail/unknown), failed and unknown criterion ids, and the gap texts; plus the
-    Specialized SME score where the rulebook has one."""
+def check_firms(features: pd.DataFrame, rulebooks: dict) -> pd.DataFrame:
+    """One row per firm (index of `features`): per tier the rulebook's id; the strict
+    eligibility (``<tier>_eligible``: qualitative criteria unknown) and the on-data one
+    (``<tier>_eligible_on_data``, what `giantwatch score` shows as ``eligible_<tier>``);
+    failed criterion ids (strict, and those failing only on the data), unknown ids, the gap
+    texts; plus the rulebook's score where it has one. `rulebooks`: tier -> Rulebook."""
     columns: dict[str, pd.Series] = {}
-    for tier, rulebook_id in rulebooks_for(rulebook_year).items():
-        rulebook = load_rulebook(rulebook_id)
-        result = evaluate(features, rulebook)
-        failures = explain_failures(features, rulebook, result)
-        columns[f"{tier}_rulebook"] = pd.Series(rulebook_id, index=features.index)
+    for tier, verdict in assess_frame(features, rulebooks).items():
+        result, index = verdict.result, features.index
+        ids = np.asarray(result.criteria.columns, dtype=object)
+        strict = result.criteria.astype(str).to_numpy()
+        failed = [list(ids[row == "fail"]) for row in strict]
+        columns[f"{tier}_rulebook"] = pd.Series(verdict.rulebook.id, index=index)
         columns[f"{tier}_eligible"] = result.eligible.astype(str)
-        columns[f"{tier}_eligible_on_data"] = result.eligible_on_data.astype(str)
-        columns[f"{tier}_failed"] = failures["failed"].map(_join)
-        columns[f"{tier}_failed_on_data"] = failures["failed_on_data"].map(_join)
-        columns[f"{tier}_unknown"] = failures["unknown"].map(_join)
-        columns[f"{tier}_gaps"] = failures["gaps"].map(lambda gaps: "; ".join(gaps.values()))
-        if rulebook.score is not None:
+        columns[f"{tier}_eligible_on_data"] = verdict.eligible.astype(str)
+        columns[f"{tier}_failed"] = pd.Series([_join(f) for f in failed], index=index)
+        columns[f"{tier}_failed_on_data"] = pd.Series(
+            [_join([c for c in both if c not in set(f)]) for both, f in zip(verdict.failed, failed)],
+            index=index)
+        columns[f"{tier}_unknown"] = pd.Series([_join(ids[row == "unknown"]) for row in strict],
+                                               index=index)
+        columns[f"{tier}_gaps"] = pd.Series(["; ".join(g.values()) for g in verdict.gaps],
+                                            index=index)
+        if verdict.rulebook.score is not None:
             columns[f"{tier}_score"] = result.score["score"]
             columns[f"{tier}_score_max_possible"] = result.score["score_max_possible"]
     return pd.DataFrame(columns, index=features.index)
 
 
+@dataclass
+class CheckSummary:
+    """What `check_to_file` wrote: counts per tier of the `<tier>_eligible_on_data` column."""
+
+    out_file: Path
+    year: int
+    firms: int
+    counts: dict[str, dict[str, int]]
+    rulebooks: dict[str, str]
+    rejects_file: Path | None
+    rejected: int
+
+    def __str__(self) -> str:
+        lines = [(f"Checked {self.firms:,} firms with fiscal {self.year - 1} financials: "
+                  f"{self.out_file}"),
+                 ("Eligibility on the firms' data (column <tier>_eligible_on_data; strict "
+                  "reading in <tier>_eligible):")]
+        for tier, counts in self.counts.items():
+            lines.append(f"  {tier}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
+                         + f"  [{self.rulebooks[tier]}]")
+        return "\n".join(lines)
+
+
+def check_to_file(data_dir, year: int, out_file: Path, rulebook: str | None = None
+                  ) -> CheckSummary:
+    """Check every firm with financials for `year`-1 against the rulebooks of `rulebook`
+    (default: those in force for `year`); writes `out_file` and, if any, the rejects
+    (firms founded before `year` without those financials, and the dataset's row-level
+    problems) beside it as NAME.rejects.csv."""
+    from features.contract import load_dataset, write_rejects
+    from features.pipeline import build_features
+    from serving.score import missing_financials, rejects_path, rulebooks_for
+
+    year, out_file = int(year), Path(out_file)
+    if out_file.suffix not in (".csv", ".parquet"):
+        raise ValueError(f"--out must end in .csv or .parquet, got {out_file.name!r}")
+    rulebooks = rulebooks_for(rulebook, year)
+    dataset = load_dataset(data_dir)
+    features = build_features(dataset, year)
+    result = check_firms(features, rulebooks).reset_index()
+    result.insert(1, "year", year)
+    rejects = pd.concat([dataset.rejects,
+                         missing_financials(dataset, year, features.index.to_numpy(object))],
+                        ignore_index=True)
+    write_table(result, out_file)
+    rejects_file = write_rejects(rejects, rejects_path(out_file)) if len(rejects) else None
+    counts = {tier: result[f"{tier}_eligible_on_data"].value_counts().to_dict()
+              for tier in rulebooks}
+    return CheckSummary(out_file, year, len(result), counts,
+                        {t: in_force_note(rb, year) for t, rb in rulebooks.items()},
+                        rejects_file, len(rejects))
+
+
 def _join(ids) -> str:
-    return ";".join(ids) if isinstance(ids, (list, tuple)) else ("" if ids is None else str(ids))
+    return ";".join(ids) if isinstance(ids, (list, tuple, np.ndarray)) else ("" if ids is None else str(ids))
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> Path:

@@ -182,55 +182,31 @@ def check(
         Path, typer.Option("--out", help="Output table, .csv or .parquet.", dir_okay=False)
     ],
     rulebook: Annotated[
-        str, typer.Option(help="Rulebook year: 2018, 2022 or 2026 (newest per tier up to it).")
-    ] = "2022",
+        str | None,
+        typer.Option(help="Rulebook years or ids, comma-separated, e.g. 2022 or lg22 "
+                          "(default: the rulebook in force for the year, per tier)."),
+    ] = None,
 ) -> None:
     """Check every firm against the official criteria, with the gap to each failed bar.
 
-    Per firm and tier: eligibility (pass / fail / unknown — missing data is unknown, never
-    fail), failed and unknown criteria, and each gap in the firm's own units, e.g.
-    "R&D intensity 2.1% < 3.0%: about 1.1M CNY more R&D".
+    Per firm and tier: the rulebook used, eligibility (pass / fail / unknown — missing data
+    is unknown, never fail), failed and unknown criteria, and each gap in the firm's own
+    units, e.g. "R&D intensity 2.1% < 3.0%: about 1.1M CNY more R&D".
     """
-    from features.contract import load_dataset, write_rejects
-    from features.pipeline import build_features
-    from serving.check import check_firms, rulebooks_for, write_table
+    from serving.check import check_to_file
+    from serving.score import ScoringProblem
 
-    if not rulebooks_for(rulebook):
-        raise UsageProblem(f"no rulebook of {rulebook} or earlier; try 2018, 2022 or 2026")
     if out_file.suffix not in (".csv", ".parquet"):
         raise UsageProblem(f"--out must end in .csv or .parquet, got {out_file.name!r}")
-    dataset = load_dataset(data)
-    with err.status(f"Checking firms as of {year}..."):
-        features = build_features(dataset, year)
-        result = check_firms(features, rulebook).reset_index()
-        result.insert(1, "year", year)
-    firms = dataset.firms
-    # Firms founded in YEAR-1 or later cannot have those financials; the rest are reported.
-    missing = firms.loc[~firms["firm_id"].isin(features.index)
-                        & (firms["founded_year"] < year - 1), "firm_id"]
-    rejects = _with_missing_financials(dataset.rejects, missing, year)
-    write_table(result, out_file)
-    out.print(f"Checked {len(result):,} firms with fiscal {year - 1} financials: {out_file}")
-    for tier in ("specialized", "little_giant", "champion"):
-        column = f"{tier}_eligible_on_data"
-        if column in result:
-            counts = result[column].value_counts().to_dict()
-            out.print(f"  {tier}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
-    if len(rejects):
-        path = write_rejects(rejects, out_file.with_name(out_file.stem + ".rejects.csv"))
-        err.print(f"[yellow]{len(rejects):,} rows not checked, with reasons: {path}[/]")
-
-
-def _with_missing_financials(rejects, missing_ids, year: int):
-    import pandas as pd
-
-    extra = pd.DataFrame({
-        "table": "financials", "row": pd.NA, "column": "year",
-        "rule": "financials for the fiscal year before the as-of year",
-        "reason": f"no financials for fiscal year {year - 1}",
-        "record": [f'{{"firm_id": "{firm_id}"}}' for firm_id in missing_ids],
-    })
-    return pd.concat([rejects, extra], ignore_index=True) if len(extra) else rejects
+    try:
+        with err.status(f"Checking firms as of {year}..."):
+            summary = check_to_file(data, year, out_file, rulebook)
+    except ScoringProblem as exc:
+        raise UsageProblem(str(exc)) from None
+    out.print(str(summary), highlight=False, soft_wrap=True)
+    if summary.rejects_file is not None:
+        err.print(f"[yellow]{summary.rejected:,} rows not checked, with reasons: "
+                  f"{summary.rejects_file}[/]")
 
 
 @app.command()
@@ -301,8 +277,8 @@ def score(
     ] = 3,
     rulebook: Annotated[
         str | None,
-        typer.Option(help="Rulebook year or id for eligibility (default: the one in force "
-                          "for the year)."),
+        typer.Option(help="Rulebook years or ids for eligibility, gaps and reasons, "
+                          "comma-separated (default: the one in force for the year)."),
     ] = None,
     chunk_size: Annotated[
         int, typer.Option(help="Firms per chunk; bounds memory.", min=100)

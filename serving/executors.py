@@ -1,27 +1,85 @@
-"""Scoring on a Dask cluster: the firm partitions of `serving.score` scored by workers.
+"""Where chunks are scored: in this process, or on a Dask cluster, behind one interface.
 
-    --dask local:4           start a LocalCluster of 4 single-threaded worker processes
-    --dask tcp://HOST:8786   join the scheduler already running there
+    with executor_for(None) as ex:            # this process
+    with executor_for("local:4") as ex:       # a LocalCluster of 4 single-threaded workers
+    with executor_for("tcp://HOST:8786") as ex:   # the scheduler already running there
+        for result in ex.map_chunks(fn, chunks, *shared, **options): ...
 
-Each partition holds every row of its firms (features are per firm), so a worker needs no
-other data; the models and rulebooks are sent to every worker once. Chunks come back in
-submission order, and each is scored by the same function as in a single process, so the
-output is the same rows in the same order with the same values. At most a few partitions
-per worker are in flight, which bounds the memory of the client and of the cluster.
+`map_chunks(fn, chunks, *shared)` calls ``fn(part, ..., *shared)`` for every
+``(firm_ids, part)`` of ``chunks`` as ``fn(part, year, firm_ids, ...)``'s callers expect
+(see serving.score) and yields the results in input order. The scoring function is passed
+in, so this module knows nothing of scoring. On Dask each partition holds every row of its
+firms (features are per firm), so a worker needs no other data; the shared arguments
+(models, rulebooks) are sent to every worker once, and at most a few partitions per worker
+are in flight, which bounds the memory of the client and of the cluster.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from serving.score import ScoringProblem, score_chunk
+from serving.registry import ScoringProblem
 
 IN_FLIGHT_PER_WORKER = 2
+
+
+class LocalExecutor:
+    """Chunks scored one after the other in this process; `timer` times the partitioning."""
+
+    def __init__(self, timer=None):
+        self.timer = timer
+
+    def map_chunks(self, fn: Callable, chunks: Iterable[tuple[Any, Any]], year, *shared,
+                   **options) -> Iterator[Any]:
+        chunks = iter(chunks)
+        while True:
+            with self.timer("partition") if self.timer else _nothing():
+                item = next(chunks, None)
+            if item is None:
+                return
+            firm_ids, part = item
+            yield fn(part, year, firm_ids, *shared, timer=self.timer, **options)
+
+
+class DaskExecutor:
+    """Chunks scored on the Dask cluster of a connected `distributed.Client`."""
+
+    def __init__(self, client, threads: int = 1):
+        self.client, self.threads = client, threads
+
+    def map_chunks(self, fn: Callable, chunks: Iterable[tuple[Any, Any]], year, *shared,
+                   **options) -> Iterator[Any]:
+        client = self.client
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        shared_futures = client.scatter(list(shared), broadcast=True)
+        pending: deque = deque()
+        for firm_ids, part in chunks:
+            [data] = client.scatter([part])
+            pending.append(client.submit(fn, data, year, firm_ids, *shared_futures,
+                                         threads=self.threads, pure=False, **options))
+            if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+@contextmanager
+def _nothing():
+    yield
+
+
+@contextmanager
+def executor_for(spec, timer=None):
+    """LocalExecutor for `spec` None, else a DaskExecutor on the cluster of `spec`
+    ("local:N", "tcp://HOST:PORT" or a distributed Client)."""
+    if spec is None:
+        yield LocalExecutor(timer)
+        return
+    with dask_client(spec) as client:
+        yield DaskExecutor(client)
 
 
 def parse_address(spec: str) -> tuple[str, int | str]:
@@ -58,22 +116,3 @@ def dask_client(spec):
         raise ScoringProblem(f"cannot reach the Dask scheduler at {value}: {exc}") from None
     with client:
         yield client
-
-
-def score_partitions(chunks: Iterable[tuple[np.ndarray, object]], year: int, models: dict,
-                     rulebooks: dict, reasons: int, spec, structured: bool = False,
-                     threads: int = 1) -> Iterator[pd.DataFrame]:
-    """Score `(firm_ids, partition)` pairs on the cluster of `spec`; yields the scored
-    chunks in input order (see `serving.score.score_chunk`)."""
-    with dask_client(spec) as client:
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
-        shared = client.scatter([models, rulebooks], broadcast=True)
-        pending: deque = deque()
-        for firm_ids, part in chunks:
-            [data] = client.scatter([part])
-            pending.append(client.submit(score_chunk, data, year, firm_ids, shared[0], shared[1],
-                                         reasons, threads, structured=structured, pure=False))
-            if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()

@@ -6,20 +6,22 @@
 One output row per firm (sorted by firm_id): ``p_<tier>`` is the calibrated probability of
 being selected in year t, empty where the firm is not a candidate of the tier (DATA_CONTRACT
 "What a prediction is": it already holds a valid title of the tier, or of a higher one for
-``specialized``, or was founded in t or later). Per tier, for candidates: ``eligible_<tier>``
-(pass / fail / unknown under the rulebook on the firm's data), ``failed_<tier>`` (ids of
-failed criteria, "; "-joined), ``gaps_<tier>`` ("id: gap text", " | "-joined) and
-``reasons_<tier>_for`` / ``reasons_<tier>_against`` (the strongest SHAP contributions in words).
+``specialized``, or was founded in t or later). Per tier, for candidates: ``rulebook_<tier>``
+(the id of the rulebook behind the next four columns: the one in force for the year unless
+``--rulebook`` says otherwise), ``eligible_<tier>`` (pass / fail / unknown under that
+rulebook on the firm's data), ``failed_<tier>`` (ids of failed criteria, "; "-joined),
+``gaps_<tier>`` ("id: gap text", " | "-joined) and ``reasons_<tier>_for`` /
+``reasons_<tier>_against`` (the strongest SHAP contributions in words, quoting the same
+rulebook). Each chunk goes through the scoring core, ``models.scoring.score_frame``.
 
 Memory stays bounded: the tables are split by firm into chunks of ``chunk_size`` firms and
 each chunk is featurised, scored and written before the next one (features are per firm, so
-a chunk needs only its own firms' rows). Scores come from one LightGBM ``pred_contrib`` pass
-per tier: the contributions sum to the raw margin, so a separate predict would repeat work.
+a chunk needs only its own firms' rows). Chunks run in this process or on a Dask cluster,
+behind one executor interface (`serving.executors`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -32,9 +34,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.lgbm import TierModel, align_categories
+from features.domain import TIERS, no_financials_rejects
+from models.scoring import ScoredFrame, score_frame
+from serving.executors import executor_for
 from serving.registry import (  # noqa: F401  (re-exported: the scoring API in one place)
-    TIERS,
     RegisteredModel,
     ScoringProblem,
     load_models,
@@ -44,20 +47,13 @@ from serving.writer import AtomicTableWriter
 
 GAP_SEPARATOR = " | "
 CRITERIA_SEPARATOR = "; "
-NO_FINANCIALS_RULE = "financials_for_asof_year"
 
 
 class StageTimer:
-    """Wall seconds per stage, summed over chunks (`with timer("features"): ...`).
+    """Wall seconds per stage, summed over chunks (`with timer("features"): ...`)."""
 
-    With ``raw_engine=True`` the scorer also times, on each tier's feature matrix and for
-    benchmarks only, LightGBM's bare ``pred_contrib`` again (stage ``raw_contrib``) and the
-    separate probability pass a plain scorer would add (stage ``plain_predict``).
-    """
-
-    def __init__(self, raw_engine: bool = False):
+    def __init__(self):
         self.seconds: dict[str, float] = defaultdict(float)
-        self.raw_engine = raw_engine
 
     @contextmanager
     def __call__(self, stage: str):
@@ -72,34 +68,15 @@ def _no_timer(stage: str):
     return nullcontext()
 
 
-def default_rulebook(year: int) -> str:
-    """Rulebook in force for the lists of as-of year `year`: the 2022 rules until
-    2026-03-31, the 2026 rules after (lists are announced from spring on)."""
-    return "2026" if int(year) >= 2026 else "2022"
+def rulebooks_for(rulebook: str | None, year: int, tiers: tuple[str, ...] = TIERS,
+                  files: bool = True) -> dict:
+    """The rulebook of each tier (features.rules.resolve_rulebooks), or a ScoringProblem."""
+    from features.rules import resolve_rulebooks
 
-
-def tier_rulebooks(rulebook: str, tiers: tuple[str, ...] = TIERS) -> dict:
-    """The rulebook of each tier: by id/code/path, or by year, in which case a tier without
-    a rulebook of that year gets its newest one from before (champion has none for 2026)."""
-    from features.rules import available_rulebooks, load_rulebook
-
-    books = {}
-    table = available_rulebooks()
-    for tier in tiers:
-        try:
-            books[tier] = load_rulebook(rulebook, tier=tier)
-            continue
-        except KeyError:
-            pass
-        of_tier = table[table["tier"] == tier]
-        if str(rulebook).isdigit():
-            older = of_tier[of_tier["year"].astype(int) <= int(rulebook)]
-            if len(older):
-                books[tier] = load_rulebook(older.sort_values("year")["path"].iloc[-1])
-                continue
-        raise ScoringProblem(f"no {tier} rulebook matches {rulebook!r}; available: "
-                             f"{', '.join(of_tier['id'])}")
-    return books
+    try:
+        return resolve_rulebooks(rulebook, year, tiers, files=files)
+    except KeyError as exc:
+        raise ScoringProblem(exc.args[0]) from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -139,149 +116,72 @@ def partitions(dataset, firm_ids: np.ndarray, chunk_size: int) -> Iterator[tuple
         yield firm_ids[i * chunk_size:(i + 1) * chunk_size], Dataset(**parts)
 
 
-def no_financials_rejects(dataset, year: int, firm_ids: np.ndarray,
-                          row_base: int = 1) -> pd.DataFrame:
-    """Rejects rows for firms founded before `year` without financials for `year`-1; `row`
-    is the firm's row in the firms table counted from `row_base` (1: data rows of a file,
-    0: records of a request)."""
-    from features.contract import REJECT_COLUMNS
-    from features.panel import NO_FINANCIALS_REASON
-
+def missing_financials(dataset, year: int, firm_ids: np.ndarray) -> pd.DataFrame:
+    """Rejects of the firms founded before `year` (features.domain candidacy's founding
+    rule) that have no financials for `year`-1, so no tier can score them."""
     firms = dataset.firms
-    founded = firms["founded_year"].to_numpy() < year
-    missing = founded & (_positions(firms["firm_id"], pa.array(firm_ids, type=pa.string())) < 0)
-    rows = np.flatnonzero(missing)
-    ids = firms["firm_id"].to_numpy(dtype=object)[rows]
-    return pd.DataFrame({
-        "table": "firms", "row": rows + row_base, "column": "firm_id", "rule": NO_FINANCIALS_RULE,
-        "reason": NO_FINANCIALS_REASON.format(fy=year - 1),
-        "record": [json.dumps({"firm_id": f, "year": year}, ensure_ascii=False) for f in ids],
-    }, columns=REJECT_COLUMNS).astype({"row": "int64"})
+    founded = firms["founded_year"].to_numpy(dtype=np.float64, na_value=np.nan) < year
+    absent = _positions(firms["firm_id"], pa.array(firm_ids, type=pa.string())) < 0
+    return no_financials_rejects(firms["firm_id"].to_numpy(dtype=object)[founded & absent], year)
 
 
 # ---------------------------------------------------------------------------------------
 # Scoring one chunk
 
-def candidate_mask(X: pd.DataFrame, tier: str) -> np.ndarray:
-    """Candidates of `tier` among the featurised firms: founded before t (firm_age > 0) and
-    without a valid excluding title (features holds_<tier>, DATA_CONTRACT validity)."""
-    from features.panel import EXCLUDING_TITLES
-
-    mask = X["firm_age"].to_numpy(dtype=np.float64, na_value=np.nan) > 0
-    for title in EXCLUDING_TITLES[tier]:
-        column = f"holds_{title}"
-        if column in X.columns:
-            mask &= X[column].to_numpy(dtype=np.float64, na_value=0.0) != 1.0
-    return mask
-
-
-def _shared_categories(models: dict[str, TierModel]) -> dict | None:
-    """The models' category lists merged, or None if two models disagree on a column (then
-    each model's frame is aligned on its own)."""
-    merged: dict[str, list] = {}
-    for model in models.values():
-        for column, categories in model.categories.items():
-            if merged.setdefault(column, categories) != categories:
-                return None
-    return merged
-
-
-def _contributions(model: TierModel, X: pd.DataFrame, aligned: pd.DataFrame | None,
-                   threads: int, timer) -> np.ndarray:
-    """SHAP values (rows x features + bias) of X's rows; `aligned`: the same rows with
-    categories already aligned to the model's, if the caller has them."""
-    with timer("prepare"):
-        if aligned is None:
-            frame = align_categories(X[model.feature_names], model.categories)
-        else:
-            frame = aligned[model.feature_names]
-    with timer("shap"):
-        values = model.booster.predict(frame, pred_contrib=True, num_threads=threads)
-    if getattr(timer, "raw_engine", False):
-        with timer("raw_contrib"):
-            model.booster.predict(frame, pred_contrib=True, num_threads=threads)
-        with timer("plain_predict"):
-            model.predict_proba(X)
-    return values
-
-
-def _eligibility(X: pd.DataFrame, rulebook, structured: bool) -> dict[str, list]:
-    from features.rules import evaluate, explain_failures
-
-    result = evaluate(X, rulebook)
-    explained = explain_failures(X, rulebook, result)
-    failed = [a + b for a, b in zip(explained["failed"], explained["failed_on_data"])]
-    gaps = list(explained["gaps"])
-    if not structured:
-        failed = [CRITERIA_SEPARATOR.join(f) for f in failed]
-        gaps = [GAP_SEPARATOR.join(f"{k}: {v}" for k, v in g.items()) for g in gaps]
-    return {"eligible": list(result.eligible_on_data.astype(str)), "failed": failed,
-            "gaps": gaps}
-
-
-def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict[str, TierModel],
-                rulebooks: dict, reasons: int = 3, threads: int = 2, timer=None,
-                structured: bool = False, keep: dict | None = None) -> pd.DataFrame:
+def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: dict,
+                reasons: int = 3, threads: int | None = None, timer=None,
+                structured: bool = False) -> tuple[pd.DataFrame, ScoredFrame]:
     """Score the firms `firm_ids` of the dataset `part` (it may hold only their rows).
 
-    Returns one row per firm in `firm_ids` order with the columns of `output_columns`.
+    Returns (output rows in `firm_ids` order with the columns of `output_columns`, the
+    scoring core's ScoredFrame with the feature frame as its ``X`` attribute).
     `structured=True` keeps failed criteria as lists and gaps as dicts (for JSON answers).
-    `keep`, if given, receives the feature frame and each tier's contributions.
     """
     from features.pipeline import build_features
-    from models.reasons import reason_codes
 
     timer = timer or _no_timer
     with timer("features"):
         X = build_features(part, year, firm_ids=firm_ids)
-    n = len(X)
-    out: dict[str, object] = {"firm_id": pd.array(X.index.to_numpy(dtype=object), dtype="str"),
-                              "year": np.full(n, year, dtype=np.int64)}
-    text_columns: dict[str, np.ndarray] = {}
-    if keep is not None:
-        keep["X"] = X
-    with timer("prepare"):
-        # One alignment for all tiers when their category lists agree (they normally do).
-        shared = _shared_categories(models)
-        aligned = None if shared is None else align_categories(X, shared)
-    for tier, model in models.items():
-        mask = candidate_mask(X, tier)
-        rows = np.flatnonzero(mask)
-        p = np.full(n, np.nan)
-        texts = {c: np.full(n, None, dtype=object) for c in tier_text_columns(tier)}
-        if len(rows):
-            Xt = X.iloc[rows]
-            values = _contributions(model, Xt, None if aligned is None else aligned.iloc[rows],
-                                    threads, timer)
-            with timer("predict"):
-                margin = values.sum(axis=1)
-                p[rows] = model.calibrator.predict_proba(margin.reshape(-1, 1))[:, 1]
-            contributions = pd.DataFrame(values, index=Xt.index,
-                                         columns=[*model.feature_names, "bias"])
-            if keep is not None:
-                keep[tier] = contributions
-            if reasons > 0:
-                with timer("reasons"):
-                    why = reason_codes(Xt, contributions, n=reasons, tier=tier)
-                texts[f"reasons_{tier}_for"][rows] = why["reasons_for"].to_numpy(dtype=object)
-                texts[f"reasons_{tier}_against"][rows] = why["reasons_against"].to_numpy(
-                    dtype=object)
-            with timer("rules"):
-                eligibility = _eligibility(Xt, rulebooks[tier], structured)
-            for key, values_ in eligibility.items():
-                column = f"{key}_{tier}"
-                texts[column][rows] = np.asarray(values_ + [None], dtype=object)[:-1]
-        out[f"p_{tier}"] = p
-        text_columns.update(texts)
-    frame = pd.DataFrame(out)
-    for column, values in text_columns.items():
+    scored = score_frame(X, year, models, rulebooks, reasons=reasons, threads=threads,
+                         timer=timer)
+    scored.X = X
+    return output_frame(scored, tuple(models), structured), scored
+
+
+def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool = False
+                 ) -> pd.DataFrame:
+    """The output rows of a ScoredFrame: one per firm, columns of `output_columns`."""
+    n = len(scored.index)
+    frame = pd.DataFrame({"firm_id": pd.array(scored.index.to_numpy(dtype=object), dtype="str"),
+                          "year": np.full(n, scored.year, dtype=np.int64)})
+    texts: dict[str, np.ndarray] = {}
+    for tier in tiers:
+        tier_score = scored.tiers[tier]
+        frame[f"p_{tier}"] = tier_score.probability
+        columns = {c: np.full(n, None, dtype=object) for c in tier_text_columns(tier)}
+        rows, verdict = tier_score.rows, tier_score.assessment
+        if verdict is not None:
+            failed, gaps = verdict.failed, verdict.gaps
+            if not structured:
+                failed = [CRITERIA_SEPARATOR.join(f) for f in failed]
+                gaps = [GAP_SEPARATOR.join(f"{k}: {v}" for k, v in g.items()) for g in gaps]
+            columns[f"rulebook_{tier}"][rows] = tier_score.rulebook.id
+            columns[f"eligible_{tier}"][rows] = verdict.eligible.astype(str).to_numpy(object)
+            columns[f"failed_{tier}"][rows] = np.asarray(failed + [None], dtype=object)[:-1]
+            columns[f"gaps_{tier}"][rows] = np.asarray(gaps + [None], dtype=object)[:-1]
+        if tier_score.reasons is not None:
+            for side in ("for", "against"):
+                columns[f"reasons_{tier}_{side}"][rows] = \
+                    tier_score.reasons[f"reasons_{side}"].to_numpy(dtype=object)
+        texts.update(columns)
+    for column, values in texts.items():
         frame[column] = values if structured else pd.array(values, dtype="str")
-    return frame[output_columns(tuple(models))]
+    return frame[output_columns(tiers)]
 
 
 def tier_text_columns(tier: str) -> list[str]:
-    return [f"eligible_{tier}", f"failed_{tier}", f"gaps_{tier}", f"reasons_{tier}_for",
-            f"reasons_{tier}_against"]
+    return [f"rulebook_{tier}", f"eligible_{tier}", f"failed_{tier}", f"gaps_{tier}",
+            f"reasons_{tier}_for", f"reasons_{tier}_against"]
 
 
 def output_columns(tiers: tuple[str, ...] = TIERS) -> list[str]:
@@ -305,22 +205,19 @@ def iter_scored(dataset, year: int, firm_ids: np.ndarray, models: dict[str, Regi
     "tcp://HOST:PORT" or a distributed Client) the chunks are scored on a Dask cluster, with
     identical results."""
     timer = timer or _no_timer
-    chunks = partitions(dataset, firm_ids, chunk_size)
     tier_models = {t: m.model for t, m in models.items()}
-    if dask is not None:
-        from serving.dask_score import score_partitions
+    with executor_for(dask, timer) as executor:
+        yield from executor.map_chunks(score_chunk_rows, partitions(dataset, firm_ids, chunk_size),
+                                       year, tier_models, rulebooks, reasons,
+                                       structured=structured)
 
-        yield from score_partitions(chunks, year, tier_models, rulebooks, reasons, dask,
-                                    structured=structured)
-        return
-    while True:
-        with timer("partition"):
-            item = next(chunks, None)
-        if item is None:
-            return
-        ids, part = item
-        yield score_chunk(part, year, ids, tier_models, rulebooks, reasons, timer=timer,
-                          structured=structured)
+
+def score_chunk_rows(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: dict,
+                     reasons: int = 3, threads: int | None = None, timer=None,
+                     structured: bool = False) -> pd.DataFrame:
+    """`score_chunk`'s output rows alone (what crosses a process boundary)."""
+    return score_chunk(part, year, firm_ids, models, rulebooks, reasons, threads, timer,
+                       structured)[0]
 
 
 def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, dask, timer):
@@ -329,11 +226,11 @@ def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, d
     from features.contract import Dataset, load_dataset
 
     if isinstance(dask, str):
-        from serving.dask_score import parse_address
+        from serving.executors import parse_address
 
         parse_address(dask)  # a typo should not wait for the data to load
     models = models or load_models(model_alias)
-    rulebooks = tier_rulebooks(rulebook or default_rulebook(year), tuple(models))
+    rulebooks = rulebooks_for(rulebook, year, tuple(models))
     if not isinstance(dataset, Dataset):
         with (timer or _no_timer)("load_validate"):
             dataset = load_dataset(dataset)
@@ -344,7 +241,7 @@ def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, d
         have = f"{years.min()}-{years.max()}" if len(years) else "none"
         raise ScoringProblem(f"no firm has financials for fiscal year {year - 1}, so nothing "
                              f"can be scored as of {year} (financial years in the data: {have})")
-    rejects = pd.concat([dataset.rejects, no_financials_rejects(dataset, year, firm_ids)],
+    rejects = pd.concat([dataset.rejects, missing_financials(dataset, year, firm_ids)],
                         ignore_index=True)
     return dataset, models, rulebooks, firm_ids, rejects
 
@@ -356,8 +253,9 @@ def score_firms(dataset, year: int, model_alias: str = "production", reasons: in
                 structured: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score every firm with financials for `year`-1 with each tier's `model_alias` model.
 
-    dataset: a features.contract.Dataset or a dataset folder. rulebook: rulebook year or id
-    for the eligibility columns (default: `default_rulebook(year)`). progress(advance, total)
+    dataset: a features.contract.Dataset or a dataset folder. rulebook: rulebook years or
+    ids for the eligibility columns (default: the one in force for `year`, see
+    features.rules.resolve_rulebooks). progress(advance, total)
     is called after each chunk with the number of firms done. models: already loaded models
     (`load_models`), to skip the registry. Returns (scores, rejects): scores as described in
     the module docstring (RangeIndex); rejects in the loader's layout (table, row, column,
@@ -375,6 +273,13 @@ def score_firms(dataset, year: int, model_alias: str = "production", reasons: in
     return pd.concat(frames, ignore_index=True), rejects
 
 
+def describe_rulebooks(rulebooks: dict, year: int) -> dict[str, str]:
+    """tier -> why its rulebook applies (id, in-force dates, source), for summaries."""
+    from features.rules import in_force_note
+
+    return {tier: in_force_note(rb, year) for tier, rb in rulebooks.items()}
+
+
 @dataclass
 class ScoreSummary:
     """What `score_to_file` did: counts, files, models and wall seconds."""
@@ -387,12 +292,15 @@ class ScoreSummary:
     seconds: float
     candidates: dict[str, int] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
+    rulebooks: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         per_tier = ", ".join(f"{t} {n:,}" for t, n in self.candidates.items())
         used = ", ".join(f"{t} v{v}" for t, v in self.models.items())
+        books = "".join(f"\n  {t}: {note}" for t, note in self.rulebooks.items())
         return (f"Scored {self.firms_scored:,} firms as of {self.year} in {self.seconds:.1f} s "
                 f"(candidates: {per_tier}; models: {used}) -> {self.out_file}\n"
+                f"Eligibility, gaps and reasons use these rulebooks:{books}\n"
                 f"{self.rejected:,} rejected rows -> {self.rejects_file}")
 
 
@@ -442,7 +350,8 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
         raise
     return ScoreSummary(out_file, written, year, len(firm_ids), len(rejects),
                         time.perf_counter() - start, candidates,
-                        {t: m.version for t, m in models.items()})
+                        {t: m.version for t, m in models.items()},
+                        describe_rulebooks(rulebooks, year))
 
 
 @contextmanager

@@ -158,12 +158,13 @@ def in_force_note(rulebook: Rulebook, year: int) -> str:
     return f"{rulebook.id} ({when}: {start} to {end}; {rulebook.source})"
 
 
-def resolve_rulebooks(spec: str | None, year: int,
-                      tiers: tuple[str, ...] = TIERS) -> dict[str, Rulebook]:
+def resolve_rulebooks(spec: str | None, year: int, tiers: tuple[str, ...] = TIERS, *,
+                      files: bool = True) -> dict[str, Rulebook]:
     """The rulebook of each tier for as-of ``year``: the one in force (``spec`` None), or
     what ``spec`` names, a comma-separated list of rulebook years ("2022": per tier the
     newest rulebook of that year or before, else its oldest) and rulebook ids, codes or
-    TOML paths (each for its own tier; the other tiers keep the one in force).
+    TOML paths (each for its own tier; the other tiers keep the one in force). With
+    ``files=False`` only the shipped rulebooks can be named (no path is opened).
 
     Raises KeyError naming what is available when a part of ``spec`` matches nothing.
     """
@@ -180,6 +181,8 @@ def resolve_rulebooks(spec: str | None, year: int,
                 books[tier] = _read(Path(chosen["path"].iloc[-1 if len(older) else 0]))
             continue
         try:
+            if not files and (part.endswith(".toml") or "/" in part or "\\" in part):
+                raise KeyError("rulebook files cannot be named here")
             rb = load_rulebook(part)
         except (KeyError, OSError, RulebookError) as exc:
             options = ", ".join(table["id"])

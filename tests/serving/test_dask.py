@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from serving.dask_score import parse_address
+from serving.executors import parse_address
 from serving.score import ScoringProblem, load_models, score_to_file
 from tests.conftest import tracking_env
 from tests.serving.test_score import SCORE_YEAR, trained_store

@@ -1,0 +1,122 @@
+"""The scoring core: a feature frame, models and rulebooks in; one typed result out.
+
+    scored = score_frame(X, 2026, models, rulebooks, reasons=3)
+    scored.tiers["little_giant"].probability      # (n,) NaN where not a candidate
+    scored.tiers["little_giant"].assessment       # eligibility, failed criteria, gaps
+    scored.tiers["little_giant"].reasons          # reasons_for / reasons_against
+
+Batch files, Dask partitions, the HTTP API and `giantwatch check` all call this module, so
+a probability, its contributions, the eligibility verdict, the gaps and the reasons of one
+row always come from one rulebook (the one passed in, named in the result) and one
+evaluation of it. Probabilities come from the contributions (they sum to the margin), so a
+firm costs one SHAP pass per tier and no separate predict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.domain import TIER_ORDER, candidate_mask
+from features.rules import Assessment, Rulebook, assess
+from models.reasons import reason_codes
+
+Timer = Callable[[str], object]  # stage name -> context manager (serving.score.StageTimer)
+
+
+def _no_timer(stage: str):
+    return nullcontext()
+
+
+def candidates(X: pd.DataFrame, year: int, tier: str) -> np.ndarray:
+    """Candidates of ``tier`` among the rows of a feature frame of as-of ``year``
+    (features.domain.candidate_mask on the frame's firm_age and holds_<tier> columns)."""
+    founded = int(year) - X["firm_age"].to_numpy(dtype=np.float64, na_value=np.nan)
+    holds = {t: X[f"holds_{t}"].to_numpy(dtype=np.float64, na_value=np.nan)
+             if f"holds_{t}" in X.columns else np.zeros(len(X)) for t in TIER_ORDER}
+    return candidate_mask(founded, holds, year, tier)
+
+
+@dataclass
+class TierScore:
+    """One tier's answer for the rows of a feature frame.
+
+    candidates: bool (n,); probability: float (n,), calibrated, NaN for non-candidates;
+    rows, contributions, assessment and reasons cover the candidate rows only (in frame
+    order): contributions are SHAP values on the margin (log-odds), features + ``bias``.
+    """
+
+    tier: str
+    rulebook: Rulebook
+    candidates: np.ndarray
+    probability: np.ndarray
+    contributions: pd.DataFrame | None = None
+    assessment: Assessment | None = None
+    reasons: pd.DataFrame | None = None
+
+    @property
+    def rows(self) -> np.ndarray:
+        return np.flatnonzero(self.candidates)
+
+
+@dataclass
+class ScoredFrame:
+    """The scoring core's result: per tier a TierScore over the rows of ``index``."""
+
+    year: int
+    index: pd.Index
+    tiers: dict[str, TierScore] = field(default_factory=dict)
+
+    @property
+    def rulebooks(self) -> dict[str, str]:
+        """tier -> id of the rulebook behind the tier's eligibility, gaps and reasons."""
+        return {t: s.rulebook.id for t, s in self.tiers.items()}
+
+
+def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook, *,
+               reasons: int = 3, threads: int | None = None,
+               timer: Timer = _no_timer) -> TierScore:
+    """Score the candidates of ``tier`` among the rows of ``X`` (see module docstring).
+
+    model: a fitted models.lgbm.TierModel; rulebook: the rulebook the user is shown.
+    """
+    mask = candidates(X, year, tier)
+    probability = np.full(len(X), np.nan)
+    result = TierScore(tier, rulebook, mask, probability)
+    rows = np.flatnonzero(mask)
+    if not len(rows):
+        return result
+    Xt = X.iloc[rows]
+    with timer("shap"):
+        contributions = model.contributions(Xt, num_threads=threads)
+    with timer("predict"):
+        probability[rows] = model.probability_from_margin(contributions.sum(axis=1).to_numpy())
+    with timer("rules"):
+        result.assessment = assess(Xt, rulebook)
+    if reasons > 0:
+        with timer("reasons"):
+            result.reasons = reason_codes(Xt, contributions, n=reasons,
+                                          assessment=result.assessment)
+    result.contributions = contributions
+    return result
+
+
+def score_frame(X: pd.DataFrame, year: int, models: Mapping, rulebooks: Mapping[str, Rulebook],
+                *, reasons: int = 3, threads: int | None = None,
+                timer: Timer | None = None) -> ScoredFrame:
+    """Every tier of ``models`` (tier -> TierModel) on the feature frame ``X`` of as-of
+    ``year``, each with ``rulebooks[tier]``."""
+    scored = ScoredFrame(int(year), X.index)
+    for tier, model in models.items():
+        scored.tiers[tier] = score_tier(X, year, tier, model, rulebooks[tier], reasons=reasons,
+                                        threads=threads, timer=timer or _no_timer)
+    return scored
+
+
+def assess_frame(X: pd.DataFrame, rulebooks: Mapping[str, Rulebook]) -> dict[str, Assessment]:
+    """Eligibility alone (no model): per tier the assessment of every row of ``X``."""
+    return {tier: assess(X, rulebook) for tier, rulebook in rulebooks.items()}
