@@ -125,9 +125,7 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     keys = panel.keys.reset_index(drop=True)
     y = np.asarray(panel.y, dtype=float)
     years = keys["year"].to_numpy()
-    result = af.rule_result(X, tier)
-    rules = af.rule_features(result, X.index)  # the pipeline may already carry them
-    X_full = pd.concat([X, rules[[c for c in rules.columns if c not in X.columns]]], axis=1)
+    X_full = X  # the pipeline's frame, lens rule results included
     merit = merit_columns(X_full.columns)
     X_merit = X_full[merit]
 
@@ -160,7 +158,13 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     say(f"{tier}: scoring the certified firm-years")
     pos = np.flatnonzero((y == 1) & scored)
     X_cert = X_full.iloc[pos]
-    flags = af.shortfall_flags(X_cert, tier, _subset(result, pos))
+    # Each selection is judged by the rulebook in force in its year, evaluated once.
+    verdicts = af.assessments_in_force(X_cert, years[pos], tier)
+    rd_ip = af.rd_ip_failures(verdicts, len(pos))
+    rulebook_ids = np.empty(len(pos), dtype=object)
+    for rows, verdict in verdicts.values():
+        rulebook_ids[rows] = verdict.rulebook.id
+    flags = af.shortfall_flags(X_cert, tier, rd_ip)
     full_c = cf.contributions_full.loc[pos]
     merit_c = cf.contributions_merit.loc[pos]
     share = positive_share(full_c, non_merit_features(X_full.columns),
@@ -173,11 +177,10 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     details = pd.DataFrame({"merit_rank": rank[pos], "candidates": candidates_n[pos],
                             "quota": quota[pos], "non_merit_share": share})
     X_cert_idx = X_cert.set_axis(pd.RangeIndex(len(pos)))
-    texts = af.flag_texts(X_cert_idx, flags.reset_index(drop=True),
-                          af.rd_ip_failures(_subset(result, pos), len(pos)), details)
-    drivers = reason_codes(X_cert, _drivers(full_c), n=3, tier=tier)["reasons_for"]
-    shortfalls = reason_codes(X_merit.iloc[pos], fold_rule_columns(merit_c), n=3,
-                              tier=tier)["reasons_against"]
+    texts = af.flag_texts(X_cert_idx, flags.reset_index(drop=True), rd_ip, details,
+                          rulebook_ids)
+    drivers = _reasons_in_force(X_cert, _drivers(full_c), verdicts, "for")
+    shortfalls = _reasons_in_force(X_merit.iloc[pos], merit_c, verdicts, "against")
     certified = pd.DataFrame({
         "firm_id": keys["firm_id"].to_numpy()[pos], "year": years[pos], "tier": tier,
         "anomaly_score": parts.sum(axis=1).to_numpy(),
@@ -187,25 +190,26 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
         "candidates": candidates_n[pos], "quota": quota[pos], "merit_depth": depth,
         "full_probability": cf.p_full[pos], "non_merit_share": share,
         "shap_isolation": isolation,
-        "rule_failures": af.failed_criteria(_subset(result, pos), len(pos)),
+        "rulebook": rulebook_ids,
+        "rule_failures": af.failed_criteria(verdicts, len(pos)),
         **{f"part_{c}": parts[c].to_numpy() for c in parts.columns},
         "oof_scheme": cf.scheme[pos], "province": province[pos], "ownership": ownership[pos],
-        "reasons": texts, "reasons_for": drivers.to_numpy(),
-        "reasons_against": shortfalls.to_numpy(),
+        "reasons": texts, "reasons_for": drivers, "reasons_against": shortfalls,
     }, index=pd.Index(pos, name="row"))
     certified = certified.sort_values("anomaly_score", ascending=False, kind="stable")
 
     say(f"{tier}: overlooked candidates")
     look = np.flatnonzero(scored & (y != 1) & (rank <= quota))
     merit_look = cf.contributions_merit.loc[look]
+    look_verdicts = af.assessments_in_force(X_full.iloc[look], years[look], tier)
     overlooked = pd.DataFrame({
         "firm_id": keys["firm_id"].to_numpy()[look], "year": years[look], "tier": tier,
         "merit_probability": cf.p_merit[look], "merit_rank": rank[look],
         "quota": quota[look], "candidates": candidates_n[look],
         "full_probability": cf.p_full[look], "province": province[look],
         "ownership": ownership[look], "oof_scheme": cf.scheme[look],
-        "reasons_for": reason_codes(X_merit.iloc[look], _drivers(merit_look), n=3,
-                                    tier=tier)["reasons_for"].to_numpy(),
+        "reasons_for": _reasons_in_force(X_merit.iloc[look], _drivers(merit_look),
+                                         look_verdicts, "for"),
     }, index=pd.Index(look, name="row")).sort_values(["year", "merit_rank"], kind="stable")
 
     rows = np.flatnonzero(scored)
@@ -228,17 +232,15 @@ def _drivers(contributions: pd.DataFrame) -> pd.DataFrame:
     return folded.drop(columns=prerequisite_features(folded.columns), errors="ignore")
 
 
-def _subset(result, positions: np.ndarray):
-    """The RuleResult restricted to some rows (positional)."""
-    if result is None:
-        return None
-    from dataclasses import replace
-
-    return replace(result, criteria=result.criteria.iloc[positions],
-                   criteria_on_data=result.criteria_on_data.iloc[positions],
-                   pillars=result.pillars.iloc[positions], score=result.score.iloc[positions],
-                   eligible=result.eligible.iloc[positions],
-                   eligible_on_data=result.eligible_on_data.iloc[positions])
+def _reasons_in_force(X: pd.DataFrame, contributions: pd.DataFrame, verdicts: dict,
+                      side: str) -> np.ndarray:
+    """Reasons ``side`` ("for" / "against") of the rows of X, each year's rows quoting the
+    rulebook in force that year (``verdicts`` from audit_flags.assessments_in_force)."""
+    out = np.full(len(X), "", dtype=object)
+    for rows, verdict in verdicts.values():
+        reasons = reason_codes(X.iloc[rows], contributions.iloc[rows], n=3, assessment=verdict)
+        out[rows] = reasons[f"reasons_{side}"].to_numpy(dtype=object)
+    return out
 
 
 def disparity(candidates: pd.DataFrame, by: str) -> pd.DataFrame:

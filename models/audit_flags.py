@@ -1,8 +1,10 @@
 """Rule flags of an audited selection, in the categories of the MERICS review of Little Giants
-(too large for an SME, lacklustre performance, subsidiary of a larger group) plus the
-2022 rulebook's R&D and IP criteria.
+(too large for an SME, lacklustre performance, subsidiary of a larger group) plus the R&D
+and IP criteria of the rulebook in force for the selection's year.
 
 All functions are vectorised over a feature frame (rows = firm-years, pipeline columns).
+The definitions of an SME, a large group and the rulebook in force are those of
+features.domain and features.rules; this module only applies them.
 """
 
 from __future__ import annotations
@@ -10,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-RULEBOOK = "2022"
-SME_EMPLOYEES, SME_REVENUE = 1_000, 400e6  # MIIT 2011 No. 300: at or above both = not an SME
-# Tiers whose titles are SME titles; a Single Champion may be any size.
-SME_TIERS = ("innovative", "specialized", "little_giant")
+from features.domain import SME_TIERS, is_large
+from features.rules import Assessment, assess, rulebook_in_force
+
 SHORTFALL_FLAGS = ("exceeds_sme_size", "weak_performance", "subsidiary_of_large_group",
                    "fails_rd_or_ip")
 FLAG_LABELS = {
@@ -33,53 +34,41 @@ def _col(X: pd.DataFrame, name: str) -> np.ndarray:
     return pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-def rule_result(X: pd.DataFrame, tier: str):
-    """The tier's 2022 rulebook evaluated on X (a features.rules.RuleResult), or None."""
-    from features.rules import evaluate, load_rulebook
-
-    try:
-        rulebook = load_rulebook(RULEBOOK, tier=tier)
-    except KeyError:
-        return None
-    return evaluate(X, rulebook)
-
-
-def rule_features(result, index: pd.Index) -> pd.DataFrame:
-    """1.0 pass / 0.0 fail / NaN unknown per criterion, as model features (prefix rule_)."""
-    if result is None:
-        return pd.DataFrame(index=index)
-    features = result.as_features("rule_")
-    features.index = index
-    return features
+def assessments_in_force(X: pd.DataFrame, years, tier: str) -> dict[int, tuple[np.ndarray,
+                                                                                Assessment]]:
+    """year -> (positional rows of X, the assessment of those rows under the tier's
+    rulebook in force that year): each rulebook evaluated once on its rows."""
+    years = np.asarray(years)
+    out = {}
+    for year in np.unique(years):
+        rows = np.flatnonzero(years == year)
+        out[int(year)] = (rows, assess(X.iloc[rows], rulebook_in_force(tier, int(year))))
+    return out
 
 
-def failed_criteria(result, n: int) -> np.ndarray:
-    """Count of the rulebook's criteria failed on the data, per row (the rules baseline)."""
-    if result is None:
-        return np.zeros(n)
-    return (result.criteria_on_data.astype(str) == "fail").sum(axis=1).to_numpy(dtype=float)
+def failed_criteria(assessments: dict, n: int) -> np.ndarray:
+    """Count of the criteria failed on the data under the rulebook in force, per row."""
+    counts = np.zeros(n)
+    for rows, verdict in assessments.values():
+        counts[rows] = [len(f) for f in verdict.failed]
+    return counts
 
 
-def rd_ip_failures(result, n: int) -> list[list[str]]:
-    """Ids of the failed innovation (R&D, IP, R&D institution) criteria, per row."""
-    if result is None:
-        return [[] for _ in range(n)]
-    ids = [c.id for c in result.rulebook.criteria if c.pillar == "innovation"]
-    if not ids:
-        return [[] for _ in range(n)]
-    failed = (result.criteria_on_data[ids].astype(str) == "fail").to_numpy()
-    names = np.array(ids, dtype=object)
-    return [list(names[row]) for row in failed]
+def rd_ip_failures(assessments: dict, n: int) -> list[list[str]]:
+    """Ids of the failed innovation criteria (R&D, IP, R&D institution) under the rulebook
+    in force, per row."""
+    out: list[list[str]] = [[] for _ in range(n)]
+    for rows, verdict in assessments.values():
+        innovation = {c.id for c in verdict.rulebook.criteria if c.pillar == "innovation"}
+        for row, failed in zip(rows, verdict.failed):
+            out[row] = [c for c in failed if c in innovation]
+    return out
 
 
 def large_group(X: pd.DataFrame) -> np.ndarray:
-    """The parent group is at or above both SME limits; one known figure decides alone."""
-    employees, revenue = _col(X, "parent_employees"), _col(X, "parent_revenue")
-    big_emp = np.where(np.isnan(employees), np.nan, employees >= SME_EMPLOYEES)
-    big_rev = np.where(np.isnan(revenue), np.nan, revenue >= SME_REVENUE)
-    both = np.where(np.isnan(big_emp), big_rev, np.where(np.isnan(big_rev), big_emp,
-                                                          big_emp * big_rev))
-    return np.nan_to_num(both, nan=0.0) == 1
+    """The parent group is large (features.domain.is_large: at or above both SME limits);
+    an undecided group (a figure missing) is not flagged."""
+    return is_large(_col(X, "parent_employees"), _col(X, "parent_revenue")) == 1.0
 
 
 def ownership_class(X: pd.DataFrame) -> np.ndarray:
@@ -91,34 +80,36 @@ def ownership_class(X: pd.DataFrame) -> np.ndarray:
                     np.where(subsidiary, OWNERSHIP_CLASSES[1], OWNERSHIP_CLASSES[2]))
 
 
-def shortfall_flags(X: pd.DataFrame, tier: str, result) -> pd.DataFrame:
+def shortfall_flags(X: pd.DataFrame, tier: str, rd_ip: list[list[str]] | None) -> pd.DataFrame:
     """0/1 columns SHORTFALL_FLAGS per row of X.
 
-    exceeds_sme_size: >= 1,000 employees and >= 400M revenue (SME tiers only);
+    exceeds_sme_size: a large firm by features.domain.is_large (SME tiers only);
     weak_performance: shrinking (2-year average revenue growth < 0) or loss-making, the two
       "else 0 points" bands of the 2022 specialization and refinement scores;
-    subsidiary_of_large_group: controlled by a group at or above the SME limits;
-    fails_rd_or_ip: fails an innovation criterion of the tier's 2022 rulebook on the data.
+    subsidiary_of_large_group: controlled by a large group (features.domain.is_large);
+    fails_rd_or_ip: fails an innovation criterion of the rulebook in force (``rd_ip``, from
+      :func:`rd_ip_failures`; None: not assessed).
     """
-    employees, revenue = _col(X, "employees"), _col(X, "revenue")
-    oversized = (employees >= SME_EMPLOYEES) & (revenue >= SME_REVENUE)
+    oversized = is_large(_col(X, "employees"), _col(X, "revenue")) == 1.0
     if tier not in SME_TIERS:
         oversized = np.zeros(len(X), dtype=bool)
     growth = _col(X, "revenue_growth_2y_avg")
     growth = np.where(np.isnan(growth), _col(X, "revenue_growth_1y"), growth)
     weak = (growth < 0) | (_col(X, "net_margin") < 0)
     subsidiary = (_col(X, "is_subsidiary") == 1) & large_group(X)
-    rd_ip = np.array([bool(f) for f in rd_ip_failures(result, len(X))], dtype=bool)
+    failing = np.array([bool(f) for f in rd_ip] if rd_ip is not None else np.zeros(len(X)),
+                       dtype=bool)
     return pd.DataFrame({"exceeds_sme_size": oversized, "weak_performance": weak,
-                         "subsidiary_of_large_group": subsidiary, "fails_rd_or_ip": rd_ip},
+                         "subsidiary_of_large_group": subsidiary, "fails_rd_or_ip": failing},
                         index=X.index).astype("int64")
 
 
 def flag_texts(X: pd.DataFrame, flags: pd.DataFrame, rd_ip: list[list[str]],
-               details: pd.DataFrame) -> list[str]:
+               details: pd.DataFrame, rulebook_ids: np.ndarray) -> list[str]:
     """One "; "-joined sentence per row naming each raised flag with the firm's figures.
 
-    details: merit_rank, candidates, quota, non_merit_share per row (same order as X).
+    details: merit_rank, candidates, quota, non_merit_share per row (same order as X);
+    rulebook_ids: the rulebook in force for each row's year (named in the R&D/IP flag).
     Built per audited selection (thousands of rows), so a plain loop is clear enough.
     """
     from features.rules.gaps import money
@@ -143,7 +134,7 @@ def flag_texts(X: pd.DataFrame, flags: pd.DataFrame, rd_ip: list[list[str]],
                 bits.append(f"net margin {margin[i] * 100:.1f}%")
             parts.append("weak performance" + (f" ({', '.join(bits)})" if bits else ""))
         if row.fails_rd_or_ip:
-            parts.append("fails 2022 criteria " + ", ".join(rd_ip[i]))
+            parts.append(f"fails {rulebook_ids[i]} criteria " + ", ".join(rd_ip[i]))
         if row.low_merit_probability:
             d = details.iloc[i]
             parts.append(f"low merit: ranks {d['merit_rank']:,.0f} of {d['candidates']:,.0f} "

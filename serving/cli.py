@@ -232,13 +232,15 @@ def audit(
     logs them to an MLflow run named "audit". With DATA/truth.parquet (the synthetic
     universe) it also prints how well the ranking finds the non-merit selections.
     """
+    from serving.report import render_report
     from training.audit_run import AuditProblem, run_audit
 
     tier_list = tuple(t.strip() for t in tiers.split(",") if t.strip())
     try:
         with err.status("Auditing...") as status:
             result = run_audit(data, out_dir, tiers=tier_list, seed=seed,
-                               progress=lambda message: status.update(message))
+                               progress=lambda message: status.update(message),
+                               render_report=render_report)
     except AuditProblem as exc:
         raise UsageProblem(str(exc)) from None
     for tier, why in result.skipped.items():

@@ -143,23 +143,23 @@ def pillar_chart(audit) -> str:
     return _png(fig)
 
 
-def _bars(tier: str, feature: str) -> list[tuple[float, str]]:
-    """Official thresholds (hard criteria), else the score-band edges of the 2022 rulebook."""
+def _bars(rulebook, feature: str) -> list[tuple[float, str]]:
+    """Official thresholds (hard criteria) of `rulebook`, else its score-band edges."""
     lines = [(t, f"{'≥' if op.startswith('>') else '≤'} {t:g}"
               + (f" ({label})" if label else ""))
-             for t, op, label in rulebook_thresholds(tier, feature)]
-    if lines:
+             for t, op, label in rulebook_thresholds(rulebook, feature)]
+    if lines or rulebook.score is None:
         return lines
-    from features.rules import load_rulebook
-
-    try:
-        score = load_rulebook("2022", tier=tier).score
-    except KeyError:
-        return []
-    if score is None:
-        return []
-    return [(b, f"score band {b:g}") for item in score.items for table in item.inputs
+    return [(b, f"score band {b:g}") for item in rulebook.score.items for table in item.inputs
             if table.feature == feature for b in table.bounds]
+
+
+def _newest_rulebook(audit):
+    """The tier's rulebook in force for the newest audited year, and that year."""
+    from features.rules import rulebook_in_force
+
+    year = int(audit.certified["year"].max())
+    return rulebook_in_force(audit.tier, year), year
 
 
 def dependence_plots(audit) -> str:
@@ -167,6 +167,7 @@ def dependence_plots(audit) -> str:
     fig, axes = plt.subplots(1, len(features), figsize=(4.1 * len(features), 3.6), squeeze=False)
     contributions, X = audit.contributions_full, audit.X
     certified = contributions.index.isin(audit.certified.index)
+    rulebook, year = _newest_rulebook(audit)
     for ax, feature in zip(axes[0], features):
         x = pd.to_numeric(X.loc[contributions.index, feature], errors="coerce").to_numpy(float)
         s = contributions[feature].to_numpy(float)
@@ -178,14 +179,15 @@ def dependence_plots(audit) -> str:
                    label="candidates (sample)")
         ax.scatter(x[ok & certified], s[ok & certified], s=8, alpha=0.6, color="#c8102e",
                    label="certified")
-        for k, (threshold, label) in enumerate(_bars(audit.tier, feature)):
+        for k, (threshold, label) in enumerate(_bars(rulebook, feature)):
             ax.axvline(threshold, color="#1f5fbf", linestyle="--", linewidth=1.2)
             ax.annotate(label, (threshold, 0.97 - 0.09 * k), xycoords=("data", "axes fraction"),
                         fontsize=7, color="#1f5fbf", rotation=0, ha="left", va="top")
         ax.axhline(0, color="grey", linewidth=0.6)
         ax.set(xlabel=feature, ylabel="SHAP value (log-odds)")
     axes[0][0].legend(fontsize=7, loc="lower right")
-    fig.suptitle("Dependence on threshold criteria (dashed: 2022 rulebook thresholds)")
+    fig.suptitle(f"Dependence on threshold criteria (dashed: thresholds of {rulebook.id}, "
+                 f"in force for {year})")
     fig.tight_layout()
     return _png(fig)
 
@@ -284,7 +286,8 @@ def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFram
          f"firm-years ({total['share falling short']:.0%})</b> fall short of the published "
          "criteria in at least one MERICS category: exceeding the SME size, weak performance "
          "(shrinking or loss-making), being a subsidiary of a large group, or failing the "
-         "2022 R&amp;D/IP criteria on the data. MERICS found about 1 in 4 in a sample of 44 "
+         "R&amp;D/IP criteria of the rulebook in force in its year, on the data (column "
+         "<code>rulebook</code> of anomalies.csv). MERICS found about 1 in 4 in a sample of 44 "
          "robotics Little Giants.</p>"),
         _table(summary, ("tier",), "{:.1%}"),
     ]

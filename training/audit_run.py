@@ -27,7 +27,8 @@ OUTPUT_FILES = ("anomalies.csv", "overlooked.csv", "report.html")
 ANOMALY_COLUMNS = [
     "firm_id", "year", "tier", "anomaly_score", *FLAG_COLUMNS, "falls_short", "reasons",
     "reasons_for", "reasons_against", "merit_probability", "merit_rank", "candidates", "quota",
-    "full_probability", "non_merit_share", "shap_isolation", "rule_failures", "oof_scheme",
+    "full_probability", "non_merit_share", "shap_isolation", "rulebook", "rule_failures",
+    "oof_scheme",
     "province", "ownership",
 ]
 METHODS = {
@@ -106,17 +107,20 @@ def evaluate_against_truth(anomalies: pd.DataFrame, truth: pd.DataFrame) -> pd.D
 
 def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
               tiers: tuple[str, ...] = AUDITED_TIERS, seed: int = 0,
-              progress: Callable[[str], None] | None = None) -> AuditResult:
+              progress: Callable[[str], None] | None = None, *,
+              render_report: Callable[..., object]) -> AuditResult:
     """Audit the certified firm-years of `tiers` in the dataset at `data_dir`.
 
     Writes OUT/anomalies.csv (ranked by anomaly_score, descending), OUT/overlooked.csv and
     OUT/report.html, all or nothing, and logs them to an MLflow run named "audit".
+    render_report(audits, anomalies, overlooked, evaluation, path, dataset_name=...,
+    skipped=...) writes the report (serving.report.render_report: reports are the serving
+    layer's, so it is passed in rather than imported here).
     """
     import mlflow
 
     from features.contract import load_dataset
     from features.pipeline import stack_panels
-    from serving.report import render_report
     from training.tracking import experiment_for_dataset, setup_tracking
 
     say = progress or (lambda message: None)

@@ -13,6 +13,7 @@ from models.audit import anomaly_components, merit_columns
 from models.audit_flags import shortfall_flags
 from models.audit_oof import LEAVE_ONE_YEAR_OUT, WALK_FORWARD, plan_folds
 from models.explain import non_merit_features
+from serving.report import render_report
 from tests.conftest import isolated_mlflow
 from training.audit_run import (
     ANOMALY_COLUMNS,
@@ -29,7 +30,8 @@ TIER = "little_giant"
 def audited(small_universe, tmp_path_factory):
     home = tmp_path_factory.mktemp("audit")
     with isolated_mlflow(home):
-        result = run_audit(small_universe, home / "out", tiers=(TIER,), seed=0)
+        result = run_audit(small_universe, home / "out", tiers=(TIER,), seed=0,
+                           render_report=render_report)
         yield {"result": result, "home": home, "data": small_universe}
 
 
@@ -121,7 +123,6 @@ def test_run_is_tracked_in_mlflow(audited):
 
 
 def test_a_failure_leaves_no_partial_output(audited, tmp_path, monkeypatch):
-    import serving.report
     import training.audit_run
 
     audit = audited["result"].tiers[TIER]
@@ -131,10 +132,9 @@ def test_a_failure_leaves_no_partial_output(audited, tmp_path, monkeypatch):
         (args[4]).write_text("half a report")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(serving.report, "render_report", broken)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     with pytest.raises(RuntimeError, match="disk full"):
-        run_audit(audited["data"], tmp_path / "out", tiers=(TIER,))
+        run_audit(audited["data"], tmp_path / "out", tiers=(TIER,), render_report=broken)
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
@@ -154,11 +154,14 @@ def test_shortfall_flags_on_hand_made_firms():
     assert flags["subsidiary_of_large_group"].tolist() == [0, 0, 1, 0, 0]
     assert flags["weak_performance"].tolist() == [0, 0, 0, 1, 1]
     assert shortfall_flags(X, "champion", None)["exceeds_sme_size"].sum() == 0
-    from models.audit_flags import rule_result
+    from models.audit_flags import assessments_in_force, rd_ip_failures
 
     X["rd_intensity"], X["rd_intensity_prev"] = [0.01, 0.05, 0.08, 0.08, 0.08], 0.05
     X["rd_institution_level"], X["class1_ip"] = 1.0, [3.0, 3.0, 3.0, 0.0, 3.0]
-    rd = shortfall_flags(X, "little_giant", rule_result(X, "little_giant"))["fails_rd_or_ip"]
+    # 2024's lists: the 2022 rulebook is in force.
+    verdicts = assessments_in_force(X, np.full(len(X), 2024), "little_giant")
+    assert {v.rulebook.id for _, v in verdicts.values()} == {"little_giant_2022"}
+    rd = shortfall_flags(X, "little_giant", rd_ip_failures(verdicts, len(X)))["fails_rd_or_ip"]
     assert rd.tolist() == [1, 0, 0, 1, 0]
 
 
