@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 from pandera.engines import pandas_engine
 from pandera.typing import Series
 
+from features.domain import EVENTS, TIER_ORDER
+
 MIN_YEAR, MAX_YEAR = 1900, 2100
 SHOWN_FAILURES = 5  # failing values quoted per rule in a message
 
@@ -51,8 +53,7 @@ _PROVINCE_SUFFIX = re.compile(
 )
 INDUSTRY_CODE_PATTERN = r"^[A-T][0-9]{2,4}$"
 
-TIERS = ("innovative", "specialized", "little_giant", "champion")
-EVENTS = ("granted", "renewed", "revoked")
+TIERS = TIER_ORDER  # the values the certifications table accepts
 KINDS = ("invention", "utility", "design", "software")
 RD_INSTITUTIONS = ("none", "city", "provincial", "national")
 LISTED_BOARDS = ("none", "main", "star", "chinext", "bse", "neeq")

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from features.domain import TIERS
 from models.lgbm import TierModel
-
-TIERS = ("specialized", "little_giant", "champion")
 
 
 class ScoringProblem(Exception):

@@ -20,9 +20,10 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from features.atomic import move_folder_into_place
+from features.domain import TIERS
 from models.audit import FLAG_COLUMNS, TierAudit, audit_tier
 
-AUDITED_TIERS = ("specialized", "little_giant", "champion")
+AUDITED_TIERS = TIERS
 OUTPUT_FILES = ("anomalies.csv", "overlooked.csv", "report.html")
 ANOMALY_COLUMNS = [
     "firm_id", "year", "tier", "anomaly_score", *FLAG_COLUMNS, "falls_short", "reasons",

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from features.domain import TIER_ORDER
+
 RULEBOOK_DIR = Path(__file__).parent / "rulebooks"
 
 PILLARS = {
@@ -26,7 +28,7 @@ PILLARS = {
 }
 OPS = (">=", ">", "<=", "<", "==", "!=")
 UNITS = ("fraction", "CNY", "count", "years", "flag", "rank")
-TIERS = ("innovative", "specialized", "little_giant", "champion")
+TIERS = TIER_ORDER  # a rulebook may be of any tier of the ladder
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from features.domain import is_large
 from training.synthetic.firms import Firms
 from training.synthetic.trajectories import Panel
 
@@ -76,9 +77,9 @@ def facts(panel: Panel, valid_inv: np.ndarray, valid_ip: np.ndarray, firms: Firm
             "inv": _col(valid_inv, i1).astype(F32), "ip": _col(valid_ip, i1).astype(F32),
             "niche_years": (year - 1 - firms.niche_entry).astype(F32),
         }
-    large_group = (firms.group_employees >= 1000) & (firms.group_revenue >= 4e8)
-    out["oversized"] = (emp1 >= 1000) & (rev1 >= 4e8)
-    out["group_large"] = large_group
+    # The committee's SME check is the domain's definition of a large firm and group.
+    out["oversized"] = is_large(emp1, rev1) == 1.0
+    out["group_large"] = is_large(firms.group_employees, firms.group_revenue) == 1.0
     return out
 
 

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features import domain
 from training.synthetic import committee
 from training.synthetic.firms import Firms
 from training.synthetic.trajectories import Panel
 
 F32 = np.float32
-TIERS = np.array(["specialized", "little_giant", "champion"])
-EVENTS = np.array(["granted", "renewed", "revoked"])
+TIERS = np.array(domain.TIERS)
+EVENTS = np.array(domain.EVENTS)
 CHANNELS = np.array(["merit", "subsidiary", "provincial", "state_ties", "lenient", "oversized"])
 SPEC, LG, CHAMP = 0, 1, 2
 GRANTED, RENEWED, REVOKED = 0, 1, 2
