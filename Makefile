@@ -35,6 +35,7 @@ demo: install
 	$(BIN)/giantwatch score --data $(DEMO_DIR) --year 2026 --out out/scores.parquet
 
 test: install
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 lint: install
