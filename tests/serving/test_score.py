@@ -215,3 +215,73 @@ def test_models_of_another_feature_pipeline_are_refused(registry, monkeypatch):
 def test_a_missing_alias_is_a_clear_problem(registry):
     with pytest.raises(ScoringProblem, match="no model giantwatch-specialized@staging"):
         load_models("staging")
+
+
+@pytest.fixture(scope="module")
+def scored_2026(dataset, models):
+    """Scores as of 2026, when the rulebooks in force (2026 Measures) differ from the lens
+    (2022) that the models' rule features read."""
+    frame, _ = score_firms(dataset, 2026, models=models, chunk_size=2_500)
+    return frame
+
+
+def _allowed_bars(rulebook) -> set[str]:
+    """Every threshold of `rulebook` as a reason may print it."""
+    from features.rules.types import Leaf, iter_nodes
+    from models.reasons import format_values
+
+    thresholds = {leaf.threshold for c in rulebook.criteria for leaf in iter_nodes(c.node)
+                  if isinstance(leaf, Leaf)}
+    allowed = set()
+    for fmt in ("percent", "money", "count", "years", "rank", "number"):
+        allowed |= {str(t) for t in format_values(np.array(sorted(thresholds)), fmt, bar=True)}
+    return allowed
+
+
+def test_eligibility_gaps_and_reasons_of_a_row_come_from_the_named_rulebook(scored_2026, dataset):
+    """Property over every candidate row and tier: the rulebook named in rulebook_<tier> is
+    the one in force; re-evaluating it on the row's features gives eligible_<tier>; failed
+    criteria and gaps are its criteria; every bar a reason quotes is one of its thresholds;
+    the verdict a reason states is the eligibility beside it."""
+    import re
+
+    from features.rules import available_rulebooks, evaluate, load_rulebook, resolve_rulebooks
+
+    frame = scored_2026.set_index("firm_id")
+    X = build_features(dataset, 2026, firm_ids=frame.index)
+    in_force = resolve_rulebooks(None, 2026)
+    names = {load_rulebook(p).name_en for p in available_rulebooks()["path"]}
+    bar = re.compile(r"the (\S+(?: CNY)?) (?:bar|ceiling)|minimum of (\S+)|the top (\S+)\)")
+    for tier in TIERS:
+        candidate = frame[f"p_{tier}"].notna()
+        rows = frame[candidate]
+        rb = in_force[tier]
+        assert set(rows[f"rulebook_{tier}"]) == {rb.id}
+        assert frame.loc[~candidate, f"rulebook_{tier}"].isna().all()
+        again = evaluate(X.loc[rows.index], rb).eligible_on_data.astype(str)
+        assert again.tolist() == rows[f"eligible_{tier}"].tolist()
+        failed = rows[f"failed_{tier}"].fillna("").str.split("; ").explode()
+        assert failed[failed != ""].str.startswith(rb.code + "_").all()
+        gaps = rows[f"gaps_{tier}"].fillna("").str.split(" | ", regex=False).explode()
+        assert gaps[gaps != ""].str.startswith(rb.code + "_").all()
+        allowed = _allowed_bars(rb)
+        reasons = (rows[f"reasons_{tier}_for"].fillna("") + "; "
+                   + rows[f"reasons_{tier}_against"].fillna(""))
+        quoted = {b for text in reasons for m in bar.finditer(text) for b in m.groups() if b}
+        assert quoted <= allowed, f"{tier}: bars not in {rb.id}: {quoted - allowed}"
+        for name in names - {rb.name_en}:
+            assert not reasons.str.contains(name, regex=False).any(), (tier, name)
+        says_fail = reasons.str.contains(f"fails the {rb.name_en}", regex=False)
+        says_pass = reasons.str.contains(f"meets every criterion of the {rb.name_en}",
+                                         regex=False)
+        assert (rows.loc[says_fail, f"eligible_{tier}"] == "fail").all()
+        assert (rows.loc[says_pass, f"eligible_{tier}"] == "pass").all()
+        assert says_fail.any() or says_pass.any()
+
+
+def test_the_summary_names_the_rulebooks(scored):
+    summary, _ = scored
+    text = str(summary)
+    for tier, rulebook_id in {"specialized": "specialized_2022", "little_giant":
+                              "little_giant_2022", "champion": "champion_2023"}.items():
+        assert f"{tier}: {rulebook_id} (in force on {SCORE_YEAR}-09-01" in text
