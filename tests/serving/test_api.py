@@ -136,6 +136,7 @@ def test_score_matches_batch_scoring(server, payload, firm_ids, small_universe, 
                 assert eligibility is None and results[firm]["reasons"][tier] is None
             else:
                 assert eligibility["status"] == batch.loc[firm, f"eligible_{tier}"]
+                assert eligibility["rulebook"] == batch.loc[firm, f"rulebook_{tier}"]
                 assert isinstance(eligibility["failed"], list)
                 assert isinstance(eligibility["gaps"], dict)
                 assert results[firm]["reasons"][tier]["for"] == \
