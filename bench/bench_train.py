@@ -3,7 +3,9 @@
 A fresh subprocess generates a universe, then runs the whole training path (as-of panels,
 walk-forward evaluation of LightGBM and both baselines, final fits, plots, MLflow
 registration) into a throwaway MLflow store. On the same stacked matrices it times
-LightGBM's own `lightgbm.train` for the final models' round counts: the raw engine.
+LightGBM's own `lightgbm.train` for the final models' round counts: the raw engine (one
+served booster; each TierModel fit also runs an early-stopping probe and
+`calibration_folds` out-of-fold boosters for its calibration).
 
     .venv/bin/python bench/bench_train.py --firms 60000   # about 1M firm-years
 """
@@ -47,13 +49,13 @@ def _child(n_firms: int, seed: int) -> None:
             labelled = sorted(certs.loc[(certs["tier"] == tier) & (certs["event"] == "granted"),
                                         "year"].unique())
             panel = stack_panels(dataset, labelled, tier)
-            X = panel.X[model.feature_names]
+            X = panel.X[list(model.feature_names_in_)]
             offset = model.row_offsets(panel.keys["year"])
             t0 = time.perf_counter()
             lgb.train(model._params(len(X)), lgb.Dataset(X, panel.y.to_numpy(), init_score=offset),
-                      num_boost_round=model.best_iteration)
+                      num_boost_round=model.best_iteration_)
             raw[tier] = {"raw_fit_s": time.perf_counter() - t0, "rows": len(panel.X),
-                         "rounds": model.best_iteration, "test_years": years}
+                         "rounds": model.best_iteration_, "test_years": years}
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({
         "firms": n_firms, "firm_years": sum(o.rows for o in result.tiers.values()),

@@ -83,7 +83,7 @@ def fit_selection_model(X: pd.DataFrame, y: np.ndarray, years: np.ndarray, seed:
                         params: dict | None = None) -> TierModel:
     model = TierModel(params={**AUDIT_PARAMS, **(params or {})}, seed=seed,
                       early_stopping_rounds=EARLY_STOPPING_ROUNDS)
-    return model.fit(X, y, years)
+    return model.fit(X, y, years=years)
 
 
 @dataclass
@@ -135,10 +135,10 @@ def cross_fit(X_merit: pd.DataFrame, X_full: pd.DataFrame, y: np.ndarray, years:
         merit = fit_selection_model(X_merit.iloc[merit_train], y[merit_train],
                                     years[merit_train], seed, params)
         full = fit_selection_model(X_full.iloc[train], y[train], years[train], seed, params)
-        iterations["merit"].append(merit.best_iteration)
-        iterations["full"].append(full.best_iteration)
-        p_merit[test] = merit.predict_proba(X_merit.iloc[test])
-        p_full[test] = full.predict_proba(X_full.iloc[test])
+        iterations["merit"].append(merit.best_iteration_)
+        iterations["full"].append(full.best_iteration_)
+        p_merit[test] = merit.predict_proba(X_merit.iloc[test])[:, 1]
+        p_full[test] = full.predict_proba(X_full.iloc[test])[:, 1]
         scheme[test] = fold.scheme
         selected = test[y[test] == 1]
         extra = explain_rows(test, p_merit[test]) if explain_rows else np.zeros(0, dtype=int)

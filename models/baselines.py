@@ -5,14 +5,17 @@
 - `LogisticBaseline`: a regularised logistic regression on the same feature frame, with
   the same within-year treatment as the LightGBM model (a fixed effect per training year,
   scored at the newest training year's level).
+
+Both follow scikit-learn's conventions like `models.lgbm.TierModel`: hyper-parameters in
+``__init__``, ``fit(X, y, *, years=None)`` returning self, fitted attributes ending with an
+underscore and ``predict_proba`` of shape (n_rows, 2) (column 1: probability of selection).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -22,76 +25,89 @@ from threadpoolctl import threadpool_limits
 
 from models.lgbm import categorical_columns
 
-RULEBOOK_FOR_BASELINE = "2022"
 YEAR_COLUMN = "__selection_year__"
 _LEVEL = {"fail": 0, "unknown": 1, "pass": 2}
 
 
-def rule_outcomes(X: pd.DataFrame, tier: str, rulebook: str = RULEBOOK_FOR_BASELINE):
-    """(eligibility level 0/1/2, share of known criteria passed) per row of X.
+def rule_outcomes(X: pd.DataFrame, tier: str) -> tuple[np.ndarray, np.ndarray]:
+    """(eligibility level, share of known criteria passed), each of shape (n_rows,).
 
-    Uses the rulebook's on-data reading: qualitative criteria that no dataset records
-    (chain role, information systems, awards) would otherwise keep every firm `unknown`.
+    Level: 0 fail, 1 unknown, 2 pass. Read back from the feature frame's ``rule_`` columns
+    (the lens rulebook's on-data reading, see `features.rule_features.lens_outcomes`): the
+    on-data reading matters because qualitative criteria that no dataset records (chain
+    role, information systems, awards) would otherwise keep every firm `unknown`.
     """
-    from features.rules import evaluate, load_rulebook
+    from features.rule_features import lens_outcomes
 
-    result = evaluate(X, load_rulebook(rulebook, tier=tier))
-    level = result.eligible_on_data.astype(str).map(_LEVEL).to_numpy(dtype=float)
-    criteria = result.criteria_on_data.astype(str)
-    passed = (criteria == "pass").sum(axis=1).to_numpy(dtype=float)
-    known = (criteria != "unknown").sum(axis=1).to_numpy(dtype=float)
+    outcome = lens_outcomes(X, tier)
+    eligible = np.asarray(outcome.eligible, dtype=float)
+    level = np.where(np.isnan(eligible), _LEVEL["unknown"],
+                     np.where(eligible == 1.0, _LEVEL["pass"], _LEVEL["fail"])).astype(float)
+    criteria = outcome.criteria.to_numpy(dtype=float)
+    passed = (criteria == 1.0).sum(axis=1).astype(float)
+    known = (~np.isnan(criteria)).sum(axis=1).astype(float)
     share = np.divide(passed, known, out=np.zeros_like(passed), where=known > 0)
     return level, share
 
 
-@dataclass
-class RuleBaseline:
+def _two_columns(p: np.ndarray) -> np.ndarray:
+    return np.column_stack([1.0 - p, p])
+
+
+class RuleBaseline(ClassifierMixin, BaseEstimator):
     """Probability = training-years selection rate of the firm's eligibility outcome.
 
     Ties within an outcome are broken by the share of known criteria passed, so ranking
-    metrics see the rulebook's full information and no more.
+    metrics see the rulebook's full information and no more. X must be a feature frame built
+    by the pipeline (its ``rule_`` columns carry the lens rulebook's verdicts).
+
+    Fitted attributes: rates_ (dict level 0/1/2 -> selection rate), classes_ ([0, 1]).
     """
 
-    tier: str
-    rulebook: str = RULEBOOK_FOR_BASELINE
-    rates: dict[int, float] = field(default_factory=dict)
+    def __init__(self, tier: str):
+        self.tier = tier
 
-    def fit(self, X: pd.DataFrame, y, years=None) -> RuleBaseline:
-        level, _ = rule_outcomes(X, self.tier, self.rulebook)
+    def fit(self, X: pd.DataFrame, y, *, years=None) -> RuleBaseline:
+        """y: (n_rows,) 0/1 labels; years are accepted for a common signature and unused."""
+        level, _ = rule_outcomes(X, self.tier)
         y = np.asarray(y, dtype=float)
         overall = float(y.mean())
-        self.rates = {
+        self.rates_ = {
             lv: float(y[level == lv].mean()) if (level == lv).any() else overall
             for lv in _LEVEL.values()
         }
+        self.classes_ = np.array([0, 1])
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        level, share = rule_outcomes(X, self.tier, self.rulebook)
-        base = np.array([self.rates[int(lv)] for lv in level])
-        return np.clip(base + 1e-6 * share, 0.0, 1.0)
+        """(n_rows, 2); column 1: the outcome's selection rate plus 1e-6 x share passed."""
+        level, share = rule_outcomes(X, self.tier)
+        base = np.array([self.rates_[int(lv)] for lv in level])
+        return _two_columns(np.clip(base + 1e-6 * share, 0.0, 1.0))
 
 
-@dataclass
-class LogisticBaseline:
+class LogisticBaseline(ClassifierMixin, BaseEstimator):
     """Logistic regression: quantile-normalised numerics with missing indicators, one-hot
     categoricals. The quantile transform keeps heavy-tailed money columns from dominating.
 
     Given the rows' years, it also fits one indicator per year (the counterpart of the
     LightGBM model's year offsets, so the comparison is like for like) and scores new rows
     as if they came from the newest training year.
+
+    Fitted attributes: pipeline_ (sklearn Pipeline), newest_year_ (int, or None when fitted
+    without years), classes_ ([0, 1]).
     """
 
-    seed: int = 0
-    C: float = 0.5
-    pipeline: Pipeline | None = None
-    newest_year: int | None = None
+    def __init__(self, seed: int = 0, C: float = 0.5):
+        self.seed = seed
+        self.C = C
 
-    def fit(self, X: pd.DataFrame, y, years=None) -> LogisticBaseline:
+    def fit(self, X: pd.DataFrame, y, *, years=None) -> LogisticBaseline:
+        """y: (n_rows,) 0/1 labels; years: (n_rows,) as-of years, or None (one pooled rate)."""
         categorical = categorical_columns(X)
         numeric = [c for c in X.columns if c not in categorical]
         X = _with_year(X, years)
-        self.newest_year = None if years is None else int(np.max(years))
+        self.newest_year_ = None if years is None else int(np.max(years))
         prep = ColumnTransformer([
             ("num", make_pipeline(
                 SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
@@ -102,21 +118,24 @@ class LogisticBaseline:
                 OneHotEncoder(handle_unknown="ignore", min_frequency=20)), categorical),
             ("year", OneHotEncoder(handle_unknown="ignore"), [YEAR_COLUMN]),
         ])
-        self.pipeline = Pipeline([
+        self.pipeline_ = Pipeline([
             ("prep", prep),
             ("lr", LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed)),
         ])
         # One BLAS thread: the solver's path then does not depend on how sums are split
         # across threads, so the same data and seed give the same coefficients.
         with threadpool_limits(1):
-            self.pipeline.fit(_objects_for_categories(X, categorical), np.asarray(y, dtype=int))
+            self.pipeline_.fit(_objects_for_categories(X, categorical), np.asarray(y, dtype=int))
+        self.classes_ = np.array([0, 1])
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """(n_rows, 2); column 1: probability of selection at the newest training year."""
         categorical = categorical_columns(X)
-        X = _with_year(X, None if self.newest_year is None else np.full(len(X), self.newest_year))
+        year = None if self.newest_year_ is None else np.full(len(X), self.newest_year_)
+        X = _with_year(X, year)
         with threadpool_limits(1):
-            return self.pipeline.predict_proba(_objects_for_categories(X, categorical))[:, 1]
+            return self.pipeline_.predict_proba(_objects_for_categories(X, categorical))
 
 
 def _with_year(X: pd.DataFrame, years) -> pd.DataFrame:

@@ -1,8 +1,23 @@
 """One LightGBM selection model per tier: early stopping and calibration on training years only.
 
-`TierModel.fit(X, y, years)` never looks at a year it is not given: the newest given year
-is held out for early stopping and for fitting the probability calibration, then the
-booster is refit on every given year with the number of rounds found.
+`TierModel.fit(X, y, years=...)` never looks at a year it is not given. It follows
+scikit-learn's conventions: hyper-parameters in ``__init__``, fitted state in attributes
+ending with an underscore, ``predict_proba`` of shape (n_rows, 2).
+
+Fitting takes four steps:
+
+1. A probe booster, trained on every given year but the newest, finds the number of
+   boosting rounds by early stopping on the newest year (with a single year, on a seeded
+   fifth of its rows).
+2. The served booster (``booster_``) is trained on every given row with that round count.
+3. Out-of-fold margins: the rows are split into ``calibration_folds`` seeded folds
+   (stratified by year and label; rows, not firms: the frame carries no firm id, so a firm's
+   other years may sit on the training side of its fold). Per fold, a booster with the served
+   configuration (same parameters, round count, year offsets and feature bins) is trained on
+   the rows outside the fold and scores the fold's newest-year rows.
+4. Platt scaling (``calibrator_``) is fitted on those out-of-fold newest-year margins. They
+   come from boosters trained like the served one on the same years, so the calibration maps
+   the served booster's margin scale, without the in-sample optimism of its own margins.
 
 Selection works like a quota and the quotas move (a tier may pick ten times more firms in
 one year than in another), so each training row starts from its own year's selection rate
@@ -15,11 +30,11 @@ newest training year turns it into a probability at that year's selection rate.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 DEFAULT_PARAMS: dict = {
@@ -75,6 +90,8 @@ def align_categories(X: pd.DataFrame, categories: dict[str, list]) -> pd.DataFra
     for column, cats in categories.items():
         values = X[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
+            if list(values.dtype.categories) == list(cats):
+                continue  # already aligned (e.g. a frame aligned once for several models)
             values = values.astype(object)
         # Values never seen in training (or empty strings) become missing, as LightGBM
         # would treat an unseen category anyway.
@@ -83,98 +100,153 @@ def align_categories(X: pd.DataFrame, categories: dict[str, list]) -> pd.DataFra
     return X
 
 
-@dataclass
-class TierModel:
-    """Calibrated LightGBM classifier for one tier.
+class TierModel(ClassifierMixin, BaseEstimator):
+    """Calibrated LightGBM classifier for one tier (a scikit-learn style estimator).
 
-    Attributes after fit: booster (lightgbm.Booster), best_iteration (int), calibrator
-    (Platt scaling on the raw margin), feature_names (list[str]), categories (dict).
+    Parameters: params (LightGBM parameters overriding DEFAULT_PARAMS; None = none),
+    seed, num_boost_round (cap of the probe's rounds), early_stopping_rounds (patience of the
+    probe), calibration_folds (K of the out-of-fold margins the calibration is fitted on).
+
+    Fitted attributes:
+        booster_: lightgbm.Booster served, trained on every row with best_iteration_ rounds.
+        best_iteration_: int, the round count found by early stopping.
+        calibrator_: LogisticRegression, Platt scaling from margin (log-odds) to probability.
+        year_offsets_: dict year -> log-odds of that year's selection rate (the init_score).
+        feature_names_in_: ndarray of str, the model's columns (EXCLUDED_FEATURES dropped).
+        n_features_in_: int, len(feature_names_in_).
+        categories_: dict column -> list of the categories seen in fit (categoricals only).
+        classes_: ndarray [0, 1].
     """
 
-    params: dict = field(default_factory=dict)
-    seed: int = 0
-    num_boost_round: int = 4000
-    early_stopping_rounds: int = 200
-    booster: lgb.Booster | None = None
-    best_iteration: int = 0
-    calibrator: LogisticRegression | None = None
-    year_offsets: dict[int, float] = field(default_factory=dict)
-    feature_names: list[str] = field(default_factory=list)
-    categories: dict[str, list] = field(default_factory=dict)
+    def __init__(self, params: dict | None = None, seed: int = 0, num_boost_round: int = 4000,
+                 early_stopping_rounds: int = 200, calibration_folds: int = 3):
+        self.params = params
+        self.seed = seed
+        self.num_boost_round = num_boost_round
+        self.early_stopping_rounds = early_stopping_rounds
+        self.calibration_folds = calibration_folds
 
     def _params(self, n_rows: int = 0) -> dict:
-        return {**DEFAULT_PARAMS, "num_threads": thread_count(n_rows), **self.params,
+        """LightGBM parameters of every booster of a fit on n_rows rows."""
+        return {**DEFAULT_PARAMS, "num_threads": thread_count(n_rows), **(self.params or {}),
                 "seed": self.seed}
 
-    def fit(self, X: pd.DataFrame, y, years) -> TierModel:
-        """X: (n_rows, n_features) frame; y: 0/1 labels; years: as-of year of each row."""
+    def fit(self, X: pd.DataFrame, y, *, years) -> TierModel:
+        """X: (n_rows, n_features) frame; y: (n_rows,) 0/1 labels; years: (n_rows,) as-of
+        year of each row. Columns in EXCLUDED_FEATURES are ignored. Returns self."""
         y = np.asarray(y, dtype=float)
         years = np.asarray(years)
         X = X.drop(columns=[c for c in EXCLUDED_FEATURES if c in X.columns])
-        self.feature_names = list(X.columns)
-        self.categories = {c: list(X[c].cat.categories) for c in categorical_columns(X)}
-        holdout = _holdout_mask(years, seed=self.seed)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.categories_ = {c: list(X[c].cat.categories) for c in categorical_columns(X)}
+        self.classes_ = np.array([0, 1])
         params = self._params(len(X))
-        self.year_offsets = year_offsets(y, years)
+        self.year_offsets_ = year_offsets(y, years)
         offset = self.row_offsets(years)
+
+        holdout = _holdout_mask(years, seed=self.seed)
         train_set = lgb.Dataset(X[~holdout], y[~holdout], init_score=offset[~holdout],
                                 free_raw_data=True)
         valid_set = lgb.Dataset(X[holdout], y[holdout], init_score=offset[holdout],
                                 reference=train_set)
         history: dict = {}
-        probe = lgb.train(
+        lgb.train(
             params, train_set, num_boost_round=self.num_boost_round, valid_sets=[valid_set],
             valid_names=["holdout"],
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False),
                        lgb.record_evaluation(history)],
         )
-        self.best_iteration = _smoothed_best(history["holdout"][params["metric"]])
-        self.calibrator = _platt(probe.predict(X[holdout], num_iteration=self.best_iteration,
-                                               raw_score=True), y[holdout])
-        # Refit on every training year: the held-out year is the most recent and most
-        # informative one, and the round count found above carries over.
-        self.booster = lgb.train(params, lgb.Dataset(X, y, init_score=offset),
-                                 num_boost_round=self.best_iteration)
+        self.best_iteration_ = _smoothed_best(history["holdout"][params["metric"]])
+        del train_set, valid_set
+
+        # The served booster sees every training year: the newest is the most recent and
+        # most informative one, and the round count found above carries over.
+        everything = lgb.Dataset(X, y, init_score=offset, free_raw_data=True)
+        self.booster_ = lgb.train(params, everything, num_boost_round=self.best_iteration_)
+
+        newest = years == years.max()
+        margin = self._out_of_fold_margins(X, everything, params, y, years, newest)
+        self.calibrator_ = _platt(margin[newest], y[newest])
         return self
 
-    def row_offsets(self, years) -> np.ndarray:
-        """Each row's year offset (the `init_score` the booster was trained from)."""
-        distinct, row_year = np.unique(np.asarray(years), return_inverse=True)
-        return np.array([self.year_offsets[int(t)] for t in distinct])[row_year]
+    def _out_of_fold_margins(self, X: pd.DataFrame, everything: lgb.Dataset, params: dict,
+                             y: np.ndarray, years: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+        """(n_rows,) raw margins of the `wanted` rows, each from a booster of the served
+        configuration trained on the other folds (NaN elsewhere).
 
-    def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in self.feature_names if c not in X.columns]
+        The fold boosters are subsets of the served booster's dataset, so they share its
+        feature bins and year offsets; they run best_iteration_ rounds, no early stopping.
+        """
+        margin = np.full(len(y), np.nan)
+        fold = calibration_folds(y, years, self.calibration_folds, self.seed)
+        for k in range(self.calibration_folds):
+            inside = np.flatnonzero((fold == k) & wanted)
+            if len(inside) == 0:
+                continue
+            outside = np.flatnonzero(fold != k)
+            booster = lgb.train(params, everything.subset(outside),
+                                num_boost_round=self.best_iteration_)
+            margin[inside] = booster.predict(X.iloc[inside], raw_score=True)
+        return margin
+
+    def row_offsets(self, years) -> np.ndarray:
+        """(n_rows,) log-odds offset of each row's year (the `init_score` the booster was
+        trained from); every year must be one of the training years."""
+        distinct, row_year = np.unique(np.asarray(years), return_inverse=True)
+        return np.array([self.year_offsets_[int(t)] for t in distinct])[row_year]
+
+    def prepare(self, X: pd.DataFrame) -> pd.DataFrame:
+        """X's model columns (feature_names_in_ order) with categories aligned to categories_;
+        cheap for a frame already aligned. Raises ValueError if a model column is missing."""
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
             raise ValueError(f"feature frame lacks {len(missing)} model features, e.g. {missing[:5]}")
-        return align_categories(X[self.feature_names], self.categories)
+        return align_categories(X[list(self.feature_names_in_)], self.categories_)
 
-    def predict_margin(self, X: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(self._prepare(X), raw_score=True)
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """(n_rows,) raw margin in log-odds, relative to the year (without the year offset)."""
+        return self.booster_.predict(self.prepare(X), raw_score=True)
+
+    def probability_from_margin(self, margin) -> np.ndarray:
+        """(n_rows,) calibrated probability of selection for raw margins (log-odds), e.g. the
+        row sums of `contributions`."""
+        margin = np.asarray(margin, dtype=float).reshape(-1, 1)
+        return self.calibrator_.predict_proba(margin)[:, 1]
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Calibrated probability of selection, shape (n_rows,)."""
-        margin = self.predict_margin(X)
-        return self.calibrator.predict_proba(margin.reshape(-1, 1))[:, 1]
+        """(n_rows, 2): column 0 probability of not being selected, column 1 calibrated
+        probability of selection (at the newest training year's selection rate)."""
+        p = self.probability_from_margin(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """(n_rows,) 0/1: calibrated probability of selection at least one half."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
     def predict_uncalibrated(self, X: pd.DataFrame) -> np.ndarray:
-        """The booster's own probability at the newest training year's selection rate."""
-        offsets = getattr(self, "year_offsets", None) or {}  # models saved before offsets
-        newest = offsets[max(offsets)] if offsets else 0.0
-        return 1.0 / (1.0 + np.exp(-(self.predict_margin(X) + newest)))
+        """(n_rows,) the booster's own probability of selection at the newest training
+        year's selection rate (margin plus that year's offset, no calibration)."""
+        newest = self.year_offsets_[max(self.year_offsets_)] if self.year_offsets_ else 0.0
+        return 1.0 / (1.0 + np.exp(-(self.decision_function(X) + newest)))
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """SHAP values on the margin (log-odds), shape (n_rows, n_features + 1 bias column).
+    def contributions(self, X: pd.DataFrame, *, num_threads: int | None = None) -> pd.DataFrame:
+        """SHAP values on the margin (log-odds): (n_rows, n_features_in_ + 1) frame, columns
+        feature_names_in_ + "bias", index of X. Rows sum to `decision_function(X)`.
 
         LightGBM's pred_contrib computes exactly TreeSHAP, faster than the shap package.
+        num_threads: LightGBM threads for this call (None = the booster's own setting).
         """
-        values = self.booster.predict(self._prepare(X), pred_contrib=True)
-        return pd.DataFrame(values, index=X.index, columns=[*self.feature_names, "bias"])
+        extra = {} if num_threads is None else {"num_threads": num_threads}
+        values = self.booster_.predict(self.prepare(X), pred_contrib=True, **extra)
+        return pd.DataFrame(values, index=X.index, columns=[*self.feature_names_in_, "bias"])
 
     def feature_importance(self) -> pd.DataFrame:
+        """One row per model feature: total gain and split count in booster_, by gain."""
         return pd.DataFrame({
-            "feature": self.feature_names,
-            "gain": self.booster.feature_importance("gain"),
-            "split": self.booster.feature_importance("split"),
+            "feature": self.feature_names_in_,
+            "gain": self.booster_.feature_importance("gain"),
+            "split": self.booster_.feature_importance("split"),
         }).sort_values("gain", ascending=False, ignore_index=True)
 
 
@@ -210,11 +282,23 @@ def _holdout_mask(years: np.ndarray, seed: int) -> np.ndarray:
     return rng.random(len(years)) < 0.2
 
 
+def calibration_folds(y: np.ndarray, years: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """(n_rows,) fold number 0..k-1 of each row: seeded, stratified by (year, label) so each
+    fold holds its share of every year's few selections."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y), dtype=np.int64)
+    strata = pd.Series(np.arange(len(y))).groupby([np.asarray(years), np.asarray(y)]).indices
+    for key in sorted(strata):
+        rows = rng.permutation(strata[key])
+        fold[rows] = (np.arange(len(rows)) + rng.integers(k)) % k
+    return fold
+
+
 def _platt(margin: np.ndarray, y: np.ndarray) -> LogisticRegression:
     """Platt scaling on the raw margin: two parameters, stable with few selected firms
     (isotonic regression overfits when a year holds only dozens of selections)."""
     calibrator = LogisticRegression(C=1e4, max_iter=1000)
-    if y.min() == y.max():  # no selections in the held-out rows: keep the margin as is
+    if y.min() == y.max():  # no selections (or all selected): keep the margin as is
         calibrator.fit(np.array([[-50.0], [50.0]]), np.array([0, 1]))
         calibrator.coef_[:] = 1.0
         calibrator.intercept_[:] = 0.0

@@ -26,16 +26,16 @@ class TierProbabilityModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         frame = signature_frame(pd.DataFrame(model_input), self.tier_model)
-        return pd.DataFrame({OUTPUT_COLUMN: self.tier_model.predict_proba(frame)})
+        return pd.DataFrame({OUTPUT_COLUMN: self.tier_model.predict_proba(frame)[:, 1]})
 
 
 def signature_frame(X: pd.DataFrame, tier_model: TierModel) -> pd.DataFrame:
     """The model's columns with plain dtypes: categoricals as object strings (None = missing)
     and numerics as float64, because MLflow's schema enforcement mishandles pandas
     `category` and nullable integer dtypes."""
-    frame = X[tier_model.feature_names].copy()
+    frame = X[list(tier_model.feature_names_in_)].copy()
     for column in frame.columns:
-        if column in tier_model.categories:
+        if column in tier_model.categories_:
             values = frame[column].astype(object)
             frame[column] = values.where(pd.notna(values), None)
         else:

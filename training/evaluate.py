@@ -31,18 +31,36 @@ class Evaluation:
         return float(row[metric].iloc[0])
 
 
-def make_models(tier: str, seed: int, params: dict | None = None) -> dict:
+ModelFactory = Callable[[int], TierModel]
+"""Builds the (unfitted) LightGBM model of a fit from a seed: ``model_factory(seed)``.
+
+The estimator must offer TierModel's interface (``fit(X, y, *, years)``, ``predict_proba``,
+``predict_uncalibrated``; the final model of `training.train` also ``contributions``,
+``feature_importance``, ``feature_names_in_``, ...). Tests pass small fast models, e.g.
+``lambda seed: TierModel(seed=seed, num_boost_round=60, early_stopping_rounds=10)``.
+"""
+
+
+def production_model(seed: int) -> TierModel:
+    """The default model factory: the production TierModel."""
+    return TierModel(seed=seed)
+
+
+def make_models(tier: str, seed: int, model_factory: ModelFactory = production_model) -> dict:
     return {
-        "lightgbm": TierModel(params=params or {}, seed=seed),
+        "lightgbm": model_factory(seed),
         "logistic": LogisticBaseline(seed=seed),
         "rules": RuleBaseline(tier=tier),
     }
 
 
 def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier: str,
-                 seed: int = 0, params: dict | None = None,
+                 seed: int = 0, model_factory: ModelFactory = production_model,
                  progress: Callable[[str], None] | None = None) -> Evaluation:
-    """Fit every model per fold on the training years, score the test year."""
+    """Fit every model per fold on the training years, score the test year.
+
+    model_factory(seed) builds the LightGBM model of each fold (see `ModelFactory`).
+    """
     years = keys["year"].to_numpy()
     y = np.asarray(y, dtype=float)
     rows, predictions = [], []
@@ -51,11 +69,11 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
         assert not np.any(train & test), "a fold's training and test rows overlap"
         fold_pred = keys.loc[test, ["firm_id", "year"]].reset_index(drop=True)
         fold_pred["label"] = y[test].astype(int)
-        for name, model in make_models(tier, seed, params).items():
+        for name, model in make_models(tier, seed, model_factory).items():
             if progress:
                 progress(f"{tier}: {name} on test year {fold.test_year}")
-            model.fit(X[train], y[train], years[train])
-            p = model.predict_proba(X[test])
+            model.fit(X[train], y[train], years=years[train])
+            p = model.predict_proba(X[test])[:, 1]
             fold_pred[f"p_{name}"] = p
             rows.append({"model": name, "test_year": str(fold.test_year),
                          "train_years": f"{min(fold.train_years)}-{max(fold.train_years)}",

@@ -19,7 +19,7 @@ from mlflow.models import infer_signature
 from models.lgbm import TierModel
 from models.pyfunc import OUTPUT_COLUMN, TierProbabilityModel, signature_frame
 from training import plots
-from training.evaluate import Evaluation, walk_forward
+from training.evaluate import Evaluation, ModelFactory, production_model, walk_forward
 from training.splits import walk_forward_folds
 from training.tracking import (
     GATE_METRIC,
@@ -88,8 +88,14 @@ def package_versions() -> dict[str, str]:
 
 def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: int | None = None,
           seed: int = 0, force_promote: bool = False, n_folds: int = 3,
-          progress: Callable[[str], None] | None = None) -> TrainingResult:
-    """Train, evaluate and register one model per tier on the dataset in `data_dir`."""
+          progress: Callable[[str], None] | None = None,
+          model_factory: ModelFactory = production_model) -> TrainingResult:
+    """Train, evaluate and register one model per tier on the dataset in `data_dir`.
+
+    model_factory(seed) builds every LightGBM model: the walk-forward folds' and the final
+    one that is registered (default: the production TierModel; see
+    `training.evaluate.ModelFactory`).
+    """
     from features.contract import load_dataset
     from features.pipeline import FEATURE_PIPELINE_VERSION
 
@@ -118,13 +124,14 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
                 mlflow.set_tags({"tier": tier, "data_fingerprint": data_fp})
                 result.tiers[tier] = _train_tier(dataset, tier, until_year, seed, n_folds,
                                                  data_fp, force_promote, say, child.info.run_id,
-                                                 data_dir)
+                                                 data_dir, model_factory)
         _log_frame(result.summary(), "metrics_summary.csv")
     return result
 
 
 def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: int,
-                data_fp: str, force_promote: bool, say, run_id: str, data_dir: Path) -> TierOutcome:
+                data_fp: str, force_promote: bool, say, run_id: str, data_dir: Path,
+                model_factory: ModelFactory = production_model) -> TierOutcome:
     from features.pipeline import FEATURE_PIPELINE_VERSION, stack_panels
 
     certs = dataset.certifications
@@ -148,15 +155,17 @@ def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: 
         keys.assign(label=y), source=str(Path(data_dir).resolve()), targets="label",
         name=f"{Path(data_dir).name}-{tier}-panel"), context="training")
 
-    evaluation = walk_forward(X, y, keys, folds, tier, seed=seed, progress=say)
+    evaluation = walk_forward(X, y, keys, folds, tier, seed=seed, model_factory=model_factory,
+                              progress=say)
     _log_evaluation(evaluation, tier)
 
     say(f"{tier}: fitting the final model on {years[0]}-{years[-1]}")
-    final = TierModel(seed=seed).fit(X, y, keys["year"].to_numpy())
-    mlflow.log_params({"best_iteration": final.best_iteration,
+    final = model_factory(seed).fit(X, y, years=keys["year"].to_numpy())
+    mlflow.log_params({"best_iteration": final.best_iteration_,
+                       "calibration_folds": final.calibration_folds,
                        **{f"lgbm.{k}": v for k, v in final._params(len(X)).items()}})
     # Each year's selection rate as the log-odds offset the trees started from.
-    mlflow.log_dict({str(year): offset for year, offset in final.year_offsets.items()},
+    mlflow.log_dict({str(year): offset for year, offset in final.year_offsets_.items()},
                     "year_offsets.json")
     _log_final_plots(final, X, keys, tier, seed)
 
@@ -209,7 +218,7 @@ def _log_final_plots(model: TierModel, X: pd.DataFrame, keys: pd.DataFrame, tier
 def _register(model: TierModel, X: pd.DataFrame, tier: str, data_fp: str,
               evaluation: Evaluation, trained_until: int, pipeline_version: str) -> str:
     example = signature_frame(X.head(5), model)
-    output = pd.DataFrame({OUTPUT_COLUMN: model.predict_proba(X.head(5))})
+    output = pd.DataFrame({OUTPUT_COLUMN: model.predict_proba(X.head(5))[:, 1]})
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=TierProbabilityModel(model, tier, pipeline_version),

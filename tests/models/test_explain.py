@@ -115,9 +115,9 @@ def test_explanation_from_a_trained_model_is_additive():
     })
     y = (X["rd_intensity"] + rng.normal(0, 0.02, n) > 0.09).astype(int)
     model = TierModel(params={"num_threads": 1}, seed=0, num_boost_round=60,
-                      early_stopping_rounds=10).fit(X, y, np.repeat([2021, 2022], n // 2))
+                      early_stopping_rounds=10).fit(X, y, years=np.repeat([2021, 2022], n // 2))
     contributions = model.contributions(X.head(20))
-    np.testing.assert_allclose(contributions.sum(axis=1), model.predict_margin(X.head(20)),
+    np.testing.assert_allclose(contributions.sum(axis=1), model.decision_function(X.head(20)),
                                atol=1e-6)
     exp = explanation(contributions, X.head(20))
     assert exp.values.shape == (20, 3)

@@ -1,7 +1,9 @@
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 
+from models import lgbm
 from models.lgbm import TierModel, align_categories
 
 
@@ -21,33 +23,111 @@ def toy_frame(n=6000, seed=0):
 
 def test_same_data_and_seed_give_identical_predictions():
     X, y, years = toy_frame()
-    a = TierModel(seed=3).fit(X, y, years).predict_proba(X)
-    b = TierModel(seed=3).fit(X, y, years).predict_proba(X)
+    a = TierModel(seed=3).fit(X, y, years=years).predict_proba(X)
+    b = TierModel(seed=3).fit(X, y, years=years).predict_proba(X)
     np.testing.assert_array_equal(a, b)
 
 
 def test_contributions_sum_to_the_margin_and_signal_is_found():
     X, y, years = toy_frame()
-    model = TierModel(seed=1).fit(X, y, years)
+    model = TierModel(seed=1).fit(X, y, years=years)
     contrib = model.contributions(X.head(200))
-    np.testing.assert_allclose(contrib.sum(axis=1), model.predict_margin(X.head(200)), atol=1e-6)
+    np.testing.assert_allclose(contrib.sum(axis=1), model.decision_function(X.head(200)), atol=1e-6)
     importance = model.feature_importance()
     assert importance["feature"].iloc[0] == "rd_intensity"
+
+
+def test_fitted_attributes_follow_scikit_learn():
+    X, y, years = toy_frame()
+    model = TierModel(seed=1)
+    assert model.get_params() == {"params": None, "seed": 1, "num_boost_round": 4000,
+                                  "early_stopping_rounds": 200, "calibration_folds": 3}
+    assert model.fit(X.assign(industry_group=1.0), y, years=years) is model
+    assert list(model.feature_names_in_) == ["rd_intensity", "noise", "province"]
+    assert model.n_features_in_ == 3
+    assert model.categories_ == {"province": ["11", "32", "44"]}
+    assert model.best_iteration_ == model.booster_.current_iteration()
+    proba = model.predict_proba(X.head(100))
+    assert proba.shape == (100, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(model.predict(X.head(100)), proba[:, 1] >= 0.5)
+    with pytest.raises(TypeError):
+        model.fit(X, y, years)  # years is keyword-only
+
+
+def test_probability_from_margin_of_contributions_is_predict_proba():
+    """What a scorer does with the SHAP values (sum them, calibrate) is what predict_proba does."""
+    X, y, years = toy_frame()
+    model = TierModel(seed=2).fit(X, y, years=years)
+    contrib = model.contributions(X.head(300), num_threads=1)
+    np.testing.assert_allclose(model.probability_from_margin(contrib.sum(axis=1).to_numpy()),
+                               model.predict_proba(X.head(300))[:, 1], rtol=0, atol=1e-9)
+    prepared = model.prepare(X.head(300))
+    assert list(prepared.columns) == list(model.feature_names_in_)
+    pd.testing.assert_frame_equal(model.contributions(prepared), contrib)
+
+
+def test_calibration_is_fitted_on_out_of_fold_margins_of_the_served_configuration():
+    """The calibrator sees margins of the newest year's rows from boosters that did not train
+    on them (same parameters, rounds and offsets as the served booster), not the served
+    booster's own in-sample margins."""
+    X, y, years = toy_frame()
+    model = TierModel(seed=4).fit(X, y, years=years)
+    newest = years == years.max()
+    seen = {}
+    real_platt = lgbm._platt
+
+    def spy(margin, labels):
+        seen["margin"], seen["y"] = margin, labels
+        return real_platt(margin, labels)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lgbm, "_platt", spy)
+        refit = TierModel(seed=4).fit(X, y, years=years)
+    np.testing.assert_array_equal(refit.predict_proba(X), model.predict_proba(X))
+    in_sample = model.decision_function(X[newest])
+    assert seen["margin"].shape == in_sample.shape and np.isfinite(seen["margin"]).all()
+    np.testing.assert_array_equal(seen["y"], y[newest])
+    assert np.abs(seen["margin"] - in_sample).mean() > 0.05
+    # Each newest-year row is scored by the fold booster that left it out: refitting that
+    # booster by hand on the other folds gives the same margins.
+    fold = lgbm.calibration_folds(y.astype(float), years, 3, seed=4)
+    params = model._params(len(X))
+    offset = model.row_offsets(years)
+    everything = lgb.Dataset(X, y.astype(float), init_score=offset)
+    lgb.train(params, everything, num_boost_round=model.best_iteration_)
+    for k in range(3):
+        booster = lgb.train(params, everything.subset(np.flatnonzero(fold != k)),
+                            num_boost_round=model.best_iteration_)
+        inside = fold[newest] == k
+        np.testing.assert_allclose(seen["margin"][inside],
+                                   booster.predict(X[newest][inside], raw_score=True))
+    # The folds are stratified by year and label.
+    for k in range(3):
+        assert abs((fold[newest & (y == 1)] == k).sum() - (newest & (y == 1)).sum() / 3) <= 1
+
+
+def test_no_selection_in_the_newest_year_keeps_the_margin():
+    X, y, years = toy_frame()
+    y = np.where(years == 2022, 0, y)
+    model = TierModel(seed=0).fit(X, y, years=years)
+    margin = model.decision_function(X.head(50))
+    np.testing.assert_allclose(model.predict_proba(X.head(50))[:, 1], 1 / (1 + np.exp(-margin)))
 
 
 def test_probabilities_are_calibrated_on_new_rows():
     X, y, years = toy_frame(n=20_000)
     Xt, yt, _ = toy_frame(n=20_000, seed=5)
-    p = TierModel(seed=1).fit(X, y, years).predict_proba(Xt)
+    p = TierModel(seed=1).fit(X, y, years=years).predict_proba(Xt)[:, 1]
     assert p.mean() == pytest.approx(yt.mean(), abs=0.02)
 
 
 def test_string_categories_from_json_map_to_training_codes():
     X, y, years = toy_frame()
-    model = TierModel(seed=1).fit(X, y, years)
+    model = TierModel(seed=1).fit(X, y, years=years)
     as_strings = X.head(50).assign(province=X["province"].head(50).astype(str))
     np.testing.assert_allclose(model.predict_proba(as_strings), model.predict_proba(X.head(50)))
-    unseen = align_categories(pd.DataFrame({"province": ["99", None]}), model.categories)
+    unseen = align_categories(pd.DataFrame({"province": ["99", None]}), model.categories_)
     assert unseen["province"].isna().all()
 
 
@@ -67,20 +147,20 @@ def quota_years(n_per_year=8000, seed=0):
 
 def test_year_offsets_are_the_log_odds_of_each_years_selection_rate():
     X, y, years = quota_years()
-    model = TierModel(seed=0).fit(X, y, years)
+    model = TierModel(seed=0).fit(X, y, years=years)
     for year, rate in ((2021, 0.01), (2022, 0.20)):
-        assert model.year_offsets[year] == pytest.approx(np.log(rate / (1 - rate)), abs=0.01)
+        assert model.year_offsets_[year] == pytest.approx(np.log(rate / (1 - rate)), abs=0.01)
 
 
 def test_trees_learn_the_ranking_within_a_year_not_the_quota():
     """The year's quota is carried by the offset, so a column that only says which year a
     row comes from explains (almost) nothing; merit carries the ranking."""
     X, y, years = quota_years()
-    importance = TierModel(seed=0).fit(X, y, years).feature_importance().set_index("feature")
+    importance = TierModel(seed=0).fit(X, y, years=years).feature_importance().set_index("feature")
     assert importance.loc["year_marker", "gain"] < 0.02 * importance.loc["merit", "gain"]
 
 
 def test_uncalibrated_probability_is_at_the_newest_years_rate():
     X, y, years = quota_years()
-    model = TierModel(seed=0).fit(X, y, years)
+    model = TierModel(seed=0).fit(X, y, years=years)
     assert model.predict_uncalibrated(X[years == 2022]).mean() == pytest.approx(0.20, abs=0.03)

@@ -141,7 +141,7 @@ def test_end_to_end_with_a_trained_tier_model():
     })
     y = (X["rd_intensity"] > 0.08).astype(int) & (rng.random(n) < 0.9)
     model = TierModel(params={"num_threads": 1}, seed=0, num_boost_round=80,
-                      early_stopping_rounds=10).fit(X, y, np.repeat([2021, 2022, 2023], n // 3))
+                      early_stopping_rounds=10).fit(X, y, years=np.repeat([2021, 2022, 2023], n // 3))
     firms = pd.DataFrame({"rd_intensity": [0.12, 0.01], "main_share": [0.75, 0.75],
                           "debt_ratio": [0.5, 0.5], "revenue": [7e7, 7e7]}, index=["hi", "lo"])
     reasons = reason_codes(firms, model.contributions(firms), n=3, tier="little_giant")

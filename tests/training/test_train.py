@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import socket
 import subprocess
@@ -14,11 +15,20 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from models.lgbm import TierModel
 from tests.conftest import env_with_venv_path, isolated_mlflow
+from training.evaluate import production_model
 from training.tracking import PRODUCTION, promote_if_better, registered_name
 from training.train import TrainingProblem, train
 
 TIER = "little_giant"
+QUICK_ROUNDS = 60
+
+
+def quick_model(seed: int) -> TierModel:
+    """Boosters capped at QUICK_ROUNDS trees: these tests check the training path, not the
+    model's quality, and full boosting would dominate their time."""
+    return TierModel(seed=seed, num_boost_round=QUICK_ROUNDS, early_stopping_rounds=10)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +36,8 @@ def trained(small_universe, tmp_path_factory):
     """Two runs with the same data and seed in one store."""
     home = tmp_path_factory.mktemp("mlflow")
     with isolated_mlflow(home) as uri:
-        first = train(small_universe, tiers=(TIER,), seed=3)
-        second = train(small_universe, tiers=(TIER,), seed=3)
+        first = train(small_universe, tiers=(TIER,), seed=3, model_factory=quick_model)
+        second = train(small_universe, tiers=(TIER,), seed=3, model_factory=quick_model)
         yield {"uri": uri, "first": first, "second": second, "home": home}
 
 
@@ -35,6 +45,18 @@ def test_same_data_and_seed_give_the_same_metrics(trained):
     a = trained["first"].tiers[TIER].evaluation.metrics
     b = trained["second"].tiers[TIER].evaluation.metrics
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_the_model_factory_builds_every_lightgbm_model(trained):
+    final = trained["first"].tiers[TIER].final_model
+    assert isinstance(final, TierModel) and final.seed == 3
+    assert final.num_boost_round == QUICK_ROUNDS and final.best_iteration_ <= QUICK_ROUNDS
+    mlflow.set_tracking_uri(trained["uri"])
+    params = MlflowClient(trained["uri"]).get_run(trained["first"].tiers[TIER].run_id).data.params
+    assert params["best_iteration"] == str(final.best_iteration_)
+    # Without a factory, training builds the production model.
+    assert inspect.signature(train).parameters["model_factory"].default is production_model
+    assert production_model(3).get_params() == TierModel(seed=3).get_params()
 
 
 def test_out_of_fold_rows_come_only_from_test_years(trained):
@@ -62,7 +84,7 @@ def test_run_is_tracked_with_metrics_artifacts_and_dataset(trained):
     assert run.inputs.dataset_inputs, "the training panel is logged as an MLflow dataset input"
     offsets = mlflow.artifacts.load_dict(f"runs:/{child_id}/year_offsets.json")
     final = trained["first"].tiers[TIER].final_model
-    assert offsets == {str(year): value for year, value in final.year_offsets.items()}
+    assert offsets == {str(year): value for year, value in final.year_offsets_.items()}
     assert all(value < 0 for value in offsets.values()), "selection rates are below one half"
     parent = client.get_run(trained["first"].parent_run_id)
     assert len(parent.data.tags["data_fingerprint"]) == 16
