@@ -1,30 +1,59 @@
-"""Feature registry and the generated feature catalogue (docs/FEATURES.md).
+"""Feature registry: the specs of every feature, collected from the listed builder modules.
 
 Every feature is one small pure function, named after what it measures, whose parameters
 name the inputs it needs (raw columns or other nodes). Builders declare features with
 :func:`feature`; intermediate nodes that are not model inputs (row-level masks, parsed
-codes) with :func:`node`; raw columns exposed unchanged with :func:`passthrough`. The
-registry is the single source of truth for the feature list, the docs and the pipeline's
-column order.
+codes) with :func:`node`; raw columns exposed unchanged with :func:`passthrough`. These
+helpers only attach a :class:`FeatureSpec` to the function (or return one for the module
+to keep); nothing is registered as a side effect of importing a builder.
 
-Regenerate the docs with ``python -m features.catalogue > docs/FEATURES.md``.
+The registry is built on first use by importing the modules of :data:`BUILDER_MODULES` in
+order and collecting, per module in definition order, its specs and nodes. The column
+order of the feature frame is this order. ``FEATURES`` (name -> FeatureSpec) and ``NODES``
+(name -> function) are complete on a bare ``import features.catalogue``.
+
+This module never imports the pipeline; the generated catalogue (docs/FEATURES.md) is
+rendered by :mod:`features.docs`.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import cache
+from types import MappingProxyType, ModuleType
+from typing import NamedTuple
 
-import pandas as pd
+# The builder modules, in registry (= column) order.
+BUILDER_MODULES: tuple[str, ...] = (
+    "features.financials",
+    "features.history",
+    "features.sectors",
+    "features.ownership",
+    "features.patents",
+)
+
+# Explanation pillars (the keys of models.explain.PILLARS): the selection criteria's
+# 专 specialization, 精 refinement, 特 distinctiveness, 新 innovation, and the groups outside
+# them.
+PILLARS: tuple[str, ...] = (
+    "specialization", "refinement", "distinctiveness", "innovation", "size", "sector",
+    "region", "ownership", "history", "rules",
+)
+KINDS = ("float", "category")
+
+_SPEC_ATTR = "__feature_spec__"
+_NODE_ATTR = "__feature_node__"
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
     """One registered feature.
 
+    pillar: its explanation pillar (one of PILLARS). label_en / label_zh: short noun
+    phrases for plot axes and reasons. meaning: the first line of the function's docstring.
     kind is "float" (float64, NaN = unknown) or "category" (pandas category with a fixed
     category list). inputs are the parameter names of the function (for a passthrough: the
     raw input of the same name).
@@ -32,6 +61,9 @@ class FeatureSpec:
 
     name: str
     group: str
+    pillar: str
+    label_en: str
+    label_zh: str
     meaning: str
     unit: str
     criterion: str
@@ -39,9 +71,13 @@ class FeatureSpec:
     function: Callable | None
     inputs: tuple[str, ...] = field(default=())
 
-
-FEATURES: dict[str, FeatureSpec] = {}
-NODES: dict[str, Callable] = {}
+    def __post_init__(self) -> None:
+        if self.pillar not in PILLARS:
+            raise ValueError(f"feature {self.name!r}: pillar {self.pillar!r} not in {PILLARS}")
+        if self.kind not in KINDS:
+            raise ValueError(f"feature {self.name!r}: kind {self.kind!r} not in {KINDS}")
+        if not self.label_en.strip() or not self.label_zh.strip():
+            raise ValueError(f"feature {self.name!r}: label_en and label_zh are required")
 
 
 def _first_line(doc: str | None) -> str:
@@ -52,81 +88,94 @@ def _params(fn: Callable) -> tuple[str, ...]:
     return tuple(inspect.signature(fn).parameters)
 
 
-def feature(group: str, unit: str, criterion: str = "", kind: str = "float"):
-    """Register the decorated function as a feature; its docstring's first line is its meaning."""
+def feature(group: str, unit: str, criterion: str = "", kind: str = "float", *, pillar: str,
+            label_en: str, label_zh: str):
+    """Mark the decorated function as a feature; its docstring's first line is its meaning.
 
-    def register(fn: Callable) -> Callable:
-        name = fn.__name__
-        if name in FEATURES or name in NODES:
-            raise ValueError(f"feature {name!r} registered twice")
-        FEATURES[name] = FeatureSpec(
-            name, group, _first_line(fn.__doc__), unit, criterion, kind, fn, _params(fn)
-        )
+    Attaches a FeatureSpec to the function (``fn.__feature_spec__``) and returns it
+    unchanged; the registry collects it from the builder module.
+    """
+
+    def mark(fn: Callable) -> Callable:
+        spec = FeatureSpec(fn.__name__, group, pillar, label_en, label_zh,
+                           _first_line(fn.__doc__), unit, criterion, kind, fn, _params(fn))
+        setattr(fn, _SPEC_ATTR, spec)
         return fn
 
-    return register
+    return mark
 
 
 def node(fn: Callable) -> Callable:
-    """Register an intermediate node (computed on demand, not a model input)."""
-    if fn.__name__ in FEATURES or fn.__name__ in NODES:
-        raise ValueError(f"node {fn.__name__!r} registered twice")
-    NODES[fn.__name__] = fn
+    """Mark an intermediate node (computed on demand, not a model input)."""
+    setattr(fn, _NODE_ATTR, True)
     return fn
 
 
-def passthrough(
-    name: str, group: str, meaning: str, unit: str, criterion: str = ""
-) -> None:
-    """Register a raw input (e.g. fiscal year t-1 revenue) exposed unchanged as a feature."""
-    if name in FEATURES:
-        raise ValueError(f"feature {name!r} registered twice")
-    FEATURES[name] = FeatureSpec(name, group, meaning, unit, criterion, "float", None, (name,))
+def passthrough(name: str, group: str, meaning: str, unit: str, criterion: str = "", *,
+                pillar: str, label_en: str, label_zh: str) -> FeatureSpec:
+    """The spec of a raw input (e.g. fiscal year t-1 revenue) exposed unchanged as a
+    feature; the builder module keeps it (a module-level FeatureSpec or tuple of them)."""
+    return FeatureSpec(name, group, pillar, label_en, label_zh, meaning, unit, criterion,
+                       "float", None, (name,))
 
 
-def render_markdown(catalogue: pd.DataFrame, version: str) -> str:
-    """Markdown page of the catalogue: one table per group, in registry order."""
-    lines = [
-        "# Feature catalogue",
-        "",
-        (f"Generated from `features/catalogue.py` registry (feature pipeline {version}); "
-        "do not edit by hand: run `python -m features.catalogue > docs/FEATURES.md`."),
-        "",
-        ("As-of year *t*: every feature uses only data known by the end of *t−1* — financials "
-        "of fiscal years *t−1* to *t−4*, patents by their dates up to *t−1*-12-31, "
-        "certifications announced in years before *t*. Firm attributes (province, industry "
-        "code, ownership, listing) are static in the data contract and taken as given."),
-        "",
-        ("`float` features are float64 with NaN = unknown (missing is never zero); `category` "
-        "features have fixed category lists so train and score frames share codes. "
-        "Suffixes: `_prev` = fiscal year *t−2*. Ratios with a zero denominator are NaN."),
-        "",
-        f"{len(catalogue)} features.",
-        "",
-    ]
-    for group, rows in catalogue.groupby("group", sort=False):
-        lines += [f"## {group}", "", "| feature | meaning | unit | type | source | criterion |",
-                  "|---|---|---|---|---|---|"]
-        for r in rows.itertuples(index=False):
-            cells = [f"`{r.name}`", r.meaning, r.unit, r.kind, r.source, r.criterion]
-            lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
+def feature_spec(fn: Callable) -> FeatureSpec | None:
+    """The spec attached to a feature function by :func:`feature` (None for others)."""
+    return getattr(fn, _SPEC_ATTR, None)
 
 
-def catalogue_markdown() -> str:
-    from features.pipeline import FEATURE_PIPELINE_VERSION, feature_catalogue
-
-    return render_markdown(feature_catalogue(), FEATURE_PIPELINE_VERSION)
-
-
-def write_catalogue(path: str | Path = "docs/FEATURES.md") -> Path:
-    """Write the markdown catalogue to ``path`` and return it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(catalogue_markdown() + "\n", encoding="utf-8")
-    return path
+class Registry(NamedTuple):
+    features: Mapping[str, FeatureSpec]
+    nodes: Mapping[str, Callable]
 
 
-if __name__ == "__main__":  # pragma: no cover - exercised by the docs build
-    sys.stdout.write(catalogue_markdown() + "\n")
+def _module_items(module: ModuleType):
+    """(kind, name, object) of the module's specs and nodes in definition order."""
+    for value in list(vars(module).values()):
+        if isinstance(value, FeatureSpec):
+            yield "feature", value.name, value
+        elif isinstance(value, (tuple, list)) and value and all(
+                isinstance(v, FeatureSpec) for v in value):
+            for spec in value:
+                yield "feature", spec.name, spec
+        elif callable(value) and getattr(value, "__module__", None) == module.__name__:
+            spec = feature_spec(value)
+            if spec is not None:
+                yield "feature", spec.name, spec
+            elif getattr(value, _NODE_ATTR, False):
+                yield "node", value.__name__, value
+
+
+def collect(module_names: tuple[str, ...] = BUILDER_MODULES) -> Registry:
+    """Import ``module_names`` in order and collect their features and nodes."""
+    features: dict[str, FeatureSpec] = {}
+    nodes: dict[str, Callable] = {}
+    for module_name in module_names:
+        module = importlib.import_module(module_name)
+        if getattr(getattr(module, "__spec__", None), "_initializing", False):
+            raise ImportError(f"{module_name} is still being imported: the feature registry "
+                              "must not be read while a builder module loads")
+        for kind, name, obj in _module_items(module):
+            if name in features or name in nodes:
+                raise ValueError(f"feature or node {name!r} defined twice ({module_name})")
+            if kind == "feature":
+                features[name] = obj
+            else:
+                nodes[name] = obj
+    return Registry(MappingProxyType(features), MappingProxyType(nodes))
+
+
+@cache
+def registry() -> Registry:
+    """The registry of BUILDER_MODULES (built once)."""
+    return collect(BUILDER_MODULES)
+
+
+def __getattr__(name: str):
+    # FEATURES and NODES are built on first access, so importing this module (which every
+    # builder does for the decorators) never imports the builders.
+    if name == "FEATURES":
+        return registry().features
+    if name == "NODES":
+        return registry().nodes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

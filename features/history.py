@@ -36,31 +36,36 @@ def _per_firm_count(certs: pd.DataFrame, event: str, firm_index: pd.Index) -> np
     return np.bincount(pos, minlength=len(firm_index)).astype("float64")
 
 
-@feature(GROUP, "1/0", "")
+@feature(GROUP, "1/0", "", pillar="history",
+         label_en="holds Innovative SME title", label_zh="持有创新型中小企业称号")
 def holds_innovative(certifications_known, year, firm_index):
     """valid Innovative SME title at the start of t"""
     return _holds(certifications_known, year, "innovative", firm_index)
 
 
-@feature(GROUP, "1/0", "little giant: must already be a Specialized SME")
+@feature(GROUP, "1/0", "little giant: must already be a Specialized SME", pillar="history",
+         label_en="holds Specialized SME title", label_zh="持有专精特新中小企业称号")
 def holds_specialized(certifications_known, year, firm_index):
     """valid Specialized SME title at the start of t"""
     return _holds(certifications_known, year, "specialized", firm_index)
 
 
-@feature(GROUP, "1/0", "champion: Little Giants below 400M qualify")
+@feature(GROUP, "1/0", "champion: Little Giants below 400M qualify", pillar="history",
+         label_en="holds Little Giant title", label_zh="持有专精特新“小巨人”称号")
 def holds_little_giant(certifications_known, year, firm_index):
     """valid Little Giant title at the start of t"""
     return _holds(certifications_known, year, "little_giant", firm_index)
 
 
-@feature(GROUP, "1/0", "little giant: not recommended if already a Single Champion")
+@feature(GROUP, "1/0", "little giant: not recommended if already a Single Champion",
+         pillar="history", label_en="holds Single Champion title", label_zh="持有制造业单项冠军称号")
 def holds_champion(certifications_known, year, firm_index):
     """valid Single Champion title at the start of t"""
     return _holds(certifications_known, year, "champion", firm_index)
 
 
-@feature(GROUP, "level 0-4", "")
+@feature(GROUP, "level 0-4", "", pillar="history",
+         label_en="highest title held", label_zh="已获最高称号等级")
 def title_level(holds_innovative, holds_specialized, holds_little_giant, holds_champion):
     """highest valid title: 0 none, 1 innovative, 2 specialized, 3 little giant, 4 champion"""
     held = [holds_innovative, holds_specialized, holds_little_giant, holds_champion]
@@ -70,45 +75,52 @@ def title_level(holds_innovative, holds_specialized, holds_little_giant, holds_c
     return level
 
 
-@feature(GROUP, "years", "")
+@feature(GROUP, "years", "", pillar="history",
+         label_en="years since Specialized SME title", label_zh="获专精特新中小企业称号年数")
 def years_held_specialized(certifications_known, year, firm_index):
     """years since the first Specialized SME title (NaN if never held)"""
     return _years_since_first(certifications_known, year, "specialized", firm_index)
 
 
-@feature(GROUP, "years", "")
+@feature(GROUP, "years", "", pillar="history",
+         label_en="years since Little Giant title", label_zh="获“小巨人”称号年数")
 def years_held_little_giant(certifications_known, year, firm_index):
     """years since the first Little Giant title (NaN if never held)"""
     return _years_since_first(certifications_known, year, "little_giant", firm_index)
 
 
-@feature(GROUP, "years", "")
+@feature(GROUP, "years", "", pillar="history",
+         label_en="years since Single Champion title", label_zh="获单项冠军称号年数")
 def years_held_champion(certifications_known, year, firm_index):
     """years since the first Single Champion title (NaN if never held)"""
     return _years_since_first(certifications_known, year, "champion", firm_index)
 
 
-@feature(GROUP, "count", "")
+@feature(GROUP, "count", "", pillar="history",
+         label_en="re-reviews passed", label_zh="通过复核次数")
 def renewals_passed(certifications_known, firm_index):
     """re-reviews passed (renewed rows of any tier) before t"""
     return pd.Series(_per_firm_count(certifications_known, "renewed", firm_index),
                      index=firm_index)
 
 
-@feature(GROUP, "1/0", "")
+@feature(GROUP, "1/0", "", pillar="history",
+         label_en="title ever revoked", label_zh="曾被撤销称号")
 def ever_revoked(certifications_known, firm_index):
     """a title of any tier was revoked before t"""
     revoked = _per_firm_count(certifications_known, "revoked", firm_index)
     return pd.Series((revoked > 0).astype("float64"), index=firm_index)
 
 
-@feature(GROUP, "years", "champion: >= 10 years in the field")
+@feature(GROUP, "years", "champion: >= 10 years in the field", pillar="history",
+         label_en="firm age", label_zh="企业成立年限")
 def firm_age(firm_founded_year: pd.Series, year: int) -> pd.Series:
     """t - founded_year"""
     return (year - firm_founded_year).astype("float64")
 
 
-@feature(GROUP, "years", "专 years in the niche")
+@feature(GROUP, "years", "专 years in the niche", pillar="specialization",
+         label_en="years in the niche", label_zh="从事特定细分市场年限")
 def years_in_niche(firm_niche_entry_year: pd.Series, year: int) -> pd.Series:
     """t - niche_entry_year"""
     return (year - firm_niche_entry_year).astype("float64")

@@ -95,49 +95,57 @@ def _valid_of_kind(kind: str, owner, valid, kinds, firm_index) -> pd.Series:
     return _count(owner, valid & (kinds == kind), firm_index)
 
 
-@feature(GROUP, "count", "新 Class I IP")
+@feature(GROUP, "count", "新 Class I IP", pillar="innovation",
+         label_en="valid invention patents", label_zh="有效发明专利数")
 def valid_invention_patents(patent_owner, patent_is_valid, patent_kind, firm_index):
     """invention patents granted by t-1-12-31 and not lapsed by then"""
     return _valid_of_kind("invention", patent_owner, patent_is_valid, patent_kind, firm_index)
 
 
-@feature(GROUP, "count", "新 Class II IP")
+@feature(GROUP, "count", "新 Class II IP", pillar="innovation",
+         label_en="valid utility models", label_zh="有效实用新型专利数")
 def valid_utility_patents(patent_owner, patent_is_valid, patent_kind, firm_index):
     """utility models granted by t-1-12-31 and not lapsed by then"""
     return _valid_of_kind("utility", patent_owner, patent_is_valid, patent_kind, firm_index)
 
 
-@feature(GROUP, "count", "新 Class II IP; 2018 little giant design patents")
+@feature(GROUP, "count", "新 Class II IP; 2018 little giant design patents", pillar="innovation",
+         label_en="valid design patents", label_zh="有效外观设计专利数")
 def valid_design_patents(patent_owner, patent_is_valid, patent_kind, firm_index):
     """design patents granted by t-1-12-31 and not lapsed by then"""
     return _valid_of_kind("design", patent_owner, patent_is_valid, patent_kind, firm_index)
 
 
-@feature(GROUP, "count", "新 Class II IP")
+@feature(GROUP, "count", "新 Class II IP", pillar="innovation",
+         label_en="software copyrights", label_zh="软件著作权数")
 def valid_software_copyrights(patent_owner, patent_is_valid, patent_kind, firm_index):
     """software copyrights registered by t-1-12-31 and not lapsed by then"""
     return _valid_of_kind("software", patent_owner, patent_is_valid, patent_kind, firm_index)
 
 
-@feature(GROUP, "count", "新 Class I IP")
+@feature(GROUP, "count", "新 Class I IP", pillar="innovation",
+         label_en="Class I IP", label_zh="I类知识产权数")
 def class1_ip(valid_invention_patents: pd.Series) -> pd.Series:
     """Class I IP rights: valid invention patents"""
     return valid_invention_patents
 
 
-@feature(GROUP, "count", "新 Class II IP")
+@feature(GROUP, "count", "新 Class II IP", pillar="innovation",
+         label_en="Class II IP", label_zh="II类知识产权数")
 def class2_ip(valid_utility_patents, valid_design_patents, valid_software_copyrights):
     """Class II IP rights: valid utility models + designs + software copyrights"""
     return valid_utility_patents + valid_design_patents + valid_software_copyrights
 
 
-@feature(GROUP, "count", "新 IP")
+@feature(GROUP, "count", "新 IP", pillar="innovation",
+         label_en="valid IP rights", label_zh="有效知识产权总数")
 def valid_ip_total(class1_ip: pd.Series, class2_ip: pd.Series) -> pd.Series:
     """all valid IP rights at t-1-12-31"""
     return class1_ip + class2_ip
 
 
-@feature(GROUP, "weighted count", "新 IP")
+@feature(GROUP, "weighted count", "新 IP", pillar="innovation",
+         label_en="depreciated patent stock", label_zh="折旧后知识产权存量")
 def patent_stock_depreciated(patent_owner, patent_is_valid, patent_filed, cutoff, firm_index):
     """valid rights weighted by 0.85 ** (years since filing at t-1-12-31)"""
     age_days = (cutoff - patent_filed[patent_is_valid]) / np.timedelta64(1, "D")
@@ -145,7 +153,8 @@ def patent_stock_depreciated(patent_owner, patent_is_valid, patent_filed, cutoff
     return _weighted(patent_owner[patent_is_valid], weights, firm_index)
 
 
-@feature(GROUP, "fraction", "新 Class I IP")
+@feature(GROUP, "fraction", "新 Class I IP", pillar="innovation",
+         label_en="invention patent share", label_zh="发明专利占比")
 def invention_share(valid_invention_patents: pd.Series, valid_ip_total: pd.Series) -> pd.Series:
     """valid invention patents / all valid rights (NaN without valid rights)"""
     return _share(valid_invention_patents, valid_ip_total)
@@ -153,28 +162,32 @@ def invention_share(valid_invention_patents: pd.Series, valid_ip_total: pd.Serie
 
 # --- flows ------------------------------------------------------------------------------
 
-@feature(GROUP, "count", "")
+@feature(GROUP, "count", "", pillar="innovation",
+         label_en="IP rights granted in 1 year", label_zh="近1年新授权知识产权数")
 def new_grants_1y(patent_owner, patent_granted, patent_is_granted, year, firm_index):
     """rights granted in t-1"""
     return _count(patent_owner, _granted_since(patent_granted, patent_is_granted, year, 1),
                   firm_index)
 
 
-@feature(GROUP, "count", "")
+@feature(GROUP, "count", "", pillar="innovation",
+         label_en="IP rights granted in 2 years", label_zh="近2年新授权知识产权数")
 def new_grants_2y(patent_owner, patent_granted, patent_is_granted, year, firm_index):
     """rights granted in t-2 .. t-1"""
     return _count(patent_owner, _granted_since(patent_granted, patent_is_granted, year, 2),
                   firm_index)
 
 
-@feature(GROUP, "count", "")
+@feature(GROUP, "count", "", pillar="innovation",
+         label_en="IP rights granted in 3 years", label_zh="近3年新授权知识产权数")
 def new_grants_3y(patent_owner, patent_granted, patent_is_granted, year, firm_index):
     """rights granted in t-3 .. t-1"""
     return _count(patent_owner, _granted_since(patent_granted, patent_is_granted, year, 3),
                   firm_index)
 
 
-@feature(GROUP, "count", "")
+@feature(GROUP, "count", "", pillar="innovation",
+         label_en="invention patents granted in 3 years", label_zh="近3年新授权发明专利数")
 def new_invention_grants_3y(
     patent_owner, patent_granted, patent_is_granted, patent_kind, year, firm_index
 ):
@@ -183,19 +196,22 @@ def new_invention_grants_3y(
     return _count(patent_owner, recent & (patent_kind == "invention"), firm_index)
 
 
-@feature(GROUP, "count", "")
+@feature(GROUP, "count", "", pillar="innovation",
+         label_en="pending applications", label_zh="在审专利申请数")
 def pending_applications(patent_owner, patent_is_pending, firm_index):
     """applications filed in t-3 .. t-1 and not granted by t-1-12-31"""
     return _count(patent_owner, patent_is_pending, firm_index)
 
 
-@feature(GROUP, "count", "")
+@feature(GROUP, "count", "", pillar="innovation",
+         label_en="pending invention applications", label_zh="在审发明专利申请数")
 def pending_invention_applications(patent_owner, patent_is_pending, patent_kind, firm_index):
     """invention applications filed in t-3 .. t-1 and not granted by t-1-12-31"""
     return _count(patent_owner, patent_is_pending & (patent_kind == "invention"), firm_index)
 
 
-@feature(GROUP, "fraction", "")
+@feature(GROUP, "fraction", "", pillar="innovation",
+         label_en="IP lapse rate", label_zh="知识产权失效率")
 def lapse_rate(patent_owner, patent_is_granted, patent_is_lapsed, firm_index):
     """rights lapsed by t-1-12-31 / rights ever granted by then"""
     granted = _count(patent_owner, patent_is_granted, firm_index)
@@ -205,7 +221,8 @@ def lapse_rate(patent_owner, patent_is_granted, patent_is_lapsed, firm_index):
 
 # --- technology profile -----------------------------------------------------------------
 
-@feature(GROUP, "count", "")
+@feature(GROUP, "count", "", pillar="innovation",
+         label_en="IPC subclass diversity", label_zh="专利IPC小类数")
 def ipc_diversity(patent_owner, patent_is_valid, patent_ipc_subclass, firm_index):
     """distinct IPC subclasses (4 characters) among valid rights"""
     codes, subclasses = patent_ipc_subclass
@@ -218,7 +235,8 @@ def ipc_diversity(patent_owner, patent_is_valid, patent_ipc_subclass, firm_index
                      .astype("float64"), index=firm_index)
 
 
-@feature(GROUP, "fraction", "品 strategic technology")
+@feature(GROUP, "fraction", "品 strategic technology", pillar="sector",
+         label_en="strategic technology share", label_zh="战略性技术领域专利占比")
 def strategic_ipc_share(patent_owner, patent_is_valid, patent_ipc_subclass, firm_index):
     """share of valid rights with an IPC code that fall in a strategic IPC class"""
     codes, subclasses = patent_ipc_subclass

@@ -6,25 +6,70 @@ dates from t on blanked, certifications announced before t), then evaluates ever
 registered feature function, resolving each parameter by name to a raw input or another
 function (a small Hamilton-style dataflow). Censoring at the source makes a leak impossible
 whatever a feature function does.
+
+Features come from the registry of :mod:`features.catalogue`; FEATURE_PIPELINE_VERSION is a
+hash of the sources that compute them (:func:`pipeline_version`), and
+:func:`feature_catalogue` / :func:`feature_label` give each feature's pillar and labels.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from features import financials, history, ownership, patents, sectors  # noqa: F401 (registers)
-from features.catalogue import FEATURES, NODES
+from features import patents
+from features.catalogue import BUILDER_MODULES, FEATURES, NODES
+from features.domain import LENS_RULEBOOK_YEAR
 from features.panel import candidate_panel, positions_in
 from features.rule_features import rule_feature_catalogue, rule_features
 
-FEATURE_PIPELINE_VERSION = "1.1.0"
+# Modules whose source decides the feature values: the builders, this pipeline, the rule
+# features with the rules engine, and the domain definitions. Data files: the lens
+# rulebooks and the sector crosswalk.
+VERSION_MODULES: tuple[str, ...] = (
+    *BUILDER_MODULES, "features.pipeline", "features.rule_features", "features.domain",
+    "features.rules", "features.rules.book", "features.rules.engine", "features.rules.types",
+)
+VERSION_MAJOR = "2"
+
+
+def version_sources() -> dict[str, bytes]:
+    """The sources the feature pipeline version is computed from: module name -> source,
+    data file path (relative to the package ``features``) -> bytes, in a fixed order."""
+    sources = {name: inspect.getsource(importlib.import_module(name)).encode("utf-8")
+               for name in VERSION_MODULES}
+    root = resources.files("features")
+    books = root / "rules" / "rulebooks"
+    for path in sorted(books.iterdir(), key=lambda p: p.name):
+        if path.name.endswith(f"_{LENS_RULEBOOK_YEAR}.toml"):
+            sources[f"rules/rulebooks/{path.name}"] = path.read_bytes()
+    sources["data/sector_crosswalk.csv"] = (root / "data" / "sector_crosswalk.csv").read_bytes()
+    return sources
+
+
+def pipeline_version(sources: Mapping[str, bytes]) -> str:
+    """``"2."`` + the first 12 hex characters of the SHA-256 over ``sources`` (names and
+    contents, in order): a changed feature, rule or domain definition changes the version,
+    so a model can never be scored with features it was not trained on."""
+    digest = hashlib.sha256()
+    for name, content in sources.items():
+        for part in (name.encode("utf-8"), content):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+    return f"{VERSION_MAJOR}.{digest.hexdigest()[:12]}"
+
+
+FEATURE_PIPELINE_VERSION = pipeline_version(version_sources())
 
 LAGS: dict[str, int] = {"_prev3": 4, "_prev2": 3, "_prev": 2, "": 1}
 FINANCIAL_BOOLEANS = ("high_tech", "quality_cert", "own_brand")
@@ -341,13 +386,42 @@ def source_columns(name: str) -> list[str]:
     return sorted(found)
 
 
+CATALOGUE_COLUMNS = ["name", "group", "pillar", "label_en", "label_zh", "meaning", "unit",
+                     "kind", "source", "criterion"]
+
+
 def feature_catalogue() -> pd.DataFrame:
-    """One row per feature: name, group, meaning, unit, kind, source, criterion."""
+    """One row per feature, in :func:`feature_names` order: name, group, pillar (a key of
+    models.explain.PILLARS), label_en, label_zh, meaning, unit, kind, source, criterion."""
+    return _catalogue().copy()
+
+
+@cache
+def _catalogue() -> pd.DataFrame:
     rows = [
-        {"name": s.name, "group": s.group, "meaning": s.meaning, "unit": s.unit,
-         "kind": s.kind, "source": ", ".join(source_columns(s.name)), "criterion": s.criterion}
+        {"name": s.name, "group": s.group, "pillar": s.pillar, "label_en": s.label_en,
+         "label_zh": s.label_zh, "meaning": s.meaning, "unit": s.unit, "kind": s.kind,
+         "source": ", ".join(source_columns(s.name)), "criterion": s.criterion}
         for s in FEATURES.values()
     ]
-    columns = ["name", "group", "meaning", "unit", "kind", "source", "criterion"]
-    return pd.concat([pd.DataFrame(rows, columns=columns), rule_feature_catalogue()[columns]],
-                     ignore_index=True)
+    return pd.concat([pd.DataFrame(rows, columns=CATALOGUE_COLUMNS),
+                      rule_feature_catalogue()[CATALOGUE_COLUMNS]], ignore_index=True)
+
+
+@cache
+def _label_maps() -> dict[str, dict[str, str]]:
+    table = _catalogue()
+    return {lang: dict(zip(table["name"], table[f"label_{lang}"])) for lang in ("en", "zh")}
+
+
+def feature_label(name: str, lang: str = "en") -> str:
+    """Short human label of feature ``name`` in ``lang`` ("en" or "zh"), e.g. rd_intensity ->
+    "R&D intensity" / "研发费用占营业收入比重"; a name outside the catalogue is returned as is."""
+    if lang not in ("en", "zh"):
+        raise ValueError(f"lang must be 'en' or 'zh', not {lang!r}")
+    return _label_maps()[lang].get(name, name)
+
+
+def feature_labels(names: Iterable[str], lang: str = "en") -> list[str]:
+    """:func:`feature_label` of each of ``names``."""
+    return [feature_label(n, lang) for n in names]

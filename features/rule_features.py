@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from features.domain import LENS_RULEBOOK_YEAR, TIERS
+from features.domain import LENS_RULEBOOK_YEAR, TIER_NAMES, TIERS
 from features.rules import Rulebook, evaluate, load_rulebook
 
 PREFIX = "rule_"
@@ -83,27 +83,65 @@ def rule_features(base: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, axis=1)
 
 
+# Rulebook pillar of a criterion -> explanation pillar (features.catalogue.PILLARS): growth
+# is scored under 专 and the chain criteria sit with it; status criteria are title history.
+_RULEBOOK_PILLAR = {"specialization": "specialization", "refinement": "refinement",
+                    "distinctiveness": "distinctiveness", "innovation": "innovation",
+                    "size": "size", "chain": "specialization", "sector": "sector",
+                    "growth": "specialization", "status": "history", "score": "rules"}
+# Rule outputs that are no criterion: suffix after the rulebook code -> (label_en, label_zh).
+_OUTPUT_LABELS = {
+    "score": ("score", "评分"),
+    "score_max_possible": ("highest score possible", "最高可能得分"),
+    "eligible": ("eligible", "符合认定条件"),
+    "eligible_on_data": ("eligible on the data", "按现有数据符合认定条件"),
+}
+ON_DATA_LABELS = (", on the data", "（按现有数据）")
+
+
+def rule_pillar(criterion) -> str:
+    """Explanation pillar of a rulebook criterion (its rulebook pillar mapped)."""
+    return _RULEBOOK_PILLAR.get(criterion.pillar, "rules")
+
+
+def _rulebook_labels(rulebook) -> tuple[str, str]:
+    en, zh = TIER_NAMES.get(rulebook.tier, (rulebook.name_en, rulebook.name_zh))
+    return f"{en} {rulebook.year}", f"{zh}（{rulebook.year}）"
+
+
 def rule_feature_catalogue() -> pd.DataFrame:
-    """Catalogue rows (name, group, meaning, unit, kind, source, criterion) of rule features."""
+    """Catalogue rows (name, group, pillar, label_en, label_zh, meaning, unit, kind, source,
+    criterion) of rule features: pillar and labels from their criterion (rulebook outputs
+    that are no criterion, such as the score and eligibility, are pillar "rules")."""
     rows = []
     for rulebook in _rulebooks():
         columns = evaluate(pd.DataFrame(index=pd.Index([], name="firm_id")), rulebook) \
             .as_features(PREFIX).columns
         by_id = {f"{PREFIX}{c.id}": c for c in rulebook.criteria}
+        book_en, book_zh = _rulebook_labels(rulebook)
         for name in _kept(rulebook, columns):
             base_name = name.removesuffix("__on_data")
             criterion = by_id.get(base_name)
             if criterion is not None:
                 meaning = f"{rulebook.id}: {criterion.name_en} ({criterion.name_zh})"
+                label_en = f"{book_en}: {criterion.name_en}"
+                label_zh = f"{book_zh}：{criterion.name_zh}"
                 if name.endswith("__on_data"):
                     meaning += ", undocumented alternatives assumed absent"
+                    label_en += ON_DATA_LABELS[0]
+                    label_zh += ON_DATA_LABELS[1]
                 source = ", ".join(criterion.features)
                 reflects = f"{criterion.id} ({criterion.pillar_zh})"
+                pillar = rule_pillar(criterion)
             else:
-                what = name.removeprefix(f"{PREFIX}{rulebook.code}_").replace("_", " ")
+                suffix = name.removeprefix(f"{PREFIX}{rulebook.code}_")
+                what = suffix.replace("_", " ")
                 meaning = f"{rulebook.id}: {what}"
-                source, reflects = "rule results", rulebook.id
+                what_en, what_zh = _OUTPUT_LABELS.get(suffix, (what, suffix))
+                label_en, label_zh = f"{book_en}: {what_en}", f"{book_zh}：{what_zh}"
+                source, reflects, pillar = "rule results", rulebook.id, "rules"
             unit = "points" if "score" in name and criterion is None else "1 pass / 0 fail / NaN unknown"
-            rows.append({"name": name, "group": "rules", "meaning": meaning, "unit": unit,
+            rows.append({"name": name, "group": "rules", "pillar": pillar, "label_en": label_en,
+                         "label_zh": label_zh, "meaning": meaning, "unit": unit,
                          "kind": "float", "source": source, "criterion": reflects})
     return pd.DataFrame(rows)

@@ -104,19 +104,22 @@ def sector_flag_matrix(industry_code_clean: pd.Series) -> np.ndarray:
     return out
 
 
-@feature(GROUP, "category", "", kind="category")
+@feature(GROUP, "category", "", kind="category", pillar="sector",
+         label_en="industry section", label_zh="国民经济行业门类")
 def industry_section(industry_code_clean: pd.Series) -> pd.Series:
     """GB/T 4754-2017 section letter of the main business"""
     return fixed_categorical(industry_code_clean.str.slice(0, 1), SECTIONS)
 
 
-@feature(GROUP, "category", "", kind="category")
+@feature(GROUP, "category", "", kind="category", pillar="sector",
+         label_en="industry division", label_zh="国民经济行业大类")
 def industry_division(industry_code_clean: pd.Series) -> pd.Series:
     """GB/T 4754-2017 division (letter + 2 digits)"""
     return fixed_categorical(industry_code_clean.str.slice(0, 3), DIVISIONS)
 
 
-@feature(GROUP, "category", "", kind="category")
+@feature(GROUP, "category", "", kind="category", pillar="sector",
+         label_en="industry group", label_zh="国民经济行业中类")
 def industry_group(industry_code_clean: pd.Series) -> pd.Series:
     """GB/T 4754-2017 group (letter + 3 digits); missing when the code has only a division"""
     return fixed_categorical(industry_code_clean.str.slice(0, 4), GROUPS)
@@ -126,25 +129,29 @@ def _flag(matrix: np.ndarray, name: str, index: pd.Index) -> pd.Series:
     return pd.Series(matrix[:, SECTOR_FLAGS.index(name)], index=index)
 
 
-@feature(GROUP, "1/0", "品 Made in China 2025 sectors")
+@feature(GROUP, "1/0", "品 Made in China 2025 sectors", pillar="sector",
+         label_en="Made in China 2025 sector", label_zh="制造强国战略十大重点产业领域")
 def sector_mic2025(sector_flag_matrix, industry_code_clean):
     """main business in one of the ten Made in China 2025 sectors"""
     return _flag(sector_flag_matrix, "mic2025", industry_code_clean.index)
 
 
-@feature(GROUP, "1/0", "品 五基 industrial foundations")
+@feature(GROUP, "1/0", "品 五基 industrial foundations", pillar="sector",
+         label_en="industrial foundations field", label_zh="工业“五基”领域")
 def sector_five_foundations(sector_flag_matrix, industry_code_clean):
     """main business in an industrial-foundation field (components, processes, materials, base, software)"""
     return _flag(sector_flag_matrix, "five_foundations", industry_code_clean.index)
 
 
-@feature(GROUP, "1/0", "innovative: Strategic Emerging Industries catalogue")
+@feature(GROUP, "1/0", "innovative: Strategic Emerging Industries catalogue", pillar="sector",
+         label_en="strategic emerging industry", label_zh="战略性新兴产业")
 def sector_strategic_emerging(sector_flag_matrix, industry_code_clean):
     """main business in the NBS 2018 Strategic Emerging Industries classification"""
     return _flag(sector_flag_matrix, "strategic_emerging", industry_code_clean.index)
 
 
-@feature(GROUP, "1/0", "品 network-power areas")
+@feature(GROUP, "1/0", "品 network-power areas", pillar="sector",
+         label_en="network-power area", label_zh="网络强国建设领域")
 def sector_network_power(sector_flag_matrix, industry_code_clean):
     """main business in a network-power area (information infrastructure, key core IT, cyber and data security)"""
     return _flag(sector_flag_matrix, "network_power", industry_code_clean.index)

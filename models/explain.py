@@ -5,9 +5,9 @@ log-odds) and, where values are shown, the feature frame it was computed from.
 
 Features are grouped into the pillars of the selection criteria (专 specialization,
 精 refinement, 特 distinctiveness, 新 innovation) and into the non-criteria groups (size,
-sector, region, ownership, history). The mapping is derived from the feature catalogue
-(group and criterion of each feature) and from the rulebooks (rule-result features follow
-their criterion's pillar); `PILLAR_OVERRIDES` settles the features neither decides.
+sector, region, ownership, history). Each feature's pillar is a field of its catalogue
+entry (`features.catalogue.FeatureSpec.pillar`; rule-result features take their
+criterion's pillar in `features.rule_features.rule_feature_catalogue`).
 """
 
 from __future__ import annotations
@@ -33,43 +33,15 @@ PILLARS: dict[str, str] = {
 # audit calls non-merit.
 NON_MERIT_PILLARS = ("region", "ownership")
 
-# Leading character of a catalogue `criterion` text -> pillar.
-_CRITERION_MARK = {"专": "specialization", "精": "refinement", "特": "distinctiveness",
-                   "新": "innovation", "品": "sector", "链": "specialization"}
-# Rulebook pillar of a criterion -> explanation pillar.
-_RULEBOOK_PILLAR = {"specialization": "specialization", "refinement": "refinement",
-                    "distinctiveness": "distinctiveness", "innovation": "innovation",
-                    "size": "size", "chain": "specialization", "sector": "sector",
-                    "growth": "specialization", "status": "history", "score": "rules"}
-_GROUP_PILLAR = {"patents": "innovation", "sector": "sector", "history": "history",
-                 "region and ownership": "ownership", "financials": "size"}
-PILLAR_OVERRIDES: dict[str, str] = {
-    # Size measures whose catalogue criterion names a ratio they feed.
-    "total_assets": "size", "employees_growth_1y": "size", "equity_raised_2y": "size",
-    "equity_raised_3y": "size",
-    # Growth is scored under 专 in the 2022 rulebooks.
-    "revenue_growth_2y": "specialization", "revenue_growth_3y": "specialization",
-    "main_revenue_growth_1y": "specialization", "main_revenue_growth_2y": "specialization",
-    "main_revenue_growth_3y": "specialization", "net_profit_growth_1y": "specialization",
-    "net_profit_growth_2y_avg": "specialization",
-    # Quality and brand are scored together under 精 in the 2022 Specialized SME score (the
-    # Little Giant rules list the brand under 特; one pillar per feature, so 精 it is).
-    "own_brand": "refinement",
-    "roa": "refinement", "export_share": "distinctiveness", "global_rank": "distinctiveness",
-    "domestic_rank": "distinctiveness", "high_tech": "innovation",
-    "rd_expense_2y_avg": "innovation", "rd_expense_3y_sum": "innovation",
-    "subsidies_to_revenue": "ownership", "financial_years_known": "history",
-    "province": "region", "macro_region": "region",
-    "industry_section": "sector", "industry_division": "sector", "industry_group": "sector",
-}
 RULE_PREFIX = "rule_"
 
 
 @cache
-def _catalogue() -> pd.DataFrame:
+def _catalogue_pillars() -> dict[str, str]:
     from features.pipeline import feature_catalogue
 
-    return feature_catalogue().set_index("name")
+    table = feature_catalogue()
+    return dict(zip(table["name"], table["pillar"]))
 
 
 @cache
@@ -79,17 +51,6 @@ def _rulebook_criteria() -> dict:
 
     return {c.id: c for path in available_rulebooks()["path"]
             for c in load_rulebook(path).criteria}
-
-
-@cache
-def _rulebook_pillars() -> dict[str, str]:
-    """criterion id and rulebook code -> pillar, over every rulebook file."""
-    from features.rules import available_rulebooks, load_rulebook
-
-    out = {load_rulebook(path).code: "rules" for path in available_rulebooks()["path"]}
-    out.update({cid: _RULEBOOK_PILLAR.get(c.pillar, "rules")
-                for cid, c in _rulebook_criteria().items()})
-    return out
 
 
 def _rule_criterion(name: str):
@@ -127,25 +88,15 @@ def fold_rule_columns(contributions: pd.DataFrame) -> pd.DataFrame:
 
 
 def feature_pillar(name: str) -> str:
-    """Pillar key (a key of PILLARS) of one feature column."""
-    if name in PILLAR_OVERRIDES:
-        return PILLAR_OVERRIDES[name]
-    if name.startswith(RULE_PREFIX):
-        criterion = name[len(RULE_PREFIX):].removesuffix("__on_data")
-        pillars = _rulebook_pillars()
-        if criterion in pillars:
-            return pillars[criterion]
-        return pillars.get(criterion.split("_")[0], "rules")  # "{code}_score" and the like
-    catalogue = _catalogue()
-    if name not in catalogue.index:
-        return "rules" if name.endswith(("_score", "_eligible", "_eligible_on_data")) else "size"
-    row = catalogue.loc[name]
-    criterion = str(row["criterion"]).strip()
-    if criterion[:1] in _CRITERION_MARK:
-        return _CRITERION_MARK[criterion[:1]]
-    if criterion.startswith("size"):
-        return "size"
-    return _GROUP_PILLAR.get(str(row["group"]), "size")
+    """Pillar key (a key of PILLARS) of one feature column: its catalogue entry's pillar.
+
+    A column outside the catalogue (not produced by this feature pipeline) is "rules" when
+    it is a rule result (``rule_*``) and "size" otherwise.
+    """
+    pillar = _catalogue_pillars().get(name)
+    if pillar is not None:
+        return pillar
+    return "rules" if name.startswith(RULE_PREFIX) else "size"
 
 
 def feature_pillars(names) -> pd.Series:

@@ -175,6 +175,23 @@ def test_size_class_and_sme(fin_frame):
     assert fin_frame.loc["C", "is_sme"] == 0.0
 
 
+def test_is_sme_is_three_valued():
+    ds = make_dataset(firms=[{"firm_id": f} for f in "DEF"],
+                      financials=[fin_row("D", 2022, employees=1500, revenue=np.nan),
+                                  fin_row("E", 2022, employees=500, revenue=np.nan),
+                                  fin_row("F", 2022, employees=1000, revenue=400e6)])
+    x = build_features(ds, 2023)
+    assert math.isnan(x.loc["D", "is_sme"])
+    assert x.loc["E", "is_sme"] == 1.0
+    assert x.loc["F", "is_sme"] == 0.0 and x.loc["F", "size_class"] == "large"
+
+
+def test_main_revenue_3y_avg(fin_frame):
+    assert fin_frame.loc["A", "main_revenue_3y_avg"] == pytest.approx((240e6 + 180e6 + 150e6) / 3)
+    assert math.isnan(fin_frame.loc["B", "main_revenue_3y_avg"])  # only t-1 known
+    assert math.isnan(fin_frame.loc["C", "main_revenue_3y_avg"])  # gap at t-2
+
+
 # --- patents ----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -291,14 +308,30 @@ def test_region_and_ownership(firm_frame):
     assert s["macro_region"] == "west" and t["macro_region"] == "northeast"
     assert pd.isna(u["macro_region"]) and u["province"] == "71"
     assert r["is_subsidiary"] == 1.0 and u["is_subsidiary"] == 0.0
-    assert r["parent_large_group"] == 1.0          # 5000 employees suffice
-    assert math.isnan(s["parent_large_group"])     # small staff, revenue unknown
+    assert r["parent_large_group"] == 0.0          # 5000 employees but 100M: not large
+    assert s["parent_large_group"] == 0.0          # 100 employees: below whatever the revenue
     assert t["parent_large_group"] == 0.0
     assert u["parent_large_group"] == 0.0          # independent
     assert r["state_share"] == 0.6 and r["state_controlled"] == 1.0
     assert u["state_controlled"] == 0.0
     assert r["listed"] == 1.0 and r["listed_board"] == "star"
     assert s["listed"] == 0.0 and s["listed_board"] == "neeq"
+
+
+def test_parent_large_group_needs_both_limits():
+    ds = make_dataset(
+        firms=[
+            {"firm_id": "L", "parent_id": "G", "parent_employees": 1000.0,
+             "parent_revenue": 400e6},
+            {"firm_id": "M", "parent_id": "G", "parent_employees": 5000.0},  # revenue unknown
+            {"firm_id": "N", "parent_id": "G", "parent_revenue": 300e6},  # staff unknown
+        ],
+        financials=[fin_row(f, 2022) for f in "LMN"],
+    )
+    x = build_features(ds, 2023)
+    assert x.loc["L", "parent_large_group"] == 1.0
+    assert math.isnan(x.loc["M", "parent_large_group"])
+    assert x.loc["N", "parent_large_group"] == 0.0
 
 
 def test_history(firm_frame):
@@ -343,6 +376,8 @@ def test_catalogue_complete():
     assert list(cat["name"]) == feature_names()
     assert cat["name"].is_unique
     assert (cat["meaning"].str.len() > 0).all() and (cat["source"].str.len() > 0).all()
+    assert list(cat.columns) == ["name", "group", "pillar", "label_en", "label_zh", "meaning",
+                                 "unit", "kind", "source", "criterion"]
     src = cat.set_index("name")["source"]
     assert src["rd_intensity"] == "financials.rd_expense[t-1], financials.revenue[t-1]"
     assert "patents.granted" in src["valid_invention_patents"]
@@ -353,7 +388,7 @@ def test_catalogue_complete():
                 "net_profit_growth_2y_avg", "net_margin", "roa", "debt_ratio", "equity_raised_2y",
                 "equity_raised_3y", "domestic_share", "domestic_rank", "global_rank",
                 "rd_institution_level", "high_tech", "quality_cert", "own_brand", "size_class",
-                "is_sme", "valid_invention_patents", "valid_utility_patents",
+                "is_sme", "main_revenue_3y_avg", "valid_invention_patents", "valid_utility_patents",
                 "valid_design_patents", "valid_software_copyrights", "class1_ip", "class2_ip",
                 "years_in_niche", "firm_age", "sector_strategic_emerging", "sector_mic2025",
                 "sector_five_foundations", "sector_network_power", "holds_specialized",
@@ -388,10 +423,10 @@ def test_empty_firm_list_gives_empty_frame_with_all_columns():
 def test_features_doc_is_generated_from_the_registry(tmp_path):
     from pathlib import Path
 
-    from features.catalogue import catalogue_markdown, write_catalogue
+    from features.docs import REGENERATE, catalogue_markdown, write_catalogue
 
     written = write_catalogue(tmp_path / "FEATURES.md").read_text(encoding="utf-8")
     assert written == catalogue_markdown() + "\n"
     docs = Path(__file__).resolve().parents[2] / "docs" / "FEATURES.md"
     assert docs.read_text(encoding="utf-8") == written, (
-        "docs/FEATURES.md is stale: run python -m features.catalogue > docs/FEATURES.md")
+        f"docs/FEATURES.md is stale: run {REGENERATE}")

@@ -50,6 +50,17 @@ def test_feature_pillars(feature, pillar):
     assert feature_pillar(feature) == pillar
 
 
+def test_pillars_come_from_the_catalogue_only():
+    from features.pipeline import feature_catalogue
+    from models import explain
+
+    for gone in ("PILLAR_OVERRIDES", "_CRITERION_MARK", "_GROUP_PILLAR", "_RULEBOOK_PILLAR"):
+        assert not hasattr(explain, gone), gone
+    cat = feature_catalogue()
+    assert list(feature_pillars(cat["name"])) == list(cat["pillar"])
+    assert feature_pillar("rule_xx99_unknown") == "rules"
+
+
 def test_every_pipeline_feature_has_a_known_pillar():
     from features.pipeline import feature_names
 
