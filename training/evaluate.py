@@ -32,12 +32,13 @@ class Evaluation:
 
 
 ModelFactory = Callable[[int], TierModel]
-"""Builds the (unfitted) LightGBM model of a fit from a seed: ``model_factory(seed)``.
+"""Builds the (unfitted) LightGBM model of a fit from a seed, called as
+``model_factory(seed=seed)`` (so ``functools.partial(TierModel, ...)`` is a factory).
 
 The estimator must offer TierModel's interface (``fit(X, y, *, years)``, ``predict_proba``,
 ``predict_uncalibrated``; the final model of `training.train` also ``contributions``,
 ``feature_importance``, ``feature_names_in_``, ...). Tests pass small fast models, e.g.
-``lambda seed: TierModel(seed=seed, num_boost_round=60, early_stopping_rounds=10)``.
+``functools.partial(TierModel, num_boost_round=60, early_stopping_rounds=10)``.
 """
 
 
@@ -48,7 +49,7 @@ def production_model(seed: int) -> TierModel:
 
 def make_models(tier: str, seed: int, model_factory: ModelFactory = production_model) -> dict:
     return {
-        "lightgbm": model_factory(seed),
+        "lightgbm": model_factory(seed=seed),
         "logistic": LogisticBaseline(seed=seed),
         "rules": RuleBaseline(tier=tier),
     }
@@ -59,7 +60,7 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
                  progress: Callable[[str], None] | None = None) -> Evaluation:
     """Fit every model per fold on the training years, score the test year.
 
-    model_factory(seed) builds the LightGBM model of each fold (see `ModelFactory`).
+    model_factory(seed=seed) builds the LightGBM model of each fold (see `ModelFactory`).
     """
     years = keys["year"].to_numpy()
     y = np.asarray(y, dtype=float)

@@ -92,7 +92,7 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
           model_factory: ModelFactory = production_model) -> TrainingResult:
     """Train, evaluate and register one model per tier on the dataset in `data_dir`.
 
-    model_factory(seed) builds every LightGBM model: the walk-forward folds' and the final
+    model_factory(seed=seed) builds every LightGBM model: the walk-forward folds' and the final
     one that is registered (default: the production TierModel; see
     `training.evaluate.ModelFactory`).
     """
@@ -160,7 +160,7 @@ def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: 
     _log_evaluation(evaluation, tier)
 
     say(f"{tier}: fitting the final model on {years[0]}-{years[-1]}")
-    final = model_factory(seed).fit(X, y, years=keys["year"].to_numpy())
+    final = model_factory(seed=seed).fit(X, y, years=keys["year"].to_numpy())
     mlflow.log_params({"best_iteration": final.best_iteration_,
                        "calibration_folds": final.calibration_folds,
                        **{f"lgbm.{k}": v for k, v in final._params(len(X)).items()}})

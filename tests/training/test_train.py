@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import socket
@@ -23,12 +24,9 @@ from training.train import TrainingProblem, train
 
 TIER = "little_giant"
 QUICK_ROUNDS = 60
-
-
-def quick_model(seed: int) -> TierModel:
-    """Boosters capped at QUICK_ROUNDS trees: these tests check the training path, not the
-    model's quality, and full boosting would dominate their time."""
-    return TierModel(seed=seed, num_boost_round=QUICK_ROUNDS, early_stopping_rounds=10)
+# Boosters capped at QUICK_ROUNDS trees: these tests check the training path, not the
+# model's quality, and full boosting would dominate their time.
+quick_model = functools.partial(TierModel, num_boost_round=QUICK_ROUNDS, early_stopping_rounds=10)
 
 
 @pytest.fixture(scope="module")
