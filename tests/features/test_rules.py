@@ -35,6 +35,7 @@ COMPARE = {
 CONTRACT_FEATURES = {
     "revenue",
     "main_revenue",
+    "main_revenue_3y_avg",
     "employees",
     "total_assets",
     "rd_expense",

@@ -6,8 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.rules import assess, load_rulebook
 from models.lgbm import TierModel
 from models.reasons import format_values, reason_codes, rulebook_thresholds, template
+
+LG22, SP22, LG26 = "little_giant_2022", "specialized_2022", "little_giant_2026"
+
+
+def under(X: pd.DataFrame, rulebook: str):
+    """The assessment of X's rows under a rulebook (what reasons quote)."""
+    return assess(X, load_rulebook(rulebook))
 
 COLUMNS = ["rd_intensity", "revenue", "parent_large_group", "parent_employees", "class1_ip",
            "main_share", "province", "debt_ratio"]
@@ -39,7 +47,7 @@ def test_dominant_feature_leads_with_the_firms_value_and_the_rulebook_bar(firms)
         [-1.0, 0.5, 0.0, 0.0, 0.7, 0.4, -0.1, 0.2],
         [0.0, 0.0, 0.9, 0.2, 0.0, 0.1, 0.3, 0.0],
     ], firms.index)
-    reasons = reason_codes(firms, contributions, n=3, tier="little_giant")
+    reasons = reason_codes(firms, contributions, n=3, assessment=under(firms, LG22))
     assert list(reasons.columns) == ["reasons_for", "reasons_against"]
     assert reasons.index.equals(firms.index)
     first_for = reasons.loc["f1", "reasons_for"].split("; ")
@@ -61,47 +69,61 @@ def test_dominant_feature_leads_with_the_firms_value_and_the_rulebook_bar(firms)
 def test_thresholds_follow_the_tier_and_none_quotes_no_bar(firms):
     contributions = _contributions([[0, 0, 0, 0, 0, 3.0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0],
                                     [0, 0, 0, 0, 0, 0, 0, 0]], firms.index)
-    lg = reason_codes(firms, contributions, n=2, tier="little_giant")
-    sp = reason_codes(firms, contributions, n=2, tier="specialized")
-    plain = reason_codes(firms, contributions, n=2, tier=None)
+    lg = reason_codes(firms, contributions, n=2, assessment=under(firms, LG22))
+    sp = reason_codes(firms, contributions, n=2, assessment=under(firms, SP22))
+    plain = reason_codes(firms, contributions, n=2)
+    lg26 = reason_codes(firms, contributions, n=2, assessment=under(firms, LG26))
     assert lg.loc["f1", "reasons_for"] == "main-business share 62%, below the 70% bar"
+    # The bar is the assessed rulebook's: 90% under the 2026 Measures.
+    assert lg26.loc["f1", "reasons_for"] == "main-business share 62%, below the 90% bar"
     assert sp.loc["f1", "reasons_for"] == "main-business share 62%"  # no hard bar for SMEs
     assert plain.loc["f1", "reasons_for"] == "main-business share 62%"
     assert (lg.loc[["f2", "f3"]] == "").all().all()
-    assert rulebook_thresholds("champion", "main_share") == [(0.7, ">=", "")]
-    assert [t for t, _, _ in rulebook_thresholds("little_giant", "rd_intensity")] == [0.03, 0.06]
+    assert rulebook_thresholds(load_rulebook("champion_2022"), "main_share") == \
+        [(0.7, ">=", "")]
+    assert [t for t, _, _ in rulebook_thresholds(load_rulebook(LG22), "rd_intensity")] == \
+        [0.03, 0.06]
 
 
 def test_strongest_first_and_n_limits_the_count(firms):
     contributions = _contributions([[0.1, 0.2, 0.3, 0.0, 0.4, 0.5, 0.0, 0.0]] * 3, firms.index)
-    reasons = reason_codes(firms, contributions, n=2, tier="little_giant")
+    reasons = reason_codes(firms, contributions, n=2, assessment=under(firms, LG22))
     assert reasons.loc["f2", "reasons_for"] == (
         "main-business share 90%, above the 70% bar; 3 Class I IP rights, above the minimum of 2")
-    one = reason_codes(firms, contributions, n=1, tier="little_giant")
+    one = reason_codes(firms, contributions, n=1, assessment=under(firms, LG22))
     assert one.loc["f2", "reasons_for"] == "main-business share 90%, above the 70% bar"
 
 
 def test_unknown_values_and_columns_read_as_not_reported(firms):
     contributions = _contributions([[0.0] * 8, [0.0] * 8, [1.0] + [0.0] * 7], firms.index)
     contributions["net_margin"] = [0.0, -2.0, 0.0]  # a model feature missing from the frame
-    reasons = reason_codes(firms, contributions, n=3, tier="little_giant")
+    reasons = reason_codes(firms, contributions, n=3, assessment=under(firms, LG22))
     assert reasons.loc["f3", "reasons_for"] == "R&D intensity not reported"
     assert reasons.loc["f2", "reasons_against"] == "net margin not reported"
 
 
-def test_rule_features_and_uncatalogued_names_get_texts():
-    X = pd.DataFrame({"rule_lg22_main_share": [0.0, 1.0],
-                      "rule_lg22_eligible_on_data": [np.nan, 1.0],
+def test_rule_features_fold_onto_their_measure_and_the_rest_is_the_assessed_verdict():
+    """The lens (2022) rule features never quote the lens: a single-measure criterion's
+    push reads as its measure against the assessed rulebook's bar, and the overall outcomes
+    as that rulebook's verdict, the same one as the eligibility beside the reasons."""
+    X = pd.DataFrame({"main_share": [0.62, 0.95],
+                      "rule_lg22_main_share": [0.0, 1.0],
+                      "rule_lg22_eligible_on_data": [0.0, np.nan],
                       "mystery_ratio": [0.5, 0.25]})
-    contributions = pd.DataFrame({"rule_lg22_main_share": [-1.0, 1.0],
-                                  "rule_lg22_eligible_on_data": [0.5, 0.5],
+    contributions = pd.DataFrame({"main_share": [0.0, 0.0],
+                                  "rule_lg22_main_share": [-1.0, 1.0],
+                                  "rule_lg22_eligible_on_data": [-0.5, 0.5],
                                   "mystery_ratio": [0.0, 0.1]})
-    reasons = reason_codes(X, contributions, n=3, tier="little_giant")
+    verdict = under(X, LG26)
+    reasons = reason_codes(X, contributions, n=3, assessment=verdict)
+    assert verdict.eligible.tolist() == ["fail", "unknown"]
     assert reasons.loc[0, "reasons_against"] == (
-        "fails: main-business share of revenue at least 70%")
-    assert reasons.loc[0, "reasons_for"] == "eligibility undecided on its data"
-    assert reasons.loc[1, "reasons_for"].startswith(
-        "meets: main-business share of revenue at least 70%; eligible under the rulebook")
+        "main-business share 62%, below the 90% bar; fails the Little Giant (2026 Measures): "
+        "main-business share of revenue at least 90%")
+    assert reasons.loc[1, "reasons_for"] == (
+        "main-business share 95%, above the 90% bar; Little Giant (2026 Measures): undecided "
+        "on its data; mystery ratio 0.2")
+    assert "70%" not in " ".join(reasons.to_numpy().ravel())
     assert template("mystery_ratio")["format"] == "number"
 
 
@@ -121,7 +143,7 @@ def test_batch_of_many_firms_keeps_order_and_reasons_per_firm():
     X = pd.DataFrame({"main_share": rng.uniform(0.3, 1.0, n), "debt_ratio": rng.uniform(0, 1, n),
                       "class1_ip": rng.integers(0, 8, n).astype(float)})
     C = pd.DataFrame(rng.normal(size=(n, 3)), columns=X.columns)
-    reasons = reason_codes(X, C, n=2, tier="little_giant")
+    reasons = reason_codes(X, C, n=2, assessment=under(X, LG22))
     assert len(reasons) == n
     leading = C.idxmax(axis=1)
     words = {"main_share": "main-business share", "debt_ratio": "debt ratio",
@@ -144,7 +166,8 @@ def test_end_to_end_with_a_trained_tier_model():
                       early_stopping_rounds=10).fit(X, y, years=np.repeat([2021, 2022, 2023], n // 3))
     firms = pd.DataFrame({"rd_intensity": [0.12, 0.01], "main_share": [0.75, 0.75],
                           "debt_ratio": [0.5, 0.5], "revenue": [7e7, 7e7]}, index=["hi", "lo"])
-    reasons = reason_codes(firms, model.contributions(firms), n=3, tier="little_giant")
+    reasons = reason_codes(firms, model.contributions(firms), n=3,
+                           assessment=under(firms, LG22))
     assert reasons.loc["hi", "reasons_for"].startswith(
         "R&D intensity 12.0%, above the 6% bar for its revenue band")
     assert reasons.loc["lo", "reasons_against"].startswith(
