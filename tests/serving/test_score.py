@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import functools
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
-from unittest import mock
 
 import mlflow
 import numpy as np
@@ -32,7 +30,6 @@ from serving.score import (
     score_to_file,
 )
 from tests.conftest import tracking_env
-from training import evaluate as evaluate_module
 from training import train as train_module
 
 SCORE_YEAR = 2025
@@ -43,15 +40,10 @@ QUICK_ROUNDS = 60
 _STORE: dict[str, str] = {}
 
 
-@contextmanager
-def quick_boosters(rounds: int = QUICK_ROUNDS):
-    """`giantwatch train` with boosters capped at `rounds` trees: the serving tests need
-    registered production models of every tier, not good ones, and full boosting would
-    dominate the suite's time."""
-    quick = functools.partial(TierModel, num_boost_round=rounds, early_stopping_rounds=10)
-    with mock.patch.object(train_module, "TierModel", quick), \
-            mock.patch.object(evaluate_module, "TierModel", quick):
-        yield
+# `giantwatch train` with boosters capped at QUICK_ROUNDS trees: the serving tests need
+# registered production models of every tier, not good ones, and full boosting would
+# dominate the suite's time.
+QUICK_MODEL = functools.partial(TierModel, num_boost_round=QUICK_ROUNDS, early_stopping_rounds=10)
 
 
 def trained_store(universe: Path, tmp_path_factory) -> str:
@@ -65,8 +57,8 @@ def trained_store(universe: Path, tmp_path_factory) -> str:
             # Absolute artifact location: the models load from any working folder later.
             mlflow.create_experiment(f"giantwatch-{Path(universe).resolve().name}",
                                      artifact_location=(home / "artifacts").as_uri())
-            with quick_boosters():
-                train_module.train(universe, n_folds=1, until_year=TRAIN_UNTIL, seed=0)
+            train_module.train(universe, n_folds=1, until_year=TRAIN_UNTIL, seed=0,
+                               model_factory=QUICK_MODEL)
         _STORE["uri"] = uri
     return _STORE["uri"]
 
