@@ -84,6 +84,15 @@ def holds_valid_title(
     return (in_window & ~revoked_after).astype(bool).rename("holds_" + tier)
 
 
+def labelled_years(certifications: pd.DataFrame, tier: str) -> list[int]:
+    """The as-of years whose ``tier`` list is in the data: years with a ``granted`` row of
+    the tier (the label of "What a prediction is"), sorted."""
+    check_tier(tier)
+    granted = certifications[(certifications["tier"] == tier)
+                             & (certifications["event"] == "granted")]
+    return sorted(int(y) for y in granted["year"].unique())
+
+
 def candidate_mask(founded_year, holds: Mapping[str, np.ndarray], year: int,
                    tier: str) -> np.ndarray:
     """Candidates of ``tier`` in as-of ``year`` (DATA_CONTRACT "What a prediction is").

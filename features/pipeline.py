@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from features import patents
 from features.catalogue import BUILDER_MODULES, FEATURES, NODES
-from features.domain import LENS_RULEBOOK_YEAR
+from features.domain import LENS_RULEBOOK_YEAR, labelled_years
 from features.panel import candidate_panel, positions_in
 from features.rule_features import rule_feature_catalogue, rule_features
 
@@ -290,9 +290,7 @@ def asof_panel(dataset, year: int, tier: str) -> Panel:
     # keys hold each candidate once, so the frame comes back in keys order.
     X = build_features(dataset, year, firm_ids=keys["firm_id"])
     X.index = keys.index
-    granted = dataset.certifications
-    labelled = bool(((granted["tier"] == tier) & (granted["year"] == year)
-                     & (granted["event"] == "granted")).any())
+    labelled = int(year) in labelled_years(dataset.certifications, tier)
     y = _labels(keys["label"]) if labelled else None
     return Panel(X, y, keys[["firm_id", "year"]].copy(), rejects, tier)
 

@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from features.atomic import move_folder_into_place
-from features.domain import TIERS
+from features.domain import TIERS, labelled_years
 from models.audit import FLAG_COLUMNS, TierAudit, audit_tier
 
 AUDITED_TIERS = TIERS
@@ -134,8 +134,7 @@ def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
     certs = dataset.certifications
     audits, skipped = {}, {}
     for tier in tiers:
-        granted = certs[(certs["tier"] == tier) & (certs["event"] == "granted")]
-        years = sorted(int(y) for y in granted["year"].unique())
+        years = labelled_years(certs, tier)
         if len(years) < 2:
             skipped[tier] = f"grants in {len(years)} year(s); out-of-fold scoring needs 2"
             say(f"{tier}: skipped ({skipped[tier]})")

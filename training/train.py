@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
+from features.domain import TIERS, labelled_years
 from models.lgbm import TierModel
 from models.pyfunc import OUTPUT_COLUMN, TierProbabilityModel, signature_frame
 from training import plots
@@ -31,7 +32,7 @@ from training.tracking import (
     setup_tracking,
 )
 
-MODELLED_TIERS = ("specialized", "little_giant", "champion")
+MODELLED_TIERS = TIERS
 # MLflow hints about integer columns in inferred schemas; ours are declared optional doubles
 # or are the panel's year keys, so the hint is noise in every run's output.
 warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column",
@@ -135,8 +136,7 @@ def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: 
     from features.pipeline import FEATURE_PIPELINE_VERSION, stack_panels
 
     certs = dataset.certifications
-    granted = certs[(certs["tier"] == tier) & (certs["event"] == "granted")]
-    years = sorted(int(y) for y in granted["year"].unique())
+    years = labelled_years(certs, tier)
     if until_year is not None:
         years = [y for y in years if y <= until_year]
     if len(years) < 2:

@@ -49,6 +49,13 @@ def test_title_validity(rows, year, held):
     assert bool(domain.holds_valid_title(certs(*rows), year, "little_giant")["a"]) is held
 
 
+def test_labelled_years_are_years_with_a_grant_of_the_tier():
+    table = certs(("a", "little_giant", 2021, "granted"), ("a", "little_giant", 2024, "renewed"),
+                  ("b", "little_giant", 2023, "granted"), ("c", "champion", 2022, "granted"))
+    assert domain.labelled_years(table, "little_giant") == [2021, 2023]
+    assert domain.labelled_years(table, "specialized") == []
+
+
 def test_candidacy_founding_and_excluding_titles():
     founded = np.array([2010, 2024, 2025, np.nan, 2010, 2010])
     holds = {"specialized": np.array([0, 0, 0, 0, 1, 0]),
