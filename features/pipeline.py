@@ -10,17 +10,15 @@ whatever a feature function does.
 Features come from the registry of :mod:`features.catalogue`; FEATURE_PIPELINE_VERSION is a
 hash of the sources that compute them (:func:`pipeline_version`), and
 :func:`feature_catalogue` / :func:`feature_label` give each feature's pillar and labels.
+The version is computed in :mod:`features.version`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -28,46 +26,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from features import patents
-from features.catalogue import BUILDER_MODULES, FEATURES, NODES
-from features.domain import LENS_RULEBOOK_YEAR, labelled_years
+from features.catalogue import FEATURES, NODES
+from features.domain import labelled_years
 from features.panel import candidate_panel, positions_in
 from features.rule_features import rule_feature_catalogue, rule_features
-
-# Modules whose source decides the feature values: the builders, this pipeline, the rule
-# features with the rules engine, and the domain definitions. Data files: the lens
-# rulebooks and the sector crosswalk.
-VERSION_MODULES: tuple[str, ...] = (
-    *BUILDER_MODULES, "features.pipeline", "features.rule_features", "features.domain",
-    "features.rules", "features.rules.book", "features.rules.engine", "features.rules.types",
-)
-VERSION_MAJOR = "2"
-
-
-def version_sources() -> dict[str, bytes]:
-    """The sources the feature pipeline version is computed from: module name -> source,
-    data file path (relative to the package ``features``) -> bytes, in a fixed order."""
-    sources = {name: inspect.getsource(importlib.import_module(name)).encode("utf-8")
-               for name in VERSION_MODULES}
-    root = resources.files("features")
-    books = root / "rules" / "rulebooks"
-    for path in sorted(books.iterdir(), key=lambda p: p.name):
-        if path.name.endswith(f"_{LENS_RULEBOOK_YEAR}.toml"):
-            sources[f"rules/rulebooks/{path.name}"] = path.read_bytes()
-    sources["data/sector_crosswalk.csv"] = (root / "data" / "sector_crosswalk.csv").read_bytes()
-    return sources
-
-
-def pipeline_version(sources: Mapping[str, bytes]) -> str:
-    """``"2."`` + the first 12 hex characters of the SHA-256 over ``sources`` (names and
-    contents, in order): a changed feature, rule or domain definition changes the version,
-    so a model can never be scored with features it was not trained on."""
-    digest = hashlib.sha256()
-    for name, content in sources.items():
-        for part in (name.encode("utf-8"), content):
-            digest.update(len(part).to_bytes(8, "big"))
-            digest.update(part)
-    return f"{VERSION_MAJOR}.{digest.hexdigest()[:12]}"
-
+from features.version import pipeline_version, version_sources
 
 FEATURE_PIPELINE_VERSION = pipeline_version(version_sources())
 

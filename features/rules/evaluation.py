@@ -1,0 +1,278 @@
+"""Evaluating a rulebook over a feature frame: statuses, scores, eligibility and gaps.
+
+Missing data and criteria on data outside the contract are ``unknown``, never ``fail``; see
+features/rules/engine.py for the strict vs on-data readings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.rules.engine import (
+    FAIL,
+    PASS,
+    STATUSES,
+    UNKNOWN,
+    Columns,
+    NodeEvaluator,
+    ScoreResult,
+    evaluate_score,
+)
+from features.rules.gaps import GapWriter
+from features.rules.registry import load_rulebook
+from features.rules.types import Criterion, Rulebook, ScorePass, iter_nodes
+
+_STATUS_VALUE = np.array([0.0, np.nan, 1.0])  # fail, unknown, pass as model features
+
+
+def _status(codes: np.ndarray) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=STATUSES, ordered=True)
+
+
+def _status(codes: np.ndarray) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=STATUSES, ordered=True)
+
+
+@dataclass
+class RuleResult:
+    """Outcome of one rulebook over many firms; every frame is indexed like the input.
+
+    criteria / criteria_on_data: one categorical column per criterion id.
+    pillars: ``<pillar>_pass_share`` (share of the pillar's criteria passed, 0..1) and, where
+      scored, ``<pillar>_points`` / ``<pillar>_points_max``.
+    score: ``score`` (points certain from known data), ``score_max_possible`` (plus the most
+      unknown items could add), ``score_threshold`` and categorical ``score_status``; NaN when
+      the rulebook has no score.
+    eligible: strict overall status; eligible_on_data: undocumented alternatives assumed absent
+      and wholly qualitative criteria left aside.
+    """
+
+    rulebook: Rulebook
+    criteria: pd.DataFrame
+    criteria_on_data: pd.DataFrame
+    pillars: pd.DataFrame
+    score: pd.DataFrame
+    eligible: pd.Series
+    eligible_on_data: pd.Series
+    # The memoised node evaluations behind the statuses, reused for the gap texts so a
+    # frame's rules are evaluated once.
+    evaluator: NodeEvaluator | None = field(default=None, repr=False, compare=False)
+
+    def as_features(self, prefix: str = "") -> pd.DataFrame:
+        """float64 frame: 1.0 pass / 0.0 fail / NaN unknown per criterion (plus ``__on_data``
+        twins for criteria with undocumented alternatives), score, score_max_possible and the
+        two eligibility statuses, columns named ``{prefix}{criterion id}`` / ``{prefix}{code}_*``."""
+        code = self.rulebook.code
+        cols: dict[str, np.ndarray] = {}
+        for c in self.rulebook.criteria:
+            cols[f"{prefix}{c.id}"] = _STATUS_VALUE[self.criteria[c.id].cat.codes.to_numpy()]
+            if _differs_on_data(c):
+                cols[f"{prefix}{c.id}__on_data"] = _STATUS_VALUE[
+                    self.criteria_on_data[c.id].cat.codes.to_numpy()
+                ]
+        cols[f"{prefix}{code}_score"] = self.score["score"].to_numpy()
+        cols[f"{prefix}{code}_score_max_possible"] = self.score["score_max_possible"].to_numpy()
+        cols[f"{prefix}{code}_eligible"] = _STATUS_VALUE[self.eligible.cat.codes.to_numpy()]
+        cols[f"{prefix}{code}_eligible_on_data"] = _STATUS_VALUE[
+            self.eligible_on_data.cat.codes.to_numpy()
+        ]
+        return pd.DataFrame(cols, index=self.criteria.index)
+
+
+def _differs_on_data(c: Criterion) -> bool:
+    return bool(c.qualitative_parts) and not c.qualitative
+
+
+def _frame(codes: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
+    return pd.DataFrame({k: _status(v) for k, v in codes.items()}, index=index)
+
+
+def _score_frame(rb: Rulebook, s: ScoreResult | None, index: pd.Index) -> pd.DataFrame:
+    n = len(index)
+    if s is None:
+        nan = np.full(n, np.nan)
+        return pd.DataFrame(
+            {
+                "score": nan,
+                "score_max_possible": nan,
+                "score_threshold": nan,
+                "score_status": pd.Categorical([np.nan] * n, categories=STATUSES, ordered=True),
+            },
+            index=index,
+        )
+    # The threshold is NaN where it depends on an unknown province.
+    threshold = np.where(s.threshold_lo == s.threshold_hi, s.threshold_lo, np.nan)
+    return pd.DataFrame(
+        {
+            "score": s.lo,
+            "score_max_possible": s.hi,
+            "score_threshold": threshold,
+            "score_status": _status(s.status),
+        },
+        index=index,
+    )
+
+
+def _evaluator(features: pd.DataFrame, rb: Rulebook) -> NodeEvaluator:
+    cols = Columns(features)
+    score = evaluate_score(rb.score, cols) if rb.score is not None else None
+    return NodeEvaluator(cols, score)
+
+
+def evaluate(features: pd.DataFrame, rulebook: Rulebook | str) -> RuleResult:
+    """Evaluate every criterion of ``rulebook`` for every row of ``features`` (vectorised).
+
+    features: one row per firm with the columns of the feature contract (float64, NaN =
+    unknown; ``province`` as a 2-digit string); absent columns count as unknown.
+    """
+    rb = load_rulebook(rulebook) if not isinstance(rulebook, Rulebook) else rulebook
+    ev = _evaluator(features, rb)
+    n = len(features)
+    strict = {c.id: ev.codes(c.node) for c in rb.criteria}
+    # Wholly qualitative criteria stay unknown in the on-data reading (nothing to assume away).
+    on_data = {
+        c.id: strict[c.id] if c.qualitative else ev.codes(c.node, on_data=True) for c in rb.criteria
+    }
+
+    def overall(codes: dict[str, np.ndarray], skip_qualitative: bool) -> np.ndarray:
+        use = [
+            codes[c.id]
+            for c in rb.criteria
+            if c.required and not (skip_qualitative and c.qualitative)
+        ]
+        return np.minimum.reduce(use) if use else np.full(n, PASS, dtype=np.int8)
+
+    pillar_cols: dict[str, np.ndarray] = {}
+    for pillar in dict.fromkeys(c.pillar for c in rb.criteria):
+        members = [strict[c.id] == PASS for c in rb.criteria if c.pillar == pillar]
+        pillar_cols[f"{pillar}_pass_share"] = np.mean(members, axis=0) if n else np.zeros(0)
+    if ev.score is not None:
+        for pillar in ev.score.pillar_lo:
+            pillar_cols[f"{pillar}_points"] = ev.score.pillar_lo[pillar]
+            pillar_cols[f"{pillar}_points_max"] = ev.score.pillar_hi[pillar]
+
+    index = features.index
+    return RuleResult(
+        rulebook=rb,
+        criteria=_frame(strict, index),
+        criteria_on_data=_frame(on_data, index),
+        pillars=pd.DataFrame(pillar_cols, index=index),
+        score=_score_frame(rb, ev.score, index),
+        eligible=pd.Series(_status(overall(strict, False)), index=index, name="eligible"),
+        eligible_on_data=pd.Series(
+            _status(overall(on_data, True)), index=index, name="eligible_on_data"
+        ),
+        evaluator=ev,
+    )
+
+
+def _ids_per_row(mask: np.ndarray, ids: np.ndarray) -> list[list[str]]:
+    if mask.shape[0] == 0:
+        return []
+    rows, cols = np.nonzero(mask)
+    bounds = np.cumsum(np.bincount(rows, minlength=mask.shape[0]))[:-1]
+    return [list(x) for x in np.split(ids[cols], bounds)]
+
+
+def explain_failures(
+    features: pd.DataFrame, rulebook: Rulebook | str, result: RuleResult | None = None
+) -> pd.DataFrame:
+    """Per firm (index of ``features``): ``eligible``, ``failed`` (ids of failed criteria),
+    ``unknown`` (ids undecided), ``failed_on_data`` (undecided ids that only an undocumented
+    alternative such as an award could still pass) and ``gaps``: a dict criterion id -> text for
+    each id in failed + failed_on_data, in the firm's own units (CNY, years, counts, %)."""
+    rb = load_rulebook(rulebook) if not isinstance(rulebook, Rulebook) else rulebook
+    result = result if result is not None else evaluate(features, rb)
+    ev = result.evaluator if result.evaluator is not None else _evaluator(features, rb)
+    n, ids = len(features), np.array([c.id for c in rb.criteria], dtype=object)
+    strict = (
+        np.column_stack([result.criteria[c.id].cat.codes.to_numpy() for c in rb.criteria])
+        if len(ids)
+        else np.zeros((n, 0), dtype=np.int8)
+    )
+    loose = (
+        np.column_stack([result.criteria_on_data[c.id].cat.codes.to_numpy() for c in rb.criteria])
+        if len(ids)
+        else strict
+    )
+    only_on_data = (strict == UNKNOWN) & (loose == FAIL)
+    only_on_data[:, [c.qualitative for c in rb.criteria]] = False
+    gaps: list[dict[str, str]] = [{} for _ in range(n)]
+    for j, c in enumerate(rb.criteria):
+        for mask, on_data in ((strict[:, j] == FAIL, False), (only_on_data[:, j], True)):
+            rows = np.flatnonzero(mask)
+            if not len(rows):
+                continue
+            texts = GapWriter(ev, rb.score, on_data).texts(c.node, rows)
+            if on_data:
+                unless = ", ".join(q.label for q in c.qualitative_parts)
+                texts = [f"{t} (unless: {unless})" for t in texts]
+            for r, t in zip(rows, texts):
+                gaps[r][c.id] = t
+    return pd.DataFrame(
+        {
+            "eligible": result.eligible.to_numpy(),
+            "failed": _ids_per_row(strict == FAIL, ids),
+            "unknown": _ids_per_row(strict == UNKNOWN, ids),
+            "failed_on_data": _ids_per_row(only_on_data, ids),
+            "gaps": gaps,
+        },
+        index=features.index,
+    )
+
+
+@dataclass
+class Assessment:
+    """A tier's verdict under one rulebook for many firms, from one evaluation: what users
+    read as eligibility, failed criteria and gaps (and what reasons quote).
+
+    eligible: on-data eligibility (pass / fail / unknown; undocumented alternatives assumed
+    absent, wholly qualitative criteria left aside), indexed like the features; failed:
+    per firm the ids of the criteria failed on the data; gaps: per firm criterion id -> gap
+    text in the firm's units; result: the full RuleResult.
+    """
+
+    rulebook: Rulebook
+    result: RuleResult
+    eligible: pd.Series
+    failed: list[list[str]]
+    gaps: list[dict[str, str]]
+
+
+def assess(features: pd.DataFrame, rulebook: Rulebook | str) -> Assessment:
+    """Evaluate ``rulebook`` once on ``features`` and explain the failures from the same
+    evaluation (see :func:`evaluate`, :func:`explain_failures`)."""
+    rb = load_rulebook(rulebook) if not isinstance(rulebook, Rulebook) else rulebook
+    result = evaluate(features, rb)
+    explained = explain_failures(features, rb, result)
+    failed = [a + b for a, b in zip(explained["failed"], explained["failed_on_data"])]
+    return Assessment(rb, result, result.eligible_on_data, failed, list(explained["gaps"]))
+
+
+def criteria_table(rulebook: Rulebook | str) -> pd.DataFrame:
+    """The rulebook's criteria as rows (id, pillar, names, features, units, confirmed, source)."""
+    rb = load_rulebook(rulebook) if not isinstance(rulebook, Rulebook) else rulebook
+    return pd.DataFrame(
+        [
+            {
+                "id": c.id,
+                "tier": c.tier,
+                "pillar": c.pillar,
+                "pillar_zh": c.pillar_zh,
+                "name_zh": c.name_zh,
+                "name_en": c.name_en,
+                "features": ", ".join(c.features),
+                "unit": c.unit,
+                "uses_score": any(isinstance(x, ScorePass) for x in iter_nodes(c.node)),
+                "qualitative": c.qualitative,
+                "required": c.required,
+                "confirmed": c.confirmed,
+                "note": c.note,
+                "source": c.source,
+            }
+            for c in rb.criteria
+        ]
+    )
