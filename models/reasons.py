@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.values import STRING, column_values, format_values, is_missing
+
 TEMPLATE_FILE = Path(__file__).with_name("reason_templates.toml")
 VERDICT = "rulebook_verdict"  # the gathered contribution of the lens's overall rule results
 SEPARATOR = "; "
-_S = np.dtypes.StringDType()
 _STANDARD_FIELDS = {"label", "value", "bar", "relation", "bar_word", "bar_note"}
 _DEFAULT_TEXT = "{label} {value}"
 _DEFAULT_BAR_TEXT = "{label} {value}, {relation} the {bar} {bar_word}{bar_note}"
@@ -84,75 +85,6 @@ def template(feature: str) -> dict:
     if fmt == "flag":
         spec.update(yes=f"{spec['label']}: yes", no=f"{spec['label']}: no")
     return {**spec, "format": fmt}
-
-
-# ---------------------------------------------------------------------------------------
-# Values and their formatting (vectorised: one Python call per distinct rounded value)
-
-def _column(X: pd.DataFrame, name: str, rows: np.ndarray) -> np.ndarray:
-    """Values of one column at positional rows: float64, or object (str / None) for text."""
-    if name not in X.columns:
-        return np.full(len(rows), np.nan)
-    column = X[name]
-    if isinstance(column.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(column):
-        values = column.iloc[rows].astype(object).to_numpy()
-        return np.where(pd.isna(values), None, values)
-    return column.iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def _missing(values: np.ndarray) -> np.ndarray:
-    if values.dtype == object:
-        return pd.isna(values)
-    return np.isnan(values)
-
-
-def _significant(v: np.ndarray, digits: int = 3) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        magnitude = np.where(v == 0, 1.0, 10.0 ** (np.floor(np.log10(np.abs(v))) - digits + 1))
-    return np.round(v / magnitude) * magnitude
-
-
-def _money_text(x: float) -> str:
-    from features.rules.gaps import money
-
-    return f"{money(x)} CNY"
-
-
-def format_values(values: np.ndarray, fmt: str, decimals: int = 1, names: dict | None = None,
-                  bar: bool = False) -> np.ndarray:
-    """Text of each (known) value in a display format; a StringDType array.
-
-    percent: fraction shown as "7.2%"; money: "1.27M CNY"; count: "5,200"; years / rank:
-    whole numbers; number: `decimals` places; category: the value or its name in `names`.
-    `bar=True` drops trailing zeros ("6%" for a threshold, not "6.0%").
-    """
-    if fmt == "category":
-        if values.dtype != object:  # coded levels such as rd_institution_level
-            uniq, inverse = np.unique(values, return_inverse=True)
-            keys = np.array([f"{u:.0f}" for u in uniq], dtype=object)[inverse].astype(str)
-        else:
-            keys = values.astype(str)
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        names = names or {}
-        return np.array([names.get(u, u) for u in uniq], dtype=_S)[inverse]
-    v = np.asarray(values, dtype=np.float64)
-    if fmt in ("money_log", "count_log"):
-        v, fmt = np.expm1(v), fmt.removesuffix("_log")
-    if fmt == "percent":
-        rounded = np.round(v * 100, 2 if bar else decimals) + 0.0
-        pattern = "{:g}%" if bar else f"{{:,.{decimals}f}}%"
-    elif fmt == "money":
-        rounded = _significant(v) + 0.0
-        pattern = None
-    elif fmt in ("count", "years", "rank"):
-        rounded = np.round(v) + 0.0
-        pattern = "{:,.0f}"
-    else:
-        rounded = np.round(v, decimals) + 0.0
-        pattern = "{:g}" if bar else f"{{:,.{decimals}f}}"
-    uniq, inverse = np.unique(rounded, return_inverse=True)
-    texts = [_money_text(u) if pattern is None else pattern.format(u) for u in uniq]
-    return np.array(texts, dtype=_S)[inverse]
 
 
 # ---------------------------------------------------------------------------------------
@@ -234,7 +166,7 @@ def _fields_of(text: str) -> list[str]:
 
 def _fill(text: str, fields: dict, n: int) -> np.ndarray:
     """Vectorised str.format: each field is a scalar str or a StringDType array of length n."""
-    out = np.full(n, "", dtype=_S)
+    out = np.full(n, "", dtype=STRING)
     for literal, field, _, _ in string.Formatter().parse(text):
         if literal:
             out = np.strings.add(out, literal)
@@ -252,10 +184,10 @@ def _referenced(X: pd.DataFrame, rows: np.ndarray, text: str, fields: dict):
         if name in _STANDARD_FIELDS or name in fields:
             continue
         spec = template(name)
-        values = _column(X, name, rows)
-        missing = _missing(values)
+        values = column_values(X, name, rows)
+        missing = is_missing(values)
         known &= ~missing
-        formatted = np.full(len(rows), "unknown", dtype=_S)
+        formatted = np.full(len(rows), "unknown", dtype=STRING)
         if (~missing).any():
             formatted[~missing] = format_values(values[~missing], spec["format"],
                                                 spec.get("decimals", 1), names.get(name))
@@ -282,9 +214,9 @@ def render(feature: str, X: pd.DataFrame, rows: np.ndarray, rulebook=None) -> np
     spec = template(feature)
     _, names = _template_file()
     n = len(rows)
-    out = np.full(n, "", dtype=_S)
-    values = _column(X, feature, rows)
-    missing = _missing(values)
+    out = np.full(n, "", dtype=STRING)
+    values = column_values(X, feature, rows)
+    missing = is_missing(values)
     fields: dict = {"label": spec["label"]}
     _put(out, missing, spec.get("missing", _DEFAULT_MISSING), None, X, rows, fields)
     if spec["format"] == "flag":
@@ -294,7 +226,7 @@ def render(feature: str, X: pd.DataFrame, rows: np.ndarray, rulebook=None) -> np
                  X, rows, fields)
         return out
     known = ~missing
-    formatted = np.full(n, "", dtype=_S)
+    formatted = np.full(n, "", dtype=STRING)
     if known.any():
         formatted[known] = format_values(values[known], spec["format"], spec.get("decimals", 1),
                                          names.get(feature))
@@ -309,16 +241,16 @@ def render(feature: str, X: pd.DataFrame, rows: np.ndarray, rulebook=None) -> np
         with_bar = rest & ~np.isnan(bars)
         if with_bar.any():
             v, b = values.astype(float), np.where(np.isnan(bars), 0.0, bars)
-            bar_text = np.full(n, "", dtype=_S)
+            bar_text = np.full(n, "", dtype=STRING)
             bar_text[with_bar] = format_values(bars[with_bar], spec["format"], bar=True)
             note = spec.get("bar_note")
             # A note such as "for its revenue band" only fits a bar that depends on a case.
             from_case = case != ""
             notes = np.where(from_case, f" {note}" if note else
-                             " (" + case.astype(str) + ")", "").astype(_S)
+                             " (" + case.astype(str) + ")", "").astype(STRING)
             fields.update(
                 bar=bar_text, bar_note=notes,
-                relation=np.where(v > b, "above", np.where(v < b, "below", "at")).astype(_S),
+                relation=np.where(v > b, "above", np.where(v < b, "below", "at")).astype(STRING),
                 bar_word="bar" if op in (">=", ">") else "ceiling",
             )
             _put(out, with_bar, spec.get("bar_text", _DEFAULT_BAR_TEXT), None, X, rows, fields)
@@ -352,18 +284,18 @@ def _strongest(C: np.ndarray, n: int, largest: bool) -> tuple[np.ndarray, np.nda
 
 
 def _join(slots: np.ndarray) -> np.ndarray:
-    out = slots[:, 0].copy() if slots.shape[1] else np.full(len(slots), "", dtype=_S)
+    out = slots[:, 0].copy() if slots.shape[1] else np.full(len(slots), "", dtype=STRING)
     for j in range(1, slots.shape[1]):
         column = slots[:, j]
         both = (out != "") & (column != "")
-        out = np.strings.add(np.strings.add(out, np.where(both, SEPARATOR, "").astype(_S)), column)
+        out = np.strings.add(np.strings.add(out, np.where(both, SEPARATOR, "").astype(STRING)), column)
     return out
 
 
 def verdict_texts(assessment, rows: np.ndarray) -> np.ndarray:
     """The assessed rulebook's verdict on the firms at positional `rows`, in words: the
     same evaluation as the eligibility and failed criteria shown beside the reasons."""
-    out = np.full(len(rows), "", dtype=_S)
+    out = np.full(len(rows), "", dtype=STRING)
     if assessment is None:
         out[:] = "overall rule outcome"
         return out
@@ -419,7 +351,7 @@ def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
     up, up_real = _strongest(C, n, largest=True)
     down, down_real = _strongest(C, n, largest=False)
     k = up.shape[1]
-    slots = np.full((n_rows, 2 * k), "", dtype=_S)
+    slots = np.full((n_rows, 2 * k), "", dtype=STRING)
     feature_idx = np.concatenate([up, down], axis=1)
     real = np.concatenate([up_real, down_real], axis=1)
     rows, slot = np.nonzero(real)

@@ -21,7 +21,7 @@ BOXES = {
     "pipeline": ["features.pipeline", "features.rule_features", "features.docs",
                  "features.version"],
     "lgbm": ["models.lgbm", "models.pyfunc", "models.baselines", "models.metrics"],
-    "explain": ["models.explain", "models.reasons"],
+    "explain": ["models.explain", "models.reasons", "models.values"],
     "scoring": ["models.scoring"],
     "audit": ["models.audit", "models.audit_flags", "models.audit_oof"],
     "synthetic": ["training.synthetic"],
