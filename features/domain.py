@@ -93,6 +93,14 @@ def labelled_years(certifications: pd.DataFrame, tier: str) -> list[int]:
     return sorted(int(y) for y in granted["year"].unique())
 
 
+def founded_before(founded_year, year: int) -> np.ndarray:
+    """Whether each firm was founded before ``year`` (NaN or missing founding: False); the
+    founding part of candidacy, and who is owed a score (or a reject) as of ``year``."""
+    founded = pd.to_numeric(pd.Series(np.asarray(founded_year, dtype=object)),
+                            errors="coerce").to_numpy(dtype=np.float64)
+    return founded < int(year)
+
+
 def candidate_mask(founded_year, holds: Mapping[str, np.ndarray], year: int,
                    tier: str) -> np.ndarray:
     """Candidates of ``tier`` in as-of ``year`` (DATA_CONTRACT "What a prediction is").
@@ -103,9 +111,7 @@ def candidate_mask(founded_year, holds: Mapping[str, np.ndarray], year: int,
     for at least the excluding tiers (NaN = no title known). Returns a bool array.
     """
     check_tier(tier)
-    founded = pd.to_numeric(pd.Series(np.asarray(founded_year, dtype=object)),
-                            errors="coerce").to_numpy(dtype=np.float64)
-    mask = founded < int(year)
+    mask = founded_before(founded_year, year)
     for title in EXCLUDING_TITLES[tier]:
         held = np.asarray(holds[title], dtype=np.float64)
         mask &= ~(held == 1.0)

@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.domain import TIERS, no_financials_rejects
+from features.domain import TIERS, founded_before, no_financials_rejects
 from models.scoring import ScoredFrame, score_frame
 from serving.executors import executor_for
 from serving.registry import (  # noqa: F401  (re-exported: the scoring API in one place)
@@ -117,10 +117,11 @@ def partitions(dataset, firm_ids: np.ndarray, chunk_size: int) -> Iterator[tuple
 
 
 def missing_financials(dataset, year: int, firm_ids: np.ndarray) -> pd.DataFrame:
-    """Rejects of the firms founded before `year` (features.domain candidacy's founding
-    rule) that have no financials for `year`-1, so no tier can score them."""
+    """Rejects of the firms founded before `year` (features.domain.founded_before, the
+    founding part of candidacy) that have no financials for `year`-1: no tier can score
+    them."""
     firms = dataset.firms
-    founded = firms["founded_year"].to_numpy(dtype=np.float64, na_value=np.nan) < year
+    founded = founded_before(firms["founded_year"].to_numpy(), year)
     absent = _positions(firms["firm_id"], pa.array(firm_ids, type=pa.string())) < 0
     return no_financials_rejects(firms["firm_id"].to_numpy(dtype=object)[founded & absent], year)
 
