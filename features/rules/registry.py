@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.domain import TIERS, check_tier
-from features.rules.book import RulebookError, read_rulebook
+from features.rules.book import read_rulebook
 from features.rules.types import RULEBOOK_DIR, Rulebook
 
 # National lists are announced in the summer (the fourth Little Giant batch in August 2022,
@@ -141,7 +141,7 @@ def resolve_rulebooks(spec: str | None, year: int, tiers: tuple[str, ...] = TIER
             if not files and (part.endswith(".toml") or "/" in part or "\\" in part):
                 raise KeyError("rulebook files cannot be named here")
             rb = load_rulebook(part)
-        except (KeyError, OSError, RulebookError) as exc:
+        except (KeyError, OSError, ValueError) as exc:  # ValueError: TOML or rulebook errors
             options = ", ".join(table["id"])
             raise KeyError(f"no rulebook matches {part!r} ({exc}); available: {options}, "
                            f"or a year such as 2022") from None

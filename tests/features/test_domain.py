@@ -167,6 +167,18 @@ def test_resolve_rulebooks_defaults_and_overrides():
         resolve_rulebooks("little_giant_2031", 2026)
 
 
+def test_rulebook_files_are_refused_cleanly(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("x = [", encoding="utf-8")
+    for spec in (str(broken), str(tmp_path / "missing.toml")):
+        with pytest.raises(KeyError, match="no rulebook matches"):
+            resolve_rulebooks(spec, 2026)
+    # Where files may not be named (the HTTP API), no path is even opened.
+    shipped = str(load_rulebook("lg22").path)
+    with pytest.raises(KeyError, match="cannot be named"):
+        resolve_rulebooks(shipped, 2026, files=False)
+
+
 # ------------------------------------------------------------------ rulebook coverage
 
 def test_every_criterion_is_computed_or_marked_unobservable():
