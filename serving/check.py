@@ -19,37 +19,33 @@ from models.scoring import assess_frame
 
 
 def check_firms(features: pd.DataFrame, rulebooks: dict) -> pd.DataFrame:
-    """One row per firm (index of `features`): per tier the rulebook's id; the strict
-    eligibility (``<tier>_eligible``: qualitative criteria unknown) and the on-data one
-    (``<tier>_eligible_on_data``, what `giantwatch score` shows as ``eligible_<tier>``);
-    failed criterion ids (strict, and those failing only on the data), unknown ids, the gap
-    texts; plus the rulebook's score where it has one. `rulebooks`: tier -> Rulebook."""
-    columns: dict[str, pd.Series] = {}
+    """One row per firm (index of `features`), per tier the columns `giantwatch score`
+    writes for its candidates (``rulebook_<tier>``, ``eligible_<tier>`` on the firm's data,
+    ``failed_<tier>``, ``gaps_<tier>``: serving.score.assessment_columns), plus the strict
+    reading ``eligible_strict_<tier>`` (criteria on data outside the contract unknown),
+    ``unknown_<tier>`` (ids undecided in the strict reading) and, where the rulebook has a
+    score, ``points_<tier>`` and ``points_max_possible_<tier>``. `rulebooks`: tier ->
+    Rulebook."""
+    from serving.score import CRITERIA_SEPARATOR, assessment_columns
+
+    columns: dict[str, object] = {}
     for tier, verdict in assess_frame(features, rulebooks).items():
-        result, index = verdict.result, features.index
+        result = verdict.result
         ids = np.asarray(result.criteria.columns, dtype=object)
         strict = result.criteria.astype(str).to_numpy()
-        failed = [list(ids[row == "fail"]) for row in strict]
-        columns[f"{tier}_rulebook"] = pd.Series(verdict.rulebook.id, index=index)
-        columns[f"{tier}_eligible"] = result.eligible.astype(str)
-        columns[f"{tier}_eligible_on_data"] = verdict.eligible.astype(str)
-        columns[f"{tier}_failed"] = pd.Series([_join(f) for f in failed], index=index)
-        columns[f"{tier}_failed_on_data"] = pd.Series(
-            [_join([c for c in both if c not in set(f)]) for both, f in zip(verdict.failed, failed)],
-            index=index)
-        columns[f"{tier}_unknown"] = pd.Series([_join(ids[row == "unknown"]) for row in strict],
-                                               index=index)
-        columns[f"{tier}_gaps"] = pd.Series(["; ".join(g.values()) for g in verdict.gaps],
-                                            index=index)
+        columns.update(assessment_columns(tier, verdict))
+        columns[f"eligible_strict_{tier}"] = result.eligible.astype(str).to_numpy(dtype=object)
+        columns[f"unknown_{tier}"] = [CRITERIA_SEPARATOR.join(ids[row == "unknown"])
+                                      for row in strict]
         if verdict.rulebook.score is not None:
-            columns[f"{tier}_score"] = result.score["score"]
-            columns[f"{tier}_score_max_possible"] = result.score["score_max_possible"]
+            columns[f"points_{tier}"] = result.score["score"].to_numpy()
+            columns[f"points_max_possible_{tier}"] = result.score["score_max_possible"].to_numpy()
     return pd.DataFrame(columns, index=features.index)
 
 
 @dataclass
 class CheckSummary:
-    """What `check_to_file` wrote: counts per tier of the `<tier>_eligible_on_data` column."""
+    """What `check_to_file` wrote: counts per tier of the `eligible_<tier>` column."""
 
     out_file: Path
     year: int
@@ -62,8 +58,8 @@ class CheckSummary:
     def __str__(self) -> str:
         lines = [(f"Checked {self.firms:,} firms with fiscal {self.year - 1} financials: "
                   f"{self.out_file}"),
-                 ("Eligibility on the firms' data (column <tier>_eligible_on_data; strict "
-                  "reading in <tier>_eligible):")]
+                 ("Eligibility on the firms' data (column eligible_<tier>, as in "
+                  "`giantwatch score`; strict reading in eligible_strict_<tier>):")]
         for tier, counts in self.counts.items():
             lines.append(f"  {tier}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
                          + f"  [{self.rulebooks[tier]}]")
@@ -93,15 +89,10 @@ def check_to_file(data_dir, year: int, out_file: Path, rulebook: str | None = No
                         ignore_index=True)
     write_table(result, out_file)
     rejects_file = write_rejects(rejects, rejects_path(out_file)) if len(rejects) else None
-    counts = {tier: result[f"{tier}_eligible_on_data"].value_counts().to_dict()
-              for tier in rulebooks}
+    counts = {tier: result[f"eligible_{tier}"].value_counts().to_dict() for tier in rulebooks}
     return CheckSummary(out_file, year, len(result), counts,
                         {t: in_force_note(rb, year) for t, rb in rulebooks.items()},
                         rejects_file, len(rejects))
-
-
-def _join(ids) -> str:
-    return ";".join(ids) if isinstance(ids, (list, tuple, np.ndarray)) else ("" if ids is None else str(ids))
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> Path:

@@ -162,14 +162,8 @@ def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool =
         columns = {c: np.full(n, None, dtype=object) for c in tier_text_columns(tier)}
         rows, verdict = tier_score.rows, tier_score.assessment
         if verdict is not None:
-            failed, gaps = verdict.failed, verdict.gaps
-            if not structured:
-                failed = [CRITERIA_SEPARATOR.join(f) for f in failed]
-                gaps = [GAP_SEPARATOR.join(f"{k}: {v}" for k, v in g.items()) for g in gaps]
-            columns[f"rulebook_{tier}"][rows] = tier_score.rulebook.id
-            columns[f"eligible_{tier}"][rows] = verdict.eligible.astype(str).to_numpy(object)
-            columns[f"failed_{tier}"][rows] = np.asarray(failed + [None], dtype=object)[:-1]
-            columns[f"gaps_{tier}"][rows] = np.asarray(gaps + [None], dtype=object)[:-1]
+            for column, values in assessment_columns(tier, verdict, structured).items():
+                columns[column][rows] = values
         if tier_score.reasons is not None:
             for side in ("for", "against"):
                 columns[f"reasons_{tier}_{side}"][rows] = \
@@ -178,6 +172,24 @@ def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool =
     for column, values in texts.items():
         frame[column] = values if structured else pd.array(values, dtype="str")
     return frame[output_columns(tiers)]
+
+
+def assessment_columns(tier: str, verdict, structured: bool = False) -> dict[str, np.ndarray]:
+    """The eligibility columns of one tier's assessment (features.rules.Assessment), one
+    value per assessed row: ``rulebook_<tier>``, ``eligible_<tier>`` (on the firm's data),
+    ``failed_<tier>`` ("; "-joined ids, or lists when `structured`) and ``gaps_<tier>``
+    ("id: text", " | "-joined, or dicts). `score`, `check` and the API all write these."""
+    failed, gaps = verdict.failed, verdict.gaps
+    if not structured:
+        failed = [CRITERIA_SEPARATOR.join(f) for f in failed]
+        gaps = [GAP_SEPARATOR.join(f"{k}: {v}" for k, v in g.items()) for g in gaps]
+    n = len(verdict.eligible)
+    return {
+        f"rulebook_{tier}": np.full(n, verdict.rulebook.id, dtype=object),
+        f"eligible_{tier}": verdict.eligible.astype(str).to_numpy(dtype=object),
+        f"failed_{tier}": np.asarray(failed + [None], dtype=object)[:-1],
+        f"gaps_{tier}": np.asarray(gaps + [None], dtype=object)[:-1],
+    }
 
 
 def tier_text_columns(tier: str) -> list[str]:

@@ -45,10 +45,19 @@ def test_check_writes_eligibility_and_gaps_and_refuses_bad_suffix(small_universe
     result = run("check", "--data", str(small_universe), "--year", "2024", "--out", str(out))
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(out)
-    assert {"firm_id", "year", "little_giant_eligible_on_data", "little_giant_gaps",
-            "specialized_score"} <= set(table.columns)
-    assert set(table["little_giant_eligible"].unique()) <= {"pass", "fail", "unknown"}
-    assert table["little_giant_gaps"].fillna("").str.contains("more R&D|< ").any()
+    assert {"firm_id", "year", "rulebook_little_giant", "eligible_little_giant",
+            "eligible_strict_little_giant", "gaps_little_giant",
+            "points_specialized"} <= set(table.columns)
+    assert set(table["rulebook_little_giant"]) == {"little_giant_2022"}
+    assert set(table["eligible_little_giant"].unique()) <= {"pass", "fail", "unknown"}
+    assert table["gaps_little_giant"].fillna("").str.contains("more R&D|< ").any()
+    # The printed counts are the CSV's eligible_<tier> column.
+    for tier in ("specialized", "little_giant", "champion"):
+        counts = table[f"eligible_{tier}"].value_counts()
+        printed = next(line for line in result.stdout.splitlines()
+                       if line.strip().startswith(f"{tier}:"))
+        for status, count in counts.items():
+            assert f"{status} {count:,}" in printed
     bad = run("check", "--data", str(small_universe), "--year", "2024",
               "--out", str(tmp_path / "check.txt"))
     assert bad.returncode == 2 and "must end in .csv or .parquet" in bad.stderr

@@ -280,3 +280,20 @@ def test_the_summary_names_the_rulebooks(scored):
     for tier, rulebook_id in {"specialized": "specialized_2022", "little_giant":
                               "little_giant_2022", "champion": "champion_2023"}.items():
         assert f"{tier}: {rulebook_id} (in force on {SCORE_YEAR}-09-01" in text
+
+
+def test_check_and_score_write_the_same_eligibility_columns(scored_2026, dataset):
+    """`giantwatch check` and `giantwatch score` share the scoring core's assessment: for a
+    candidate the eligibility columns are the same values under the same names."""
+    from features.rules import resolve_rulebooks
+    from serving.check import check_firms
+
+    frame = scored_2026.set_index("firm_id")
+    X = build_features(dataset, 2026, firm_ids=frame.index)
+    checked = check_firms(X, resolve_rulebooks(None, 2026))
+    for tier in TIERS:
+        candidate = frame.index[frame[f"p_{tier}"].notna()]
+        for column in (f"rulebook_{tier}", f"eligible_{tier}", f"failed_{tier}",
+                       f"gaps_{tier}"):
+            assert checked.loc[candidate, column].tolist() == \
+                frame.loc[candidate, column].tolist(), column
