@@ -34,7 +34,7 @@ ANOMALY_COLUMNS = [
 ]
 METHODS = {
     "audit": "anomaly score (merit gap, non-merit share, SHAP isolation, rule flags)",
-    "rule_violations": "baseline: count of failed 2022 criteria on data",
+    "rule_violations": "baseline: count of failed criteria of the rulebook in force, on data",
     "low_oof_probability": "baseline: 1 - full-model out-of-fold probability",
 }
 

@@ -110,6 +110,14 @@ def test_overlooked_are_unselected_high_merit_candidates(audited):
     assert not selected & set(zip(overlooked["firm_id"], overlooked["year"]))
 
 
+def test_the_audit_tables_are_documented(audited):
+    from tests.outputs_doc import documented
+
+    result = audited["result"]
+    assert set(result.anomalies.columns) == documented("anomalies.csv")
+    assert set(result.overlooked.columns) == documented("overlooked.csv")
+
+
 def test_run_is_tracked_in_mlflow(audited):
     result = audited["result"]
     client = mlflow.MlflowClient(os.environ.get("MLFLOW_TRACKING_URI")

@@ -1,0 +1,42 @@
+"""Every column a command writes is documented in docs/OUTPUTS.md, and nothing more."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.contract import REJECT_COLUMNS
+from features.panel import REJECT_COLUMNS as PANEL_REJECT_COLUMNS
+from features.rules import resolve_rulebooks
+from serving.check import check_firms
+from serving.score import output_columns
+from tests.outputs_doc import documented, generic
+from training.audit_run import ANOMALY_COLUMNS
+
+
+def test_score_columns():
+    assert generic(output_columns()) == documented("giantwatch score")
+
+
+def test_check_columns():
+    features = pd.DataFrame({"revenue": [5e7, np.nan], "province": ["44", None]},
+                            index=pd.Index(["a", "b"], name="firm_id"))
+    checked = check_firms(features, resolve_rulebooks(None, 2024)).reset_index()
+    checked.insert(1, "year", 2024)
+    assert generic(checked.columns) == documented("giantwatch check")
+
+
+def test_reject_columns():
+    assert set(REJECT_COLUMNS) | set(PANEL_REJECT_COLUMNS) == documented("Rejects")
+
+
+def test_anomaly_columns():
+    assert set(ANOMALY_COLUMNS) == documented("anomalies.csv")
+
+
+def test_api_result_fields():
+    from serving.api import _results
+
+    row = {c: None for c in output_columns()} | {"firm_id": "a"}
+    [result] = _results(pd.DataFrame([row]), ("specialized", "little_giant", "champion"))
+    assert generic(result) == documented("POST /score")
