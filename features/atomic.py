@@ -47,6 +47,21 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+# CSV for people: UTF-8 with a byte-order mark, so Excel (which otherwise reads a CSV in
+# the system code page, GBK on Chinese Windows) shows Chinese names; every CSV reader of
+# note (pandas, Arrow, R, LibreOffice) skips the mark.
+CSV_ENCODING = "utf-8-sig"
+UTF8_BOM = "\ufeff".encode()
+
+
+def write_csv(frame, path: str | Path) -> Path:
+    """``frame`` (a pandas DataFrame) as a CSV people open in Excel, written atomically."""
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        frame.to_csv(tmp, index=False, encoding=CSV_ENCODING)
+    return path
+
+
 def move_folder_into_place(tmp: Path, out_dir: Path, names: Iterable[str]) -> None:
     """A new folder moves in whole; into an existing one, each finished file in `names` is
     renamed in (other files already there are left alone)."""

@@ -28,7 +28,7 @@ import pyarrow
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.atomic import atomic_file
+from features.atomic import write_csv
 from features.schemas import (
     EVENTS,
     PARSE_RULES,
@@ -356,14 +356,12 @@ def _reject_unknown_firms(frames: dict[str, pd.DataFrame], row_base: int) -> pd.
 
 
 def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
-    """Write rejects as UTF-8 CSV, atomically (temp file + os.replace). A directory
+    """Write rejects as CSV for Excel (features.atomic.write_csv), atomically. A directory
     `path` gets `rejects.csv`. Returns the file written."""
     path = Path(path)
     if path.is_dir():
         path = path / "rejects.csv"
-    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-        rejects.to_csv(handle, index=False)
-    return path
+    return write_csv(rejects, path)
 
 
 def summarize(dataset: Dataset) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.atomic import atomic_file
+from features.atomic import atomic_file, write_csv
 from features.rules import in_force_note
 from models.scoring import assess_frame
 
@@ -100,9 +100,8 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
     path = Path(path)
     if path.suffix not in (".parquet", ".csv"):
         raise ValueError(f"output file must end in .parquet or .csv, got {path.name!r}")
+    if path.suffix == ".csv":
+        return write_csv(frame, path)
     with atomic_file(path) as tmp:
-        if path.suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
+        frame.to_parquet(tmp, index=False)
     return path

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from features.atomic import publish, temporary_file
+from features.atomic import UTF8_BOM, publish, temporary_file
 
 
 class AtomicTableWriter:
@@ -23,18 +23,27 @@ class AtomicTableWriter:
         if self.path.suffix.lower() == ".parquet":
             self.writer = pq.ParquetWriter(self.tmp, schema)
         else:
-            self.writer = pacsv.CSVWriter(self.tmp, schema)
+            self.sink = open(self.tmp, "wb")  # noqa: SIM115 (closed in commit / abort)
+            self.sink.write(UTF8_BOM)  # see features.atomic.CSV_ENCODING
+            self.writer = pacsv.CSVWriter(self.sink, schema)
 
     def write(self, frame: pd.DataFrame) -> None:
         self.writer.write_table(pa.Table.from_pandas(frame, schema=self.schema,
                                                      preserve_index=False))
 
     def commit(self) -> None:
-        self.writer.close()
+        self._close()
         publish(self.tmp, self.path)
 
     def abort(self) -> None:
         try:
-            self.writer.close()
+            self._close()
         finally:
             self.tmp.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        try:
+            self.writer.close()
+        finally:
+            if hasattr(self, "sink"):
+                self.sink.close()

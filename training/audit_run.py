@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from features.atomic import move_folder_into_place
+from features.atomic import CSV_ENCODING, move_folder_into_place
 from features.domain import TIERS, labelled_years
 from models.audit import FLAG_COLUMNS, TierAudit, audit_tier
 
@@ -159,8 +159,8 @@ def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
-        anomalies.to_csv(tmp / "anomalies.csv", index=False)
-        overlooked.to_csv(tmp / "overlooked.csv", index=False)
+        anomalies.to_csv(tmp / "anomalies.csv", index=False, encoding=CSV_ENCODING)
+        overlooked.to_csv(tmp / "overlooked.csv", index=False, encoding=CSV_ENCODING)
         say("Rendering the report")
         render_report(audits, anomalies, overlooked, evaluation, tmp / "report.html",
                       dataset_name=data_dir.resolve().name, skipped=skipped)

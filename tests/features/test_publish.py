@@ -34,3 +34,15 @@ def test_a_published_folder_gets_the_usual_mode(tmp_path):
     assert _mode(folder) == 0o700
     publish(folder, tmp_path / "out")
     assert _mode(tmp_path / "out") == 0o777 & ~_umask()
+
+
+def test_csv_for_people_opens_in_excel_with_chinese(tmp_path):
+    """A UTF-8 byte-order mark, so Excel reads the Chinese names; pandas reads it back."""
+    import pandas as pd
+
+    from features.atomic import write_csv
+
+    frame = pd.DataFrame({"firm_id": ["91330100MA2B3C4D5E"], "name": ["杭州海康精密有限公司"]})
+    path = write_csv(frame, tmp_path / "out.csv")
+    assert path.read_bytes().startswith("\ufeff".encode())
+    pd.testing.assert_frame_equal(pd.read_csv(path), frame)

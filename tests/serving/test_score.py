@@ -150,6 +150,7 @@ def test_chunking_and_csv_do_not_change_the_scores(scored, dataset, models, tmp_
     pd.testing.assert_frame_equal(whole, frame, check_dtype=False, check_exact=True)
     csv = score_to_file(dataset, SCORE_YEAR, tmp_path / "scores.csv", models=models,
                         chunk_size=4_000)
+    assert csv.out_file.read_bytes().startswith("\ufeff".encode())  # Excel reads it as UTF-8
     back = pd.read_csv(csv.out_file, dtype={"firm_id": str})
     assert back["firm_id"].tolist() == frame["firm_id"].tolist()
     for tier in TIERS:
