@@ -306,15 +306,22 @@ class ScoreSummary:
     candidates: dict[str, int] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     rulebooks: dict[str, str] = field(default_factory=dict)
+    expected: dict[str, float] = field(default_factory=dict)
+    eligible: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        per_tier = ", ".join(f"{t} {n:,}" for t, n in self.candidates.items())
         used = ", ".join(f"{t} v{v}" for t, v in self.models.items())
-        books = "".join(f"\n  {t}: {note}" for t, note in self.rulebooks.items())
-        return (f"Scored {self.firms_scored:,} firms as of {self.year} in {self.seconds:.1f} s "
-                f"(candidates: {per_tier}; models: {used}) -> {self.out_file}\n"
-                f"Eligibility, gaps and reasons use these rulebooks:{books}\n"
-                f"{self.rejected:,} rejected rows -> {self.rejects_file}")
+        lines = [(f"Scored {self.firms_scored:,} firms as of {self.year} in "
+                  f"{self.seconds:.1f} s (models: {used}) -> {self.out_file}")]
+        for tier, n in self.candidates.items():
+            counts = sorted(self.eligible.get(tier, {}).items())
+            verdicts = ", ".join(f"{k} {v:,}" for k, v in counts)
+            lines.append(f"  {tier}: {n:,} candidates, about {self.expected.get(tier, 0):,.0f} "
+                         f"expected selections (sum of the probabilities); eligible: {verdicts}")
+        lines.append("Eligibility, gaps and reasons use these rulebooks:")
+        lines += [f"  {t}: {note}" for t, note in self.rulebooks.items()]
+        lines.append(f"{self.rejected:,} rejected rows -> {self.rejects_file}")
+        return "\n".join(lines)
 
 
 OUTPUT_SUFFIXES = (".parquet", ".csv")
@@ -346,6 +353,8 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
                                                            rulebook, models, dask, timer)
     writer = AtomicTableWriter(out_file, output_schema(tuple(models)))
     candidates = dict.fromkeys(models, 0)
+    expected = dict.fromkeys(models, 0.0)
+    eligible: dict[str, dict[str, int]] = {tier: {} for tier in models}
     try:
         for frame in iter_scored(dataset, year, firm_ids, models, rulebooks, reasons,
                                  chunk_size, dask, timer):
@@ -353,6 +362,9 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
                 writer.write(frame)
             for tier in models:
                 candidates[tier] += int(frame[f"p_{tier}"].notna().sum())
+                expected[tier] += float(frame[f"p_{tier}"].sum())
+                for verdict, count in frame[f"eligible_{tier}"].value_counts().items():
+                    eligible[tier][verdict] = eligible[tier].get(verdict, 0) + int(count)
             if progress:
                 progress(len(frame), len(firm_ids))
         with timer("write"):
@@ -364,7 +376,7 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
     return ScoreSummary(out_file, written, year, len(firm_ids), len(rejects),
                         time.perf_counter() - start, candidates,
                         {t: m.version for t, m in models.items()},
-                        describe_rulebooks(rulebooks, year))
+                        describe_rulebooks(rulebooks, year), expected, eligible)
 
 
 @contextmanager

@@ -144,6 +144,17 @@ def test_rejects_list_firms_without_financials(scored, dataset):
     assert "Scored" in str(summary) and "rejected" in str(summary)
 
 
+def test_the_summary_counts_what_the_file_holds(scored):
+    summary, frame = scored
+    text = str(summary)
+    for tier in TIERS:
+        p = frame[f"p_{tier}"]
+        assert summary.expected[tier] == pytest.approx(p.sum())
+        assert summary.eligible[tier] == frame[f"eligible_{tier}"].value_counts().to_dict()
+        assert (f"{tier}: {p.notna().sum():,} candidates, about {p.sum():,.0f} expected "
+                "selections") in text
+
+
 def test_chunking_and_csv_do_not_change_the_scores(scored, dataset, models, tmp_path):
     _, frame = scored
     whole, _ = score_firms(dataset, SCORE_YEAR, models=models, chunk_size=100_000)
