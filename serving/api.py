@@ -33,6 +33,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
 from features.domain import TIERS
+from features.identity import IDENTITY_COLUMNS
 from serving.score import ScoringProblem
 
 API_KEY_ENV = "GIANTWATCH_API_KEY"
@@ -143,7 +144,9 @@ def _contract_errors(exc) -> list[dict]:
 def _results(frame: pd.DataFrame, tiers) -> list[dict]:
     results = []
     for row in frame.to_dict(orient="records"):
-        item = {"firm_id": row["firm_id"], **{f"p_{t}": _clean(row[f"p_{t}"]) for t in tiers}}
+        item = {"firm_id": row["firm_id"],
+                **{c: _clean(row[c]) for c in IDENTITY_COLUMNS},
+                **{f"p_{t}": _clean(row[f"p_{t}"]) for t in tiers}}
         item["reasons"] = {t: None if _clean(row[f"eligible_{t}"]) is None else
                            {"for": row[f"reasons_{t}_for"], "against": row[f"reasons_{t}_against"]}
                            for t in tiers}

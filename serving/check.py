@@ -73,6 +73,7 @@ def check_to_file(data_dir, year: int, out_file: Path, rulebook: str | None = No
     (firms founded before `year` without those financials, and the dataset's row-level
     problems) beside it as NAME.rejects.csv."""
     from features.contract import load_dataset, write_rejects
+    from features.identity import IDENTITY_COLUMNS, firm_identity
     from features.pipeline import build_features
     from serving.score import missing_financials, rejects_path, rulebooks_for
 
@@ -84,6 +85,9 @@ def check_to_file(data_dir, year: int, out_file: Path, rulebook: str | None = No
     features = build_features(dataset, year)
     result = check_firms(features, rulebooks).reset_index()
     result.insert(1, "year", year)
+    identity = firm_identity(dataset.firms, result["firm_id"])
+    for position, column in enumerate(IDENTITY_COLUMNS, start=1):
+        result.insert(position, column, identity[column].to_numpy(dtype=object))
     rejects = pd.concat([dataset.rejects,
                          missing_financials(dataset, year, features.index.to_numpy(object))],
                         ignore_index=True)

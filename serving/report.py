@@ -228,7 +228,13 @@ def disparity_plot(audit) -> str:
 # ---------------------------------------------------------------------------------------
 # Page
 
-def _tier_section(audit, top_n: int) -> list[str]:
+def _named(firm_id, names: dict) -> str:
+    """'firm name (id)' where the data names the firm, else the id."""
+    name = names.get(firm_id)
+    return f"{name} ({firm_id})" if isinstance(name, str) and name else str(firm_id)
+
+
+def _tier_section(audit, top_n: int, names: dict) -> list[str]:
     tier = audit.tier
     cert = audit.certified
     parts = [f"<h2>{html.escape(TIER_NAMES.get(tier, tier))}</h2>",
@@ -241,7 +247,8 @@ def _tier_section(audit, top_n: int) -> list[str]:
     for row, r in cert.head(top_n).iterrows():
         flags = ", ".join(FLAG_LABELS[f] for f in FLAG_COLUMNS if r[f]) or "none"
         parts.append(
-            f'<div class="card"><b>{html.escape(str(r.firm_id))}</b>, {r.year}: anomaly score '
+            f'<div class="card"><b>{html.escape(_named(r.firm_id, names))}</b>, {r.year}: '
+            f'anomaly score '
             f'{r.anomaly_score:.3f}; merit rank {r.merit_rank:,.0f} of {r.candidates:,.0f} for '
             f'{r.quota:,.0f} places; full-model probability {r.full_probability:.3f}'
             f'<br><span class="flags">Flags: {html.escape(flags)}</span>'
@@ -305,16 +312,17 @@ def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFram
                    "each ranking for finding the non-merit selections; the truth was used for "
                    "this table only, never to fit or tune the audit.</p>"),
                   _table(evaluation, ("tier", "method"), "{:.3f}")]
+    names = dict(zip(anomalies["firm_id"], anomalies["name"])) if "name" in anomalies else {}
     for audit in audits.values():
-        parts += _tier_section(audit, top_n)
+        parts += _tier_section(audit, top_n, names)
     if len(overlooked):
         shown = overlooked.sort_values("merit_probability", ascending=False).head(15)
-        columns = ["firm_id", "year", "tier", "merit_probability", "merit_rank", "quota",
-                   "province", "ownership", "reasons_for"]
+        columns = ["firm_id", "name", "year", "tier", "merit_probability", "merit_rank",
+                   "quota", "province", "ownership", "reasons_for"]
         parts += ["<h2>Overlooked candidates</h2>",
                   (f'<p class="note">{len(overlooked):,} candidates ranked within the year\'s '
                    "number of places on merit but were not selected; the 15 strongest:</p>"),
-                  _table(shown[columns], ("firm_id", "tier", "province", "ownership",
+                  _table(shown[columns], ("firm_id", "name", "tier", "province", "ownership",
                                           "reasons_for"))]
     parts.append("</body></html>")
     path = Path(path)

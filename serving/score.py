@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.domain import TIERS, founded_before, no_financials_rejects
+from features.identity import IDENTITY_COLUMNS, firm_identity
 from models.scoring import ScoredFrame, score_frame
 from serving.executors import executor_for
 from serving.registry import (  # noqa: F401  (re-exported: the scoring API in one place)
@@ -146,15 +147,21 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
     scored = score_frame(X, year, models, rulebooks, reasons=reasons, threads=threads,
                          timer=timer)
     scored.X = X
-    return output_frame(scored, tuple(models), structured), scored
+    identity = firm_identity(part.firms, firm_ids)
+    return output_frame(scored, tuple(models), structured, identity), scored
 
 
-def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool = False
-                 ) -> pd.DataFrame:
-    """The output rows of a ScoredFrame: one per firm, columns of `output_columns`."""
+def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool = False,
+                 identity: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The output rows of a ScoredFrame: one per firm, columns of `output_columns`;
+    `identity`: features.identity.firm_identity of the same firms, in the same order."""
     n = len(scored.index)
-    frame = pd.DataFrame({"firm_id": pd.array(scored.index.to_numpy(dtype=object), dtype="str"),
-                          "year": np.full(n, scored.year, dtype=np.int64)})
+    frame = pd.DataFrame({"firm_id": pd.array(scored.index.to_numpy(dtype=object), dtype="str")})
+    for column in IDENTITY_COLUMNS:
+        values = identity[column].to_numpy(dtype=object) if identity is not None \
+            else np.full(n, None, dtype=object)
+        frame[column] = values if structured else pd.array(values, dtype="str")
+    frame["year"] = np.full(n, scored.year, dtype=np.int64)
     texts: dict[str, np.ndarray] = {}
     for tier in tiers:
         tier_score = scored.tiers[tier]
@@ -198,7 +205,7 @@ def tier_text_columns(tier: str) -> list[str]:
 
 
 def output_columns(tiers: tuple[str, ...] = TIERS) -> list[str]:
-    return (["firm_id", "year"] + [f"p_{t}" for t in tiers]
+    return (["firm_id", *IDENTITY_COLUMNS, "year"] + [f"p_{t}" for t in tiers]
             + [c for t in tiers for c in tier_text_columns(t)])
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from features.contract import REJECT_COLUMNS
 from features.panel import REJECT_COLUMNS as PANEL_REJECT_COLUMNS
-from features.rules import resolve_rulebooks
-from serving.check import check_firms
+from serving.check import check_to_file
 from serving.score import output_columns
 from tests.outputs_doc import documented, generic
 from training.audit_run import ANOMALY_COLUMNS
@@ -18,12 +16,9 @@ def test_score_columns():
     assert generic(output_columns()) == documented("giantwatch score")
 
 
-def test_check_columns():
-    features = pd.DataFrame({"revenue": [5e7, np.nan], "province": ["44", None]},
-                            index=pd.Index(["a", "b"], name="firm_id"))
-    checked = check_firms(features, resolve_rulebooks(None, 2024)).reset_index()
-    checked.insert(1, "year", 2024)
-    assert generic(checked.columns) == documented("giantwatch check")
+def test_check_columns(small_universe, tmp_path):
+    summary = check_to_file(small_universe, 2024, tmp_path / "check.csv")
+    assert generic(pd.read_csv(summary.out_file, nrows=1).columns) == documented("giantwatch check")
 
 
 def test_reject_columns():

@@ -21,12 +21,13 @@ from sklearn.metrics import average_precision_score
 
 from features.atomic import CSV_ENCODING, move_folder_into_place
 from features.domain import TIERS, labelled_years
+from features.identity import firm_identity
 from models.audit import FLAG_COLUMNS, TierAudit, audit_tier
 
 AUDITED_TIERS = TIERS
 OUTPUT_FILES = ("anomalies.csv", "overlooked.csv", "report.html")
 ANOMALY_COLUMNS = [
-    "firm_id", "year", "tier", "anomaly_score", *FLAG_COLUMNS, "falls_short", "reasons",
+    "firm_id", "name", "province_en", "province_zh", "industry_code", "year", "tier", "anomaly_score", *FLAG_COLUMNS, "falls_short", "reasons",
     "reasons_for", "reasons_against", "merit_probability", "merit_rank", "candidates", "quota",
     "full_probability", "non_merit_share", "shap_isolation", "rulebook", "rule_failures",
     "oof_scheme",
@@ -146,10 +147,12 @@ def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
         raise AuditProblem("no tier could be audited: " + "; ".join(
             f"{t}: {why}" for t, why in skipped.items()))
 
-    anomalies = pd.concat([a.certified for a in audits.values()], ignore_index=True)
+    anomalies = with_identity(pd.concat([a.certified for a in audits.values()],
+                                         ignore_index=True), dataset.firms)
     anomalies = anomalies.sort_values("anomaly_score", ascending=False, kind="stable",
                                       ignore_index=True)[ANOMALY_COLUMNS]
-    overlooked = pd.concat([a.overlooked for a in audits.values()], ignore_index=True)
+    overlooked = with_identity(pd.concat([a.overlooked for a in audits.values()],
+                                          ignore_index=True), dataset.firms)
     truth_path = data_dir / "truth.parquet"
     evaluation = None
     if truth_path.exists():
@@ -175,6 +178,17 @@ def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
         shutil.rmtree(tmp, ignore_errors=True)
     return AuditResult(out_dir, anomalies, overlooked, evaluation, out_dir / "report.html",
                        run.info.run_id, experiment, audits, skipped)
+
+
+def with_identity(frame: pd.DataFrame, firms: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with the firm's name, province names and industry after firm_id (the frame's
+    own `province` code stays where it is)."""
+    identity = firm_identity(firms, frame["firm_id"])
+    out = frame.copy()
+    for position, column in enumerate(["name", "province_en", "province_zh", "industry_code"],
+                                      start=1):
+        out.insert(position, column, identity[column].to_numpy(dtype=object))
+    return out
 
 
 def _log_run(mlflow, data_dir: Path, tiers, seed: int, anomalies: pd.DataFrame,

@@ -25,16 +25,17 @@ def report(small_universe, tmp_path_factory):
     from features.contract import load_dataset
     from features.pipeline import stack_panels
     from models.audit import audit_tier
-    from training.audit_run import evaluate_against_truth
+    from training.audit_run import evaluate_against_truth, with_identity
 
     dataset = load_dataset(small_universe)
     audit = audit_tier(stack_panels(dataset, [2023, 2024, 2025], TIER), TIER, seed=0,
                        sample_size=300)
-    anomalies = audit.certified.reset_index(drop=True)
+    anomalies = with_identity(audit.certified.reset_index(drop=True), dataset.firms)
     evaluation = evaluate_against_truth(anomalies,
                                         pd.read_parquet(small_universe / "truth.parquet"))
     path = tmp_path_factory.mktemp("report") / "report.html"
-    render_report({TIER: audit}, anomalies, audit.overlooked, evaluation, path,
+    overlooked = with_identity(audit.overlooked, dataset.firms)
+    render_report({TIER: audit}, anomalies, overlooked, evaluation, path,
                   dataset_name="small")
     return {"path": path, "html": path.read_text(encoding="utf-8"), "anomalies": anomalies,
             "audit": audit}
@@ -63,8 +64,8 @@ def test_report_has_the_summary_disparity_and_truth_sections(report):
     by_owner = shortfall_by(report["anomalies"], "ownership")
     assert by_owner["certified"].sum() == len(report["anomalies"])
     assert set(by_owner["ownership"]) <= {"state-controlled", "subsidiary", "independent"}
-    top = report["anomalies"].iloc[0]
-    assert top["firm_id"] in text
+    top = report["anomalies"].sort_values("anomaly_score", ascending=False).iloc[0]
+    assert f"{top['name']} ({top['firm_id']})" in text  # the firm's name beside its id
     assert len(FLAG_COLUMNS) == 6
 
 

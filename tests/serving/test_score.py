@@ -309,3 +309,16 @@ def test_check_and_score_write_the_same_eligibility_columns(scored_2026, dataset
                        f"gaps_{tier}"):
             assert checked.loc[candidate, column].tolist() == \
                 frame.loc[candidate, column].tolist(), column
+
+
+def test_rows_carry_the_firms_name_province_and_industry(scored, dataset):
+    _, frame = scored
+    firms = dataset.firms.set_index("firm_id")
+    rows = frame.set_index("firm_id")
+    assert (rows["name"] == firms.loc[rows.index, "name"]).all()
+    assert (rows["industry_code"] == firms.loc[rows.index, "industry_code"]).all()
+    assert rows["name"].str.contains("有限公司").mean() > 0.9
+    zhejiang = rows["province"] == "33"
+    assert zhejiang.any()
+    assert set(rows.loc[zhejiang, "province_en"]) == {"Zhejiang"}
+    assert set(rows.loc[zhejiang, "province_zh"]) == {"浙江省"}

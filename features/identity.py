@@ -1,0 +1,36 @@
+"""Who a firm is, for people reading an output: its name, province and industry beside the id."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.panel import positions_in
+from features.regions import province_names
+
+IDENTITY_COLUMNS = ["name", "province", "province_en", "province_zh", "industry_code"]
+
+
+def firm_identity(firms: pd.DataFrame, firm_ids) -> pd.DataFrame:
+    """One row per id of ``firm_ids`` (in that order, RangeIndex): the firm's ``name``,
+    ``province`` code with its English and Chinese names, and ``industry_code``, from the
+    firms table (empty where the table lacks the firm or the optional column)."""
+    pos = positions_in(firms["firm_id"], pd.Index(np.asarray(firm_ids, dtype=object)))
+    source = np.full(len(firm_ids), -1, dtype=np.int64)
+    found = np.flatnonzero(pos >= 0)
+    source[pos[found]] = found
+
+    def column(name: str) -> np.ndarray:
+        if name not in firms.columns:
+            return np.full(len(firm_ids), None, dtype=object)
+        values = firms[name].array.take(source, allow_fill=True)
+        return pd.Series(values, dtype=object).where(lambda s: s.notna(), None).to_numpy()
+
+    province = column("province")
+    return pd.DataFrame({
+        "name": column("name"),
+        "province": province,
+        "province_en": province_names(province, "en"),
+        "province_zh": province_names(province, "zh"),
+        "industry_code": column("industry_code"),
+    }, columns=IDENTITY_COLUMNS)
