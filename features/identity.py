@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.panel import positions_in
 from features.regions import province_names
 
 IDENTITY_COLUMNS = ["name", "province", "province_en", "province_zh", "industry_code"]
@@ -15,10 +14,9 @@ def firm_identity(firms: pd.DataFrame, firm_ids) -> pd.DataFrame:
     """One row per id of ``firm_ids`` (in that order, RangeIndex): the firm's ``name``,
     ``province`` code with its English and Chinese names, and ``industry_code``, from the
     firms table (empty where the table lacks the firm or the optional column)."""
-    pos = positions_in(firms["firm_id"], pd.Index(np.asarray(firm_ids, dtype=object)))
-    source = np.full(len(firm_ids), -1, dtype=np.int64)
-    found = np.flatnonzero(pos >= 0)
-    source[pos[found]] = found
+    # firm_id is unique in the firms table (the contract), so an index lookup will do.
+    source = pd.Index(firms["firm_id"].astype(object)).get_indexer(
+        np.asarray(firm_ids, dtype=object))
 
     def column(name: str) -> np.ndarray:
         if name not in firms.columns:

@@ -9,27 +9,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+from features import schemas
 from features.catalogue import feature
 from features.domain import is_large
+from features.regions import MACRO_REGIONS, PROVINCE_REGION, PROVINCES
 from features.sectors import fixed_categorical
 
 GROUP = "region and ownership"
 
-# GB/T 2260 province-level codes with the NBS four-region split (used by the published
-# regional statistics: east 55%, centre 23%, west 16%, north-east 6% of Little Giants).
-MACRO_REGION_PROVINCES: dict[str, tuple[str, ...]] = {
-    "east": ("11", "12", "13", "31", "32", "33", "35", "37", "44", "46"),
-    "centre": ("14", "34", "36", "41", "42", "43"),
-    "west": ("15", "45", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65"),
-    "northeast": ("21", "22", "23"),
-}
-MACRO_REGIONS: list[str] = list(MACRO_REGION_PROVINCES)
-# Taiwan, Hong Kong and Macao have GB/T 2260 codes but no mainland region.
-PROVINCES: list[str] = sorted(
-    [p for codes in MACRO_REGION_PROVINCES.values() for p in codes] + ["71", "81", "82"]
-)
-PROVINCE_REGION = {p: r for r, codes in MACRO_REGION_PROVINCES.items() for p in codes}
-LISTED_BOARDS: list[str] = ["none", "main", "star", "chinext", "bse", "neeq"]
+LISTED_BOARDS: list[str] = list(schemas.LISTED_BOARDS)  # the contract's values, in order
 # NEEQ is an over-the-counter quotation system, not an exchange listing (the "~7% of Little
 # Giants listed on A-shares" figure counts the four exchange boards only).
 EXCHANGE_BOARDS = ("main", "star", "chinext", "bse")

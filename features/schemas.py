@@ -27,24 +27,15 @@ from pandera.engines import pandas_engine
 from pandera.typing import Series
 
 from features.domain import EVENTS, TIER_ORDER
+from features.regions import PROVINCE_TABLE
 
 MIN_YEAR, MAX_YEAR = 1900, 2100
 SHOWN_FAILURES = 5  # failing values quoted per rule in a message
 
-# GB/T 2260 province-level divisions: code -> (Chinese short name, romanised names).
+# GB/T 2260 province-level divisions: code -> (Chinese short name, romanised names), from
+# the one province table (features/data/provinces.csv).
 PROVINCES: dict[str, tuple[str, ...]] = {
-    "11": ("北京", "beijing"), "12": ("天津", "tianjin"), "13": ("河北", "hebei"),
-    "14": ("山西", "shanxi"), "15": ("内蒙古", "inner mongolia", "nei mongol"),
-    "21": ("辽宁", "liaoning"), "22": ("吉林", "jilin"), "23": ("黑龙江", "heilongjiang"),
-    "31": ("上海", "shanghai"), "32": ("江苏", "jiangsu"), "33": ("浙江", "zhejiang"),
-    "34": ("安徽", "anhui"), "35": ("福建", "fujian"), "36": ("江西", "jiangxi"),
-    "37": ("山东", "shandong"), "41": ("河南", "henan"), "42": ("湖北", "hubei"),
-    "43": ("湖南", "hunan"), "44": ("广东", "guangdong"), "45": ("广西", "guangxi"),
-    "46": ("海南", "hainan"), "50": ("重庆", "chongqing"), "51": ("四川", "sichuan"),
-    "52": ("贵州", "guizhou"), "53": ("云南", "yunnan"), "54": ("西藏", "tibet", "xizang"),
-    "61": ("陕西", "shaanxi"), "62": ("甘肃", "gansu"), "63": ("青海", "qinghai"),
-    "64": ("宁夏", "ningxia"), "65": ("新疆", "xinjiang"), "71": ("台湾", "taiwan"),
-    "81": ("香港", "hong kong", "hongkong"), "82": ("澳门", "macao", "macau"),
+    code: tuple(aliases.split("|")) for code, aliases in PROVINCE_TABLE["aliases"].items()
 }
 _PROVINCE_ALIASES = {alias: code for code, names in PROVINCES.items() for alias in names}
 _PROVINCE_SUFFIX = re.compile(

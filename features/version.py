@@ -21,6 +21,7 @@ from features.domain import LENS_RULEBOOK_YEAR
 # rulebooks and the sector crosswalk.
 VERSION_MODULES: tuple[str, ...] = (
     *BUILDER_MODULES, "features.pipeline", "features.rule_features", "features.domain",
+    "features.regions",
     "features.rules.evaluation", "features.rules.book", "features.rules.engine", "features.rules.types",
 )
 VERSION_MAJOR = "2"
@@ -36,7 +37,8 @@ def version_sources() -> dict[str, bytes]:
     for path in sorted(books.iterdir(), key=lambda p: p.name):
         if path.name.endswith(f"_{LENS_RULEBOOK_YEAR}.toml"):
             sources[f"rules/rulebooks/{path.name}"] = path.read_bytes()
-    sources["data/sector_crosswalk.csv"] = (root / "data" / "sector_crosswalk.csv").read_bytes()
+    for table in ("sector_crosswalk.csv", "provinces.csv"):
+        sources[f"data/{table}"] = (root / "data" / table).read_bytes()
     return sources
 
 

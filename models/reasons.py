@@ -128,8 +128,14 @@ def rulebook_thresholds(rulebook, feature: str) -> list[tuple[float, str, str]]:
     return [(leaf.threshold, leaf.op, label) for _, label, leaf in entries]
 
 
+@cache
 def display_names(kind: str) -> dict[str, str]:
-    """Display names of coded values (kind: province, macro_region, listed_board, ...)."""
+    """Display names of coded values (kind: province, macro_region, listed_board, ...);
+    provinces by their English name in the one province table (features.regions)."""
+    if kind == "province":
+        from features.regions import PROVINCE_TABLE
+
+        return dict(PROVINCE_TABLE["name_en"])
     return dict(_template_file()[1].get(kind, {}))
 
 
@@ -179,7 +185,6 @@ def _referenced(X: pd.DataFrame, rows: np.ndarray, text: str, fields: dict):
     """Fields quoting other features: their formatted values and the rows where all known."""
     known = np.ones(len(rows), dtype=bool)
     extra = {}
-    _, names = _template_file()
     for name in _fields_of(text):
         if name in _STANDARD_FIELDS or name in fields:
             continue
@@ -190,7 +195,7 @@ def _referenced(X: pd.DataFrame, rows: np.ndarray, text: str, fields: dict):
         formatted = np.full(len(rows), "unknown", dtype=STRING)
         if (~missing).any():
             formatted[~missing] = format_values(values[~missing], spec["format"],
-                                                spec.get("decimals", 1), names.get(name))
+                                                spec.get("decimals", 1), display_names(name))
         extra[name] = formatted
     return extra, known
 
@@ -212,7 +217,6 @@ def render(feature: str, X: pd.DataFrame, rows: np.ndarray, rulebook=None) -> np
     """Reason text of `feature` for the firms at positional `rows` of X (StringDType array),
     quoting the bars of `rulebook` (a Rulebook, or None for none)."""
     spec = template(feature)
-    _, names = _template_file()
     n = len(rows)
     out = np.full(n, "", dtype=STRING)
     values = column_values(X, feature, rows)
@@ -229,7 +233,7 @@ def render(feature: str, X: pd.DataFrame, rows: np.ndarray, rulebook=None) -> np
     formatted = np.full(n, "", dtype=STRING)
     if known.any():
         formatted[known] = format_values(values[known], spec["format"], spec.get("decimals", 1),
-                                         names.get(feature))
+                                         display_names(feature))
     fields["value"] = formatted
     numeric = values.dtype != object
     zero = known & (values == 0) if numeric and "zero" in spec else np.zeros(n, dtype=bool)

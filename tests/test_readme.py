@@ -13,7 +13,7 @@ PACKAGES = ("features", "models", "training", "serving")
 # The README's boxes and the modules (or subpackages) each one stands for.
 BOXES = {
     "contract": ["features.contract", "features.schemas", "features.atomic"],
-    "domain": ["features.domain"],
+    "domain": ["features.domain", "features.regions", "features.identity"],
     "rules": ["features.rules"],
     "builders": ["features.catalogue", "features.financials", "features.history",
                  "features.ownership", "features.patents", "features.sectors"],

@@ -227,3 +227,21 @@ def small_dataset(small_universe):
     from features.contract import load_dataset
 
     return load_dataset(small_universe)
+
+
+def test_province_names_and_regions_have_one_table():
+    """Validation aliases, the region features, the reasons and the simulator all read
+    features/data/provinces.csv."""
+    from features import ownership, regions, schemas
+    from models.reasons import display_names
+    from training.synthetic.firms import load_reference
+
+    table = regions.PROVINCE_TABLE
+    assert set(schemas.PROVINCES) == set(table["code"]) == set(regions.PROVINCES)
+    assert ownership.PROVINCES is regions.PROVINCES
+    assert schemas.PROVINCES["33"][0] == "浙江" and table.loc["33", "name_zh"] == "浙江省"
+    assert display_names("province")["44"] == "Guangdong"
+    simulated = load_reference().provinces.set_index("province")
+    assert (simulated["name_zh"] == table.loc[simulated.index, "name_zh"]).all()
+    assert (simulated["macro_region"] == table.loc[simulated.index, "macro_region"]).all()
+    assert regions.province_names(["32", "99", None], "zh").tolist() == ["江苏省", None, None]

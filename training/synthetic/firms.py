@@ -16,9 +16,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from features.regions import PROVINCE_TABLE
+from features.schemas import LISTED_BOARDS
+
 DATA_DIR = Path(__file__).parent / "data"
 
-BOARDS = np.array(["none", "main", "star", "chinext", "bse", "neeq"])
+BOARDS = np.array(LISTED_BOARDS)  # the contract's listing boards, in its order
 # Board mix among listed firms; NEEQ dominates counts, STAR/BSE are where SME titles cluster.
 BOARD_MIX = np.array([0.0, 0.22, 0.15, 0.20, 0.10, 0.33])
 
@@ -47,9 +50,12 @@ class Reference:
 
 @lru_cache(maxsize=1)
 def load_reference() -> Reference:
-    """Read training/synthetic/data/sectors.csv and provinces.csv (codes kept as strings)."""
+    """Read training/synthetic/data/sectors.csv and provinces.csv (codes kept as strings);
+    province names and regions come from the one province table (features.regions)."""
     sectors = pd.read_csv(DATA_DIR / "sectors.csv", dtype={"industry_code": str, "ipc": str})
     provinces = pd.read_csv(DATA_DIR / "provinces.csv", dtype={"province": str})
+    names = PROVINCE_TABLE.loc[provinces["province"], ["name_en", "name_zh", "macro_region"]]
+    provinces = pd.concat([provinces, names.reset_index(drop=True)], axis=1)
     for frame in (sectors, provinces):
         frame["weight"] = frame["weight"] / frame["weight"].sum()
     return Reference(sectors=sectors, provinces=provinces)
