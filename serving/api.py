@@ -2,8 +2,8 @@
 
     uvicorn --factory serving.api:create_app      or      python -m serving.api --port 8000
 
-Endpoints: POST /score, GET /model, GET /health, GET /firms/{firm_id}/explain.png, and the
-OpenAPI docs at /docs. The production models are loaded once, when the server starts.
+Endpoints: POST /score, POST /explain, GET /model, GET /health, and the OpenAPI docs at
+/docs. Nothing a client posts is kept: POST /explain scores the posted data again. The production models are loaded once, when the server starts.
 
 Authentication: if the environment variable GIANTWATCH_API_KEY is set when the app is
 created, every endpoint except GET /health and the docs (/docs, /openapi.json) needs the
@@ -24,10 +24,10 @@ import os
 import secrets
 import threading
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
@@ -70,6 +70,15 @@ class ScoreRequest(BaseModel):
                         "net_profit": 9e6, "total_assets": 150e6,
                         "total_liabilities": 60e6, "rd_expense": 7e6, "employees": 210}],
         "patents": [], "certifications": []}]}}
+
+
+class ExplainRequest(ScoreRequest):
+    """The data of `POST /score` plus the firm and tier to explain; nothing is kept."""
+
+    firm_id: str = Field(..., min_length=1, description="the firm to explain (a firms row)")
+    tier: Tier = Field("little_giant", description="which tier's model")
+    top: int = Field(12, ge=1, le=60, description="contributions listed, strongest first")
+    format: Literal["json", "png"] = Field("json", description="json, or a PNG waterfall")
 
 
 class BodyLimit:
@@ -163,14 +172,12 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
     """The FastAPI app. `models` (from `serving.score.load_models`) skips the registry."""
     api_key = os.environ.get(API_KEY_ENV) or None
     scoring = threading.BoundedSemaphore(CONCURRENT_SCORINGS)
-    last_lock = threading.Lock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         from serving.score import load_models
 
         app.state.models = models or load_models(model_alias)
-        app.state.last = None
         yield
 
     app = FastAPI(title="giantwatch", version="0.1.0", lifespan=lifespan, description=(
@@ -201,41 +208,48 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
     @app.post("/score", dependencies=[Depends(authorised)],
               summary="Probabilities, reasons and rule eligibility per firm and tier")
     def score(body: ScoreRequest, request: Request):
-        from features.contract import ContractError, from_frames
-
-        tables = {t: pd.DataFrame.from_records(getattr(body, t)) for t in
-                  ("firms", "financials", "patents", "certifications")}
-        try:
-            dataset = from_frames(tables, source="request")
-        except ContractError as exc:
-            return JSONResponse({"detail": exc.problems, "errors": _contract_errors(exc)},
-                                status_code=422)
+        dataset = _dataset(body)
+        if isinstance(dataset, JSONResponse):
+            return dataset
         try:
             with scoring:
-                frame, rejects, kept = _score(dataset, body, request.app.state.models)
+                frame, rejects, _ = _score(dataset, body, request.app.state.models)
         except ScoringProblem as exc:
             return JSONResponse({"detail": [str(exc)], "errors": []}, status_code=422)
-        if kept is not None:
-            with last_lock:
-                request.app.state.last = kept
         loaded = request.app.state.models
         return {"year": body.year, "models": {t: m.version for t, m in loaded.items()},
                 "results": _results(frame, tuple(loaded)),
                 "rejects": [{k: _clean(v) for k, v in r.items()}
                             for r in rejects.to_dict(orient="records")]}
 
-    @app.get("/firms/{firm_id}/explain.png", dependencies=[Depends(authorised)],
-             response_class=Response, responses={200: {"content": {"image/png": {}}}},
-             summary="SHAP waterfall of a firm of the last scored request")
-    def explain(firm_id: str, request: Request,
-                tier: Annotated[Tier, Query(description="which tier's model")] = "little_giant"):
-        last = request.app.state.last
-        contributions = None if last is None else last.get(tier)
-        if contributions is None or firm_id not in contributions.index:
-            raise HTTPException(404, f"firm {firm_id!r} was not scored for {tier} in the last "
-                                     "request (non-candidates have no explanation)")
-        return Response(_waterfall(contributions.loc[[firm_id]], last["X"]),
-                        media_type="image/png")
+    @app.post("/explain", dependencies=[Depends(authorised)],
+              responses={200: {"content": {"application/json": {}, "image/png": {}}}},
+              summary="One firm's probability, eligibility, reasons and SHAP contributions "
+                      "for one tier, from the posted data only (JSON or a PNG waterfall)")
+    def explain(body: ExplainRequest, request: Request):
+        dataset = _dataset(body)
+        if isinstance(dataset, JSONResponse):
+            return dataset
+        if not (dataset.firms["firm_id"] == body.firm_id).any():
+            raise HTTPException(404, f"firm {body.firm_id!r} is not in the posted firms")
+        try:
+            with scoring:
+                frame, _, scored = _score(dataset, body, request.app.state.models,
+                                                firm_ids=[body.firm_id])
+        except ScoringProblem as exc:
+            return JSONResponse({"detail": [str(exc)], "errors": []}, status_code=422)
+        tier_score = None if scored is None else scored.tiers.get(body.tier)
+        if tier_score is None or tier_score.contributions is None:
+            why = ("has no financials for the year before" if scored is None
+                   else f"is not a {body.tier} candidate (it holds an excluding title or was "
+                        "founded in the as-of year)")
+            raise HTTPException(404, f"firm {body.firm_id!r} {why}: nothing to explain")
+        if body.format == "png":
+            return Response(_waterfall(tier_score.contributions, scored.X), media_type="image/png")
+        [result] = _results(frame, (body.tier,))
+        return {"year": body.year, "tier": body.tier, **result,
+                "contributions": _top_contributions(tier_score.contributions, scored.X,
+                                                    body.top)}
 
     return app
 
@@ -248,11 +262,28 @@ def _rulebooks(rulebook: str | None, year: int, tiers: tuple[str, ...]) -> dict:
     return rulebooks_for(rulebook, year, tiers, files=False)
 
 
-def _score(dataset, body: ScoreRequest, models: dict):
+def _dataset(body: ScoreRequest):
+    """The posted tables as a validated Dataset, or the 422 answer naming the problems."""
+    from features.contract import ContractError, from_frames
+
+    tables = {t: pd.DataFrame.from_records(getattr(body, t)) for t in
+              ("firms", "financials", "patents", "certifications")}
+    try:
+        return from_frames(tables, source="request")
+    except ContractError as exc:
+        return JSONResponse({"detail": exc.problems, "errors": _contract_errors(exc)},
+                            status_code=422)
+
+
+def _score(dataset, body: ScoreRequest, models: dict, firm_ids=None):
+    """(output rows, rejects, the scoring core's ScoredFrame or None) of the posted firms
+    (or of `firm_ids` among them)."""
     from serving.score import missing_financials, score_chunk, scored_firm_ids
 
     rulebooks = _rulebooks(body.rulebook, body.year, tuple(models))
-    firm_ids = scored_firm_ids(dataset, body.year)
+    scored_ids = scored_firm_ids(dataset, body.year)
+    firm_ids = scored_ids if firm_ids is None else \
+        scored_ids[pd.Index(scored_ids).isin(list(firm_ids))]
     rejects = pd.concat([dataset.rejects, missing_financials(dataset, body.year, firm_ids)],
                         ignore_index=True)
     if not len(firm_ids):
@@ -260,9 +291,21 @@ def _score(dataset, body: ScoreRequest, models: dict):
     frame, scored = score_chunk(dataset, body.year, firm_ids,
                                 {t: m.model for t, m in models.items()}, rulebooks,
                                 body.reasons, structured=True)
-    kept = {"X": scored.X, **{t: s.contributions for t, s in scored.tiers.items()
-                              if s.contributions is not None}}
-    return frame, rejects, kept
+    return frame, rejects, scored
+
+
+def _top_contributions(contributions: pd.DataFrame, X: pd.DataFrame, top: int) -> list[dict]:
+    """The `top` strongest SHAP contributions of the one explained row, with the feature's
+    English and Chinese labels and the firm's value (change in log-odds relative to the
+    year's selection rate)."""
+    from features.pipeline import feature_label
+
+    row = contributions.drop(columns=["bias"]).iloc[0]
+    strongest = row.abs().sort_values(ascending=False, kind="stable").index[:top]
+    values = X.loc[contributions.index[0]]
+    return [{"feature": name, "label_en": feature_label(name, "en"),
+             "label_zh": feature_label(name, "zh"), "value": _clean(values.get(name)),
+             "contribution": float(row[name])} for name in strongest]
 
 
 _PLOT_LOCK = threading.Lock()  # pyplot keeps global state
@@ -298,7 +341,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, model_alias: str = "product
     """Run the API with uvicorn until interrupted. The registry is checked first, so that a
     missing model or a pipeline mismatch stops with one clear ScoringProblem. Scoring small
     requests is CPU-bound Python: `workers` > 1 runs that many processes (each loads the
-    models, and each keeps its own last request for /firms/{firm_id}/explain.png)."""
+    models; no request state is kept, so any worker answers any request)."""
     import uvicorn
 
     from serving.score import load_models, registered_versions

@@ -322,7 +322,7 @@ def serve(
     ] = 1,
     max_body_mb: Annotated[float, typer.Option(help="Largest accepted request body, MiB.")] = 10.0,
 ) -> None:
-    """Serve the scoring API (POST /score, GET /model, GET /health, docs at /docs).
+    """Serve the scoring API (POST /score, POST /explain, GET /model, GET /health, docs at /docs).
 
     If GIANTWATCH_API_KEY is set, requests need the header X-API-Key (GET /health and the
     docs stay open).

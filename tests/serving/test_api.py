@@ -143,18 +143,37 @@ def test_score_matches_batch_scoring(server, payload, firm_ids, small_universe, 
                     batch.loc[firm, f"reasons_{tier}_for"]
 
 
-def test_waterfall_of_a_firm_of_the_last_request(store, payload):
-    # In process: with several server workers, "the last request" is each worker's own.
-    from fastapi.testclient import TestClient
+def test_explain_answers_from_the_posted_data_only(server, payload):
+    """POST /explain is stateless: one client's data never reaches another's answer, and
+    the explanation is the one /score gives for the same data."""
+    body = {**json.loads(json.dumps(payload)), "reasons": 3}
+    scored = httpx.post(f"{server}/score", json=body, headers=AUTH, timeout=120).json()
+    firm = next(r for r in scored["results"] if r["p_little_giant"] is not None)
+    ask = {**body, "firm_id": firm["firm_id"], "tier": "little_giant", "top": 5}
+    answer = httpx.post(f"{server}/explain", json=ask, headers=AUTH, timeout=120)
+    assert answer.status_code == 200
+    explained = answer.json()
+    assert explained["p_little_giant"] == pytest.approx(firm["p_little_giant"], rel=1e-9)
+    assert explained["eligibility"]["little_giant"] == firm["eligibility"]["little_giant"]
+    assert explained["reasons"]["little_giant"] == firm["reasons"]["little_giant"]
+    from tests.outputs_doc import documented
 
-    from serving.api import create_app
-
-    with tracking_env(store), TestClient(create_app()) as client:
-        results = client.post("/score", json=payload).json()["results"]
-        firm = next(r["firm_id"] for r in results if r["p_little_giant"] is not None)
-        png = client.get(f"/firms/{firm}/explain.png", params={"tier": "little_giant"})
-        assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
-        assert client.get("/firms/unknown/explain.png").status_code == 404
+    assert set(explained) - set(firm) == {"year", "tier"} | documented("POST /explain")
+    contributions = explained["contributions"]
+    assert len(contributions) == 5 and all(c["label_en"] and c["label_zh"] for c in contributions)
+    sizes = [abs(c["contribution"]) for c in contributions]
+    assert sizes == sorted(sizes, reverse=True)
+    png = httpx.post(f"{server}/explain", json={**ask, "format": "png"}, headers=AUTH,
+                     timeout=120)
+    assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    # Another client posting other data cannot reach the firm just scored.
+    stranger = {"year": body["year"], "firms": [], "financials": [], "patents": [],
+                "certifications": [], "firm_id": firm["firm_id"], "tier": "little_giant"}
+    other = httpx.post(f"{server}/explain", json=stranger, headers=AUTH, timeout=60)
+    assert other.status_code in (404, 422)
+    assert firm["firm_id"] not in other.text or "not in the posted firms" in other.text
+    assert httpx.get(f"{server}/firms/{firm['firm_id']}/explain.png",
+                     headers=AUTH).status_code == 404  # the shared-state endpoint is gone
 
 
 def test_a_firm_without_financials_is_rejected_not_dropped(server, payload):
