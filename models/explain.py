@@ -188,22 +188,59 @@ def numeric_view(X: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "SimHei")
+
+
+def use_cjk_fallback() -> bool:
+    """Let matplotlib draw Chinese (专精特新, 品) with an installed CJK font behind its
+    default one; without one installed, nothing changes (no font warnings). Returns
+    whether Chinese can be drawn."""
+    import matplotlib
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    fallback = [f for f in CJK_FONTS if f in installed][:1]
+    family = matplotlib.rcParams["font.family"]
+    family = [family] if isinstance(family, str) else list(family)
+    if fallback and fallback[0] not in family:
+        matplotlib.rcParams["font.family"] = ["DejaVu Sans", *fallback]
+    return bool(fallback)
+
+
+SHAP_AXIS = "SHAP value: change in log-odds relative to the year's selection rate"
+PLOT_LABEL_CHARS = 60
+
+
+def plot_label(feature: str) -> str:
+    """A feature's English label short enough for a plot axis: a criterion's parenthesised
+    details dropped ("R&D input by revenue band (>= 100M: ...)" -> "R&D input by revenue
+    band"), then cut at PLOT_LABEL_CHARS characters."""
+    from features.pipeline import feature_label
+
+    label = feature_label(feature, "en")
+    short = label.split(" (")[0] + (", on the data" if label.endswith(", on the data")
+                                    and " (" in label else "")
+    return short if len(short) <= PLOT_LABEL_CHARS else short[:PLOT_LABEL_CHARS - 1] + "…"
+
+
 def explanation(contributions: pd.DataFrame, X: pd.DataFrame):
     """A `shap.Explanation` (values, base values = bias, data) for the shap plots.
 
-    `display_data` keeps category labels so waterfall plots show "44", not a code.
+    Features are named by their English labels (`plot_label`), `display_data`
+    keeps category labels so waterfall plots show "44", not a code, and a missing value
+    reads "not reported", never "nan".
     """
     import shap
 
     values = _values(contributions)
     features = list(values.columns)
     shown = X.loc[contributions.index, features]
-    display = shown.astype(object).where(shown.notna(), np.nan)
+    display = shown.astype(object).where(shown.notna(), "not reported")
     return shap.Explanation(
         values=values.to_numpy(dtype=float),
         base_values=contributions["bias"].to_numpy(dtype=float)
         if "bias" in contributions else np.zeros(len(values)),
         data=numeric_view(shown).to_numpy(dtype=float),
         display_data=display.to_numpy(),
-        feature_names=features,
+        feature_names=[plot_label(f) for f in features],
     )

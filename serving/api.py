@@ -318,8 +318,9 @@ def _waterfall(contributions: pd.DataFrame, X: pd.DataFrame) -> bytes:
     import matplotlib.pyplot as plt
     import shap
 
-    from models.explain import explanation
+    from models.explain import explanation, use_cjk_fallback
 
+    use_cjk_fallback()
     with _PLOT_LOCK:
         shap.plots.waterfall(explanation(contributions, X)[0], max_display=12, show=False)
         figure = plt.gcf()

@@ -24,9 +24,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from features.pipeline import feature_label
 from models.audit import FLAG_COLUMNS, disparity
 from models.audit_flags import FLAG_LABELS, SHORTFALL_FLAGS
-from models.explain import PILLARS, explanation, pillar_importance
+from models.explain import PILLARS, SHAP_AXIS, explanation, pillar_importance, use_cjk_fallback
 from models.reasons import display_names, rulebook_thresholds
 
 TIER_NAMES = {"specialized": "Specialized SMEs (专精特新中小企业)",
@@ -119,8 +120,9 @@ def beeswarm(audit, max_display: int = 15) -> str:
 
     contributions = audit.contributions_full
     shap.plots.beeswarm(explanation(contributions, audit.X), max_display=max_display,
-                        show=False, plot_size=(8, 6.5))
+                        show=False, plot_size=(9.5, 6.5))
     fig = plt.gcf()
+    fig.axes[0].set_xlabel(SHAP_AXIS)
     fig.suptitle(f"Full model: SHAP values (log-odds), {len(contributions):,} firm-years")
     return _png(fig)
 
@@ -134,8 +136,11 @@ def pillar_chart(audit) -> str:
     y = np.arange(len(order))
     ax.barh(y + 0.2, full["share"].reindex(order).fillna(0), height=0.4, label="full model")
     ax.barh(y - 0.2, merit["share"].reindex(order).fillna(0), height=0.4, label="merit model")
-    # Plot fonts may lack CJK glyphs: the axis shows the English part of each label.
-    ax.set_yticks(y, [PILLARS[p].encode("ascii", "ignore").decode().strip() for p in order])
+    # Chinese pillar names need a CJK font; without one the axis shows the English part.
+    chinese = use_cjk_fallback()
+    ax.set_yticks(y, [PILLARS[p] if chinese else
+                      PILLARS[p].encode("ascii", "ignore").decode().replace("()", "").strip()
+                      for p in order])
     ax.set(xlabel="Share of mean |pillar SHAP| (pillar = summed SHAP of its features)",
            title="What the models rest on, by pillar")
     ax.legend()
@@ -184,7 +189,7 @@ def dependence_plots(audit) -> str:
             ax.annotate(label, (threshold, 0.97 - 0.09 * k), xycoords=("data", "axes fraction"),
                         fontsize=7, color="#1f5fbf", rotation=0, ha="left", va="top")
         ax.axhline(0, color="grey", linewidth=0.6)
-        ax.set(xlabel=feature, ylabel="SHAP value (log-odds)")
+        ax.set(xlabel=feature_label(feature), ylabel="SHAP value (log-odds)")
     axes[0][0].legend(fontsize=7, loc="lower right")
     fig.suptitle(f"Dependence on threshold criteria (dashed: thresholds of {rulebook.id}, "
                  f"in force for {year})")
@@ -277,6 +282,7 @@ def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFram
     audits: tier -> models.audit.TierAudit; anomalies / overlooked: the frames written to
     CSV; evaluation: `training.audit_run.evaluate_against_truth` output or None.
     """
+    use_cjk_fallback()
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     summary = shortfall_summary(anomalies)
     total = summary.iloc[-1]

@@ -7,7 +7,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
@@ -64,17 +63,18 @@ def feature_importance(importance: pd.DataFrame, tier: str, top: int = 25) -> pl
 
 def shap_summary(contributions: pd.DataFrame, X: pd.DataFrame, tier: str,
                  max_display: int = 20) -> plt.Figure:
-    """Beeswarm of SHAP values (log-odds) with the shap package's renderer."""
+    """Beeswarm of SHAP values (log-odds) with the shap package's renderer, features named
+    by their labels (models.explain.explanation)."""
     import shap
 
-    values = contributions.drop(columns=["bias"]).to_numpy()
-    shown = X[contributions.columns.drop("bias")].copy()
-    for column in shown.columns:
-        if isinstance(shown[column].dtype, pd.CategoricalDtype):
-            shown[column] = shown[column].cat.codes.replace(-1, np.nan).astype(float)
+    from models.explain import SHAP_AXIS, explanation, use_cjk_fallback
+
+    use_cjk_fallback()
     plt.figure()
-    shap.summary_plot(values, shown, max_display=max_display, show=False, plot_size=(8, 7))
+    shap.plots.beeswarm(explanation(contributions, X), max_display=max_display, show=False,
+                        plot_size=(9.5, 7))
     fig = plt.gcf()
+    fig.axes[0].set_xlabel(SHAP_AXIS)
     fig.suptitle(f"SHAP values (log-odds) — {tier}", fontsize=11)
     fig.tight_layout()
     return fig

@@ -133,7 +133,15 @@ def test_explanation_from_a_trained_model_is_additive():
     exp = explanation(contributions, X.head(20))
     assert exp.values.shape == (20, 3)
     np.testing.assert_allclose(exp.base_values, contributions["bias"])
-    assert exp.feature_names == ["rd_intensity", "main_share", "province"]
+    # Plots read the catalogue's labels, not identifiers.
+    from features.pipeline import feature_label
+
+    assert exp.feature_names == [feature_label(f) for f in ("rd_intensity", "main_share",
+                                                             "province")]
+    assert exp.feature_names[0] == "R&D intensity"
     assert exp.display_data[0, 2] in ("11", "32", "44")
+    gap = X.head(20).copy()
+    gap.loc[gap.index[0], "rd_intensity"] = np.nan
+    assert explanation(contributions, gap).display_data[0, 0] == "not reported"
     top = global_importance(contributions)
     assert top.iloc[0]["feature"] == "rd_intensity"
