@@ -24,15 +24,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from features.domain import TIER_NAMES
 from features.pipeline import feature_label
 from models.audit import FLAG_COLUMNS, disparity
 from models.audit_flags import FLAG_LABELS, SHORTFALL_FLAGS
 from models.explain import PILLARS, SHAP_AXIS, explanation, pillar_importance, use_cjk_fallback
 from models.reasons import display_names, rulebook_thresholds
 
-TIER_NAMES = {"specialized": "Specialized SMEs (专精特新中小企业)",
-              "little_giant": "Little Giants (专精特新“小巨人”)",
-              "champion": "Manufacturing Single Champions (制造业单项冠军)"}
 THRESHOLD_FEATURES = ("rd_intensity", "main_share", "debt_ratio", "class1_ip")
 TOP_ANOMALIES = 5
 CSS = """
@@ -45,6 +43,8 @@ th{background:#eef1f5}td.text,th.text{text-align:left}img{max-width:100%;height:
 .note{color:#555;font-size:.9em}.card{border:1px solid #d5d9e0;border-radius:6px;
 padding:.6em 1em;margin:1em 0;background:#fafbfc}.flags{color:#c8102e;font-weight:600}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:1em}
+.contents{border:1px solid #d5d9e0;border-radius:6px;padding:.4em 1em;display:inline-block}
+.contents ul{margin:.3em 0;padding-left:1.2em}
 """
 
 
@@ -242,7 +242,8 @@ def _named(firm_id, names: dict) -> str:
 def _tier_section(audit, top_n: int, names: dict) -> list[str]:
     tier = audit.tier
     cert = audit.certified
-    parts = [f"<h2>{html.escape(TIER_NAMES.get(tier, tier))}</h2>",
+    english, chinese = TIER_NAMES[tier]
+    parts = [f'<h2 id="{tier}">{html.escape(english)} ({html.escape(chinese)})</h2>',
              f'<p class="note">{len(cert):,} certified firm-years audited; out-of-fold schemes: '
              + ", ".join(f"{f.test_year} {f.scheme.replace('_', ' ')}" for f in audit.folds)
              + ". Merit model features: " + f"{len(audit.merit_features)} (no ownership, state "
@@ -274,6 +275,39 @@ def _tier_section(audit, top_n: int, names: dict) -> list[str]:
     return parts
 
 
+def _title(audits: dict, anomalies: pd.DataFrame) -> str:
+    """The report's title from its data: tiers and years audited."""
+    tiers = ", ".join(TIER_NAMES[t][0] for t in audits)
+    years = anomalies["year"]
+    span = f"{years.min()}–{years.max()}" if len(years) else ""
+    return f"Selection audit: {tiers}, {span}"
+
+
+def _contents(audits: dict, evaluation, overlooked: pd.DataFrame) -> str:
+    """Links to the report's sections."""
+    entries = [("summary", "Summary")]
+    if evaluation is not None and len(evaluation):
+        entries.append(("check", "Check against the known selection channels"))
+    entries += [(t, TIER_NAMES[t][0]) for t in audits]
+    if len(overlooked):
+        entries.append(("overlooked", "Overlooked candidates"))
+    items = "".join(f'<li><a href="#{a}">{html.escape(label)}</a></li>' for a, label in entries)
+    return f'<nav class="contents"><b>Contents</b><ul>{items}</ul></nav>'
+
+
+def overlooked_once(overlooked: pd.DataFrame) -> pd.DataFrame:
+    """One row per overlooked firm and tier, strongest first: its best merit probability and
+    rank, and every year it was overlooked."""
+    best = overlooked.sort_values("merit_probability", ascending=False, kind="stable")
+    years = best.groupby(["firm_id", "tier"])["year"].apply(
+        lambda y: ", ".join(str(v) for v in sorted(y)))
+    first = best.drop_duplicates(["firm_id", "tier"]).set_index(["firm_id", "tier"])
+    first = first.assign(years=years.reindex(first.index)).reset_index()
+    columns = ["firm_id", "name", "tier", "years", "merit_probability", "merit_rank", "quota",
+               "province", "ownership", "reasons_for"]
+    return first[[c for c in columns if c in first.columns]]
+
+
 def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFrame,
                   evaluation: pd.DataFrame | None, path: str | Path, dataset_name: str = "",
                   skipped: dict | None = None, top_n: int = TOP_ANOMALIES) -> Path:
@@ -286,15 +320,18 @@ def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFram
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     summary = shortfall_summary(anomalies)
     total = summary.iloc[-1]
+    title = _title(audits, anomalies)
+    source = f" Data: {html.escape(dataset_name)}." if dataset_name else ""
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         '<link rel="icon" href="data:,">',
-        f"<title>giantwatch selection audit — {html.escape(dataset_name)}</title>",
+        f"<title>{html.escape(title)}</title>",
         f"<style>{CSS}</style></head><body>",
-        f"<h1>Selection audit — {html.escape(dataset_name)}</h1>",
-        (f'<p class="note">Generated {stamp}. Every probability is out of fold: no firm-year '
-         "was scored by a model trained on its own year.</p>"),
-        "<h2>Summary</h2>",
+        f"<h1>{html.escape(title)}</h1>",
+        (f'<p class="note">Generated {stamp}.{source} Every probability is out of fold: no '
+         "firm-year was scored by a model trained on its own year.</p>"),
+        _contents(audits, evaluation, overlooked),
+        '<h2 id="summary">Summary</h2>',
         (f"<p><b>{int(total['falls short']):,} of {int(total['certified']):,} certified "
          f"firm-years ({total['share falling short']:.0%})</b> fall short of the published "
          "criteria in at least one MERICS category: exceeding the SME size, weak performance "
@@ -312,7 +349,7 @@ def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFram
               "<h3>By province</h3>",
               _table(shortfall_by(anomalies, "province"), ("province",), "{:.1%}")]
     if evaluation is not None and len(evaluation):
-        parts += ["<h2>Check against the known selection channels</h2>",
+        parts += ['<h2 id="check">Check against the known selection channels</h2>',
                   ('<p class="note">The synthetic universe records why each firm was selected. '
                    "Average precision and precision@k (k = number of non-merit selections) of "
                    "each ranking for finding the non-merit selections; the truth was used for "
@@ -322,14 +359,14 @@ def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFram
     for audit in audits.values():
         parts += _tier_section(audit, top_n, names)
     if len(overlooked):
-        shown = overlooked.sort_values("merit_probability", ascending=False).head(15)
-        columns = ["firm_id", "name", "year", "tier", "merit_probability", "merit_rank",
-                   "quota", "province", "ownership", "reasons_for"]
-        parts += ["<h2>Overlooked candidates</h2>",
-                  (f'<p class="note">{len(overlooked):,} candidates ranked within the year\'s '
-                   "number of places on merit but were not selected; the 15 strongest:</p>"),
-                  _table(shown[columns], ("firm_id", "name", "tier", "province", "ownership",
-                                          "reasons_for"))]
+        shown = overlooked_once(overlooked).head(15)
+        parts += ['<h2 id="overlooked">Overlooked candidates</h2>',
+                  (f'<p class="note">{len(overlooked):,} candidate-years ranked within the '
+                   "year's number of places on merit but were not selected; the 15 strongest "
+                   "firms, each once with every year it was overlooked (the reasons are those "
+                   "of its strongest year):</p>"),
+                  _table(shown, ("firm_id", "name", "tier", "years", "province", "ownership",
+                                 "reasons_for"))]
     parts.append("</body></html>")
     path = Path(path)
     path.write_text("\n".join(parts), encoding="utf-8")

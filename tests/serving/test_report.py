@@ -38,14 +38,15 @@ def report(small_universe, tmp_path_factory):
     render_report({TIER: audit}, anomalies, overlooked, evaluation, path,
                   dataset_name="small")
     return {"path": path, "html": path.read_text(encoding="utf-8"), "anomalies": anomalies,
-            "audit": audit}
+            "audit": audit, "overlooked": overlooked}
 
 
 def test_report_is_self_contained(report):
     text = report["html"]
     assert text.startswith("<!DOCTYPE html>")
     sources = re.findall(r'(?:src|href)="([^"]*)"', text)
-    assert sources and all(s.startswith("data:") for s in sources)
+    # Everything inline: data: URIs, and links only to the page's own sections.
+    assert sources and all(s.startswith(("data:", "#")) for s in sources)
     assert not re.search(r"https?://", text)
     images = re.findall(r'<img[^>]*src="([^"]*)"', text)
     assert len(images) >= 3 + 5 + 1  # global plots, top-5 waterfalls, disparity
@@ -64,6 +65,15 @@ def test_report_has_the_summary_disparity_and_truth_sections(report):
     by_owner = shortfall_by(report["anomalies"], "ownership")
     assert by_owner["certified"].sum() == len(report["anomalies"])
     assert set(by_owner["ownership"]) <= {"state-controlled", "subsidiary", "independent"}
+    # The title comes from the data; the contents link every section; overlooked firms once.
+    assert "<title>Selection audit: Little Giant, 2023–2025</title>" in text
+    for anchor in ("summary", "check", "little_giant", "overlooked"):
+        assert f'href="#{anchor}"' in text and f'id="{anchor}"' in text
+    from serving.report import overlooked_once
+
+    once = overlooked_once(report["overlooked"])
+    assert not once.duplicated(["firm_id", "tier"]).any()
+    assert once["years"].str.split(", ").str.len().sum() == len(report["overlooked"])
     top = report["anomalies"].sort_values("anomaly_score", ascending=False).iloc[0]
     assert f"{top['name']} ({top['firm_id']})" in text  # the firm's name beside its id
     assert len(FLAG_COLUMNS) == 6
@@ -93,4 +103,4 @@ def test_report_renders_in_headless_chromium(report):
     assert all(w > 0 for w in widths), widths
     assert not [m for m in messages if m[0] in ("error", "pageerror")], messages
     assert not failures
-    assert "selection audit" in title
+    assert title.startswith("Selection audit: Little Giant")
