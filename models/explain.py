@@ -208,7 +208,7 @@ def use_cjk_fallback() -> bool:
 
 
 SHAP_AXIS = "SHAP value: change in log-odds relative to the year's selection rate"
-PLOT_LABEL_CHARS = 60
+PLOT_LABEL_CHARS = 50
 
 
 def plot_label(feature: str) -> str:

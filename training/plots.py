@@ -53,9 +53,11 @@ def reliability_curve(predictions: pd.DataFrame, tier: str) -> plt.Figure:
 
 
 def feature_importance(importance: pd.DataFrame, tier: str, top: int = 25) -> plt.Figure:
+    from models.explain import plot_label
+
     shown = importance.head(top).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.28 * len(shown) + 1.2))
-    ax.barh(shown["feature"], shown["gain"] / importance["gain"].sum())
+    fig, ax = plt.subplots(figsize=(9, 0.28 * len(shown) + 1.2))
+    ax.barh([plot_label(f) for f in shown["feature"]], shown["gain"] / importance["gain"].sum())
     ax.set(xlabel="Share of total split gain", title=f"Feature importance — {tier}")
     fig.tight_layout()
     return fig
@@ -72,7 +74,7 @@ def shap_summary(contributions: pd.DataFrame, X: pd.DataFrame, tier: str,
     use_cjk_fallback()
     plt.figure()
     shap.plots.beeswarm(explanation(contributions, X), max_display=max_display, show=False,
-                        plot_size=(9.5, 7))
+                        plot_size=(12, 7))
     fig = plt.gcf()
     fig.axes[0].set_xlabel(SHAP_AXIS)
     fig.suptitle(f"SHAP values (log-odds) — {tier}", fontsize=11)
