@@ -278,7 +278,8 @@ def _dataset(body: ScoreRequest):
 def _score(dataset, body: ScoreRequest, models: dict, firm_ids=None):
     """(output rows, rejects, the scoring core's ScoredFrame or None) of the posted firms
     (or of `firm_ids` among them)."""
-    from serving.score import missing_financials, score_chunk, scored_firm_ids
+    from serving.partitions import missing_financials, scored_firm_ids
+    from serving.score import score_chunk
 
     rulebooks = _rulebooks(body.rulebook, body.year, tuple(models))
     scored_ids = scored_firm_ids(dataset, body.year)

@@ -90,7 +90,7 @@ def raw_engine_seconds(dataset, year: int, models: dict, chunk_size: int) -> tup
     goes (the feature matrices are rebuilt untimed)."""
     from features.pipeline import build_features
     from models.scoring import candidates
-    from serving.score import partitions, scored_firm_ids
+    from serving.partitions import partitions, scored_firm_ids
 
     raw = plain = 0.0
     for firm_ids, part in partitions(dataset, scored_firm_ids(dataset, year), chunk_size):
