@@ -22,8 +22,6 @@ from features.domain import (
     no_financials_rejects,
 )
 
-REJECT_COLUMNS = ["table", "row", "column", "rule", "reason", "record", "firm_id", "year", "tier"]
-
 
 def as_arrow_strings(values) -> pa.Array | pa.ChunkedArray:
     """Any sequence of ids as an Arrow large_string array (zero-copy for pandas ``str``)."""
@@ -96,4 +94,4 @@ def candidate_panel(dataset, year: int, tier: str) -> tuple[pd.DataFrame, pd.Dat
     keys = pd.DataFrame(
         {"firm_id": kept, "year": np.full(len(kept), year, dtype="int64"), "label": label}
     )
-    return keys, no_financials_rejects(missing, year, tier)[REJECT_COLUMNS]
+    return keys, no_financials_rejects(missing, year, tier)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from features.contract import REJECT_COLUMNS
-from features.panel import REJECT_COLUMNS as PANEL_REJECT_COLUMNS
+from features.domain import no_financials_rejects
 from serving.check import check_to_file
 from serving.score import output_columns
 from tests.outputs_doc import documented, generic
@@ -22,7 +22,8 @@ def test_check_columns(small_universe, tmp_path):
 
 
 def test_reject_columns():
-    assert set(REJECT_COLUMNS) | set(PANEL_REJECT_COLUMNS) == documented("Rejects")
+    tiered = no_financials_rejects(["a"], 2025, "little_giant").columns
+    assert set(REJECT_COLUMNS) | set(tiered) == documented("Rejects")
 
 
 def test_anomaly_columns():
