@@ -18,7 +18,6 @@ answered 422 naming the table, the column, the record (0-based) and the rule.
 from __future__ import annotations
 
 import functools
-import io
 import math
 import os
 import secrets
@@ -245,7 +244,10 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
                         "founded in the as-of year)")
             raise HTTPException(404, f"firm {body.firm_id!r} {why}: nothing to explain")
         if body.format == "png":
-            return Response(_waterfall(tier_score.contributions, scored.X), media_type="image/png")
+            from serving.report import waterfall_png
+
+            return Response(waterfall_png(tier_score.contributions, scored.X, max_display=12,
+                                          dpi=100), media_type="image/png")
         [result] = _results(frame, (body.tier,))
         return {"year": body.year, "tier": body.tier, **result,
                 "contributions": _top_contributions(tier_score.contributions, scored.X,
@@ -307,28 +309,6 @@ def _top_contributions(contributions: pd.DataFrame, X: pd.DataFrame, top: int) -
     return [{"feature": name, "label_en": feature_label(name, "en"),
              "label_zh": feature_label(name, "zh"), "value": _clean(values.get(name)),
              "contribution": float(row[name])} for name in strongest]
-
-
-_PLOT_LOCK = threading.Lock()  # pyplot keeps global state
-
-
-def _waterfall(contributions: pd.DataFrame, X: pd.DataFrame) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import shap
-
-    from models.explain import explanation, use_cjk_fallback
-
-    use_cjk_fallback()
-    with _PLOT_LOCK:
-        shap.plots.waterfall(explanation(contributions, X)[0], max_display=12, show=False)
-        figure = plt.gcf()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", bbox_inches="tight", dpi=100)
-        plt.close(figure)
-    return buffer.getvalue()
 
 
 def app_from_env() -> FastAPI:

@@ -311,6 +311,37 @@ def score(
 
 @app.command()
 @user_errors
+def explain(
+    data: DataDir,
+    year: Annotated[int, typer.Option(help="As-of year t: features use data known by t-1.")],
+    firm: Annotated[str, typer.Option(help="firm_id of the firm to explain.")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="HTML page to write (default: FIRM-YEAR.html).",
+                                  dir_okay=False)
+    ] = None,
+    model_alias: Annotated[str, typer.Option(help="Registry alias of the models.")] = "production",
+    rulebook: Annotated[
+        str | None, typer.Option(help="Rulebook years or ids (default: the one in force).")
+    ] = None,
+) -> None:
+    """One firm on one page: per tier its probability and rank, the rulebook checklist with
+    gaps, the reasons and a SHAP waterfall, similar title holders, and its history."""
+    from serving.firm_page import FirmPageProblem, write_firm_page
+    from serving.score import ScoringProblem
+
+    out_file = out_file or Path(f"{firm}-{year}.html")
+    if out_file.suffix.lower() != ".html":
+        raise UsageProblem(f"--out must end in .html, got {out_file.name!r}")
+    try:
+        with err.status(f"Explaining {firm} as of {year}..."):
+            path = write_firm_page(data, year, firm, out_file, model_alias, rulebook)
+    except (FirmPageProblem, ScoringProblem) as exc:
+        raise UsageProblem(str(exc)) from None
+    out.print(f"Firm page: {path}")
+
+
+@app.command()
+@user_errors
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -197,15 +198,32 @@ def dependence_plots(audit) -> str:
     return _png(fig)
 
 
-def waterfall(audit, row: int) -> str:
+_PLOT_LOCK = threading.Lock()  # pyplot keeps global state; the API draws from threads
+
+
+def waterfall_png(contributions: pd.DataFrame, X: pd.DataFrame, max_display: int = 10,
+                  dpi: int = 72) -> bytes:
+    """PNG of the SHAP waterfall of the first row of `contributions` (features by their
+    labels, values of `X`): the audit's cards, the firm page and the API draw it alike."""
     import shap
 
-    plt.figure()
-    shap.plots.waterfall(explanation(audit.contributions_full.loc[[row]], audit.X)[0],
-                         max_display=10, show=False)
-    fig = plt.gcf()
-    fig.set_size_inches(7.5, 4.6)
-    return _png(fig, dpi=72)
+    use_cjk_fallback()
+    with _PLOT_LOCK:
+        plt.figure()
+        shap.plots.waterfall(explanation(contributions.iloc[:1], X)[0],
+                             max_display=max_display, show=False)
+        fig = plt.gcf()
+        fig.set_size_inches(7.5, 4.6)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def waterfall(audit, row: int) -> str:
+    png = waterfall_png(audit.contributions_full.loc[[row]], audit.X)
+    return f'<img alt="" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+
 
 
 def disparity_plot(audit) -> str:

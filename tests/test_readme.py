@@ -32,7 +32,7 @@ BOXES = {
               "serving.writer"],
     "check": ["serving.check"],
     "api": ["serving.api"],
-    "report": ["serving.report"],
+    "report": ["serving.report", "serving.firm_page"],
     "bench": ["serving.bench"],
     "cli": ["serving.cli"],
 }
