@@ -199,7 +199,8 @@ def render_firm_page(view: FirmView) -> str:
                          "it, or was founded in the as-of year.</p>")
             continue
         parts += [
-            (f"<p><b>{_percent(tier.probability)}</b> chance of selection; rank {tier.rank:,} of "
+            (f"<p><b>{html.escape(_percent(tier.probability))}</b> chance of selection; rank "
+             f"{tier.rank:,} of "
              f"{tier.candidates:,} candidates (about {tier.expected:,.0f} selections expected "
              f"this year). Eligible under <code>{html.escape(tier.rulebook)}</code>: "
              f"<b>{html.escape(tier.eligible)}</b>.</p>"),

@@ -92,4 +92,8 @@ def test_the_page_renders_in_headless_chromium(page, tmp_path):
     assert not overflow
     assert not [m for m in messages if m[0] in ("error", "pageerror")], messages
     assert not re.search(r"https?://", page["html"])
+    # Every tier states its probability as a percentage (tiny ones as "< 0.1%", escaped).
+    chances = re.findall(r"<b>([^<]*)</b> chance of selection", page["html"])
+    assert chances and all(re.fullmatch(r"\d{1,3}\.\d%|&lt; 0\.1%", c) for c in chances)
+    assert page["html"].count("chance of selection") == len(chances)
     assert pd.notna(page["best"]["p_little_giant"])
