@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features.domain import TIER_NAMES
+from features.financials import rd_intensity
 from features.identity import firm_identity
 from serving.report import CSS, _png, _table, waterfall_png
 
@@ -117,7 +118,7 @@ def _history(dataset, firm_id: str, year: int) -> str:
     if len(own):
         left.bar(own["year"], own["revenue"] / 1e6, color="#9db4d6", label="revenue (M CNY)")
         right = left.twinx()
-        share = own["rd_expense"] / own["revenue"].where(own["revenue"] > 0)
+        share = rd_intensity(own["rd_expense"], own["revenue"])  # the feature's definition
         right.plot(own["year"], share * 100, color="#c8102e", marker="o",
                    label="R&D intensity (%)")
         right.set_ylabel("R&D intensity (%)")
