@@ -34,7 +34,7 @@ from models.values import STRING, column_values, format_values, is_missing
 TEMPLATE_FILE = Path(__file__).with_name("reason_templates.toml")
 VERDICT = "rulebook_verdict"  # the gathered contribution of the lens's overall rule results
 SEPARATOR = "; "
-_STANDARD_FIELDS = {"label", "value", "bar", "relation", "bar_word", "bar_note"}
+_STANDARD_FIELDS = {"label", "value", "bar", "relation", "bar_word", "bar_note", "s"}
 _DEFAULT_TEXT = "{label} {value}"
 _DEFAULT_BAR_TEXT = "{label} {value}, {relation} the {bar} {bar_word}{bar_note}"
 _DEFAULT_MISSING = "{label} not reported"
@@ -235,6 +235,8 @@ def render(feature: str, X: pd.DataFrame, rows: np.ndarray, rulebook=None) -> np
         formatted[known] = format_values(values[known], spec["format"], spec.get("decimals", 1),
                                          display_names(feature))
     fields["value"] = formatted
+    # {s}: the plural ending, "" where the value reads as exactly 1 ("1 year", "2 years").
+    fields["s"] = np.where(formatted == "1", "", "s").astype(STRING)
     numeric = values.dtype != object
     zero = known & (values == 0) if numeric and "zero" in spec else np.zeros(n, dtype=bool)
     _put(out, zero, spec.get("zero", ""), None, X, rows, fields)

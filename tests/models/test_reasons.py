@@ -172,3 +172,15 @@ def test_end_to_end_with_a_trained_tier_model():
         "R&D intensity 12.0%, above the 6% bar for its revenue band")
     assert reasons.loc["lo", "reasons_against"].startswith(
         "R&D intensity 1.0%, below the 6% bar for its revenue band")
+
+
+def test_counts_of_one_read_in_the_singular():
+    X = pd.DataFrame({"years_held_specialized": [1.0, 2.0], "class1_ip": [1.0, 4.0],
+                      "renewals_passed": [1.0, 3.0]})
+    C = pd.DataFrame({"years_held_specialized": [1.0, 1.0], "class1_ip": [0.5, 0.5],
+                      "renewals_passed": [0.2, 0.2]})
+    reasons = reason_codes(X, C, n=3)["reasons_for"]
+    assert reasons[0] == ("Specialized SME for 1 year; 1 Class I IP right (valid invention "
+                          "patents); passed 1 re-review")
+    assert reasons[1] == ("Specialized SME for 2 years; 4 Class I IP rights (valid invention "
+                          "patents); passed 3 re-reviews")
