@@ -28,7 +28,8 @@ from models.reasons import reason_codes
 Timer = Callable[[str], object]  # stage name -> context manager (serving.score.StageTimer)
 
 
-def _no_timer(stage: str):
+def no_timer(stage: str):
+    """A timer that times nothing (the default of every scoring function)."""
     return nullcontext()
 
 
@@ -79,7 +80,7 @@ class ScoredFrame:
 
 def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook, *,
                reasons: int = 3, threads: int | None = None,
-               timer: Timer = _no_timer) -> TierScore:
+               timer: Timer = no_timer) -> TierScore:
     """Score the candidates of ``tier`` among the rows of ``X`` (see module docstring).
 
     model: a fitted models.lgbm.TierModel; rulebook: the rulebook the user is shown.
@@ -113,7 +114,7 @@ def score_frame(X: pd.DataFrame, year: int, models: Mapping, rulebooks: Mapping[
     scored = ScoredFrame(int(year), X.index)
     for tier, model in models.items():
         scored.tiers[tier] = score_tier(X, year, tier, model, rulebooks[tier], reasons=reasons,
-                                        threads=threads, timer=timer or _no_timer)
+                                        threads=threads, timer=timer or no_timer)
     return scored
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from models.scoring import no_timer
 from serving.registry import ScoringProblem
 
 IN_FLIGHT_PER_WORKER = 2
@@ -36,7 +37,7 @@ class LocalExecutor:
                    **options) -> Iterator[Any]:
         chunks = iter(chunks)
         while True:
-            with self.timer("partition") if self.timer else _nothing():
+            with (self.timer or no_timer)("partition"):
                 item = next(chunks, None)
             if item is None:
                 return
@@ -64,11 +65,6 @@ class DaskExecutor:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-@contextmanager
-def _nothing():
-    yield
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from features.domain import TIERS
 from features.identity import IDENTITY_COLUMNS, firm_identity
-from models.scoring import ScoredFrame, score_frame
+from models.scoring import ScoredFrame, no_timer, score_frame
 from serving.executors import executor_for
 from serving.partitions import missing_financials, partitions, scored_firm_ids
 from serving.registry import (  # noqa: F401  (re-exported: the scoring API in one place)
@@ -65,10 +65,6 @@ class StageTimer:
             self.seconds[stage] += time.perf_counter() - start
 
 
-def _no_timer(stage: str):
-    return nullcontext()
-
-
 def rulebooks_for(rulebook: str | None, year: int, tiers: tuple[str, ...] = TIERS,
                   files: bool = True) -> dict:
     """The rulebook of each tier (features.rules.resolve_rulebooks), or a ScoringProblem."""
@@ -94,7 +90,7 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
     """
     from features.pipeline import build_features
 
-    timer = timer or _no_timer
+    timer = timer or no_timer
     with timer("features"):
         X = build_features(part, year, firm_ids=firm_ids)
     scored = score_frame(X, year, models, rulebooks, reasons=reasons, threads=threads,
@@ -177,7 +173,7 @@ def iter_scored(dataset, year: int, firm_ids: np.ndarray, models: dict[str, Regi
     """Scored chunks of `firm_ids` (sorted) in order; with `dask` ("local:N",
     "tcp://HOST:PORT" or a distributed Client) the chunks are scored on a Dask cluster, with
     identical results."""
-    timer = timer or _no_timer
+    timer = timer or no_timer
     tier_models = {t: m.model for t, m in models.items()}
     with executor_for(dask, timer) as executor:
         yield from executor.map_chunks(score_chunk_rows, partitions(dataset, firm_ids, chunk_size),
@@ -205,9 +201,9 @@ def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, d
     models = models or load_models(model_alias)
     rulebooks = rulebooks_for(rulebook, year, tuple(models))
     if not isinstance(dataset, Dataset):
-        with (timer or _no_timer)("load_validate"):
+        with (timer or no_timer)("load_validate"):
             dataset = load_dataset(dataset)
-    with (timer or _no_timer)("partition"):
+    with (timer or no_timer)("partition"):
         firm_ids = scored_firm_ids(dataset, year)
     if len(firm_ids) == 0:
         years = dataset.financials["year"]
@@ -308,7 +304,7 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
     year, out_file = int(year), Path(out_file)
     if out_file.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ScoringProblem(f"output file must end in .parquet or .csv, got {out_file.name}")
-    timer = timer or _no_timer
+    timer = timer or no_timer
     dataset, models, rulebooks, firm_ids, rejects = _start(data_dir, year, model_alias,
                                                            rulebook, models, dask, timer)
     writer = AtomicTableWriter(out_file, output_schema(tuple(models)))
