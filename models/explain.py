@@ -53,7 +53,8 @@ def _rulebook_criteria() -> dict:
             for c in load_rulebook(path).criteria}
 
 
-def _rule_criterion(name: str):
+def rule_criterion(name: str):
+    """The criterion (of any rulebook on file) behind a rule-result column, or None."""
     if not name.startswith(RULE_PREFIX):
         return None
     return _rulebook_criteria().get(name[len(RULE_PREFIX):].removesuffix("__on_data"))
@@ -64,7 +65,7 @@ def prerequisite_features(names) -> list[str]:
     rule results of a rulebook's status criteria): every selected firm shares them."""
     out = []
     for name in names:
-        criterion = _rule_criterion(name)
+        criterion = rule_criterion(name)
         if name.startswith("holds_") or name == "title_level" or (
                 criterion is not None and criterion.pillar == "status"):
             out.append(name)
@@ -77,7 +78,7 @@ def fold_rule_columns(contributions: pd.DataFrame) -> pd.DataFrame:
     is the feature's whole effect, and a reason then names the feature once."""
     out = contributions.copy()
     for name in [c for c in out.columns if c.startswith(RULE_PREFIX)]:
-        criterion = _rule_criterion(name)
+        criterion = rule_criterion(name)
         if criterion is None or len(criterion.features) != 1:
             continue
         target = criterion.features[0]

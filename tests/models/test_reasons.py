@@ -51,16 +51,19 @@ def test_dominant_feature_leads_with_the_firms_value_and_the_rulebook_bar(firms)
     assert list(reasons.columns) == ["reasons_for", "reasons_against"]
     assert reasons.index.equals(firms.index)
     first_for = reasons.loc["f1", "reasons_for"].split("; ")
-    assert first_for == ["R&D intensity 7.2%, above the 6% bar for its revenue band",
+    # A criterion of several measures is one reason quoting the measures of the case
+    # that applies (revenue 50M-100M: this year's R&D intensity alone).
+    assert first_for == ["R&D input by revenue band: met (revenue 80M CNY, R&D intensity 7.2%)",
                          "subsidiary of a large group (5,200 employees)", "based in Guangdong"]
     assert reasons.loc["f1", "reasons_against"].split("; ") == [
-        "no valid invention patents (Class I IP)", "main-business share 62%, below the 70% bar",
-        "debt ratio 75%, above the 70% ceiling"]
-    # revenue >= 100M: the 3% band applies
+        "0 Class I IP rights: below the minimum of 2", "main-business share 62%: below the 70% bar",
+        "debt ratio 75%: above the 70% ceiling"]
+    # revenue >= 100M: both years' R&D intensity
     assert reasons.loc["f2", "reasons_against"].startswith(
-        "R&D intensity 2.0%, below the 3% bar for its revenue band")
+        "R&D input by revenue band: not met (revenue 200M CNY, R&D intensity 2.0%, "
+        "R&D intensity the year before not reported)")
     assert reasons.loc["f2", "reasons_for"].startswith(
-        "3 Class I IP rights, above the minimum of 2")
+        "3 Class I IP rights: above the minimum of 2")
     # the group size is unknown: the shorter text; only positive pushes are reasons for
     assert reasons.loc["f3", "reasons_for"].split("; ")[0] == "subsidiary of a large group"
     assert reasons.loc["f3", "reasons_against"] == ""
@@ -73,9 +76,9 @@ def test_thresholds_follow_the_tier_and_none_quotes_no_bar(firms):
     sp = reason_codes(firms, contributions, n=2, assessment=under(firms, SP22))
     plain = reason_codes(firms, contributions, n=2)
     lg26 = reason_codes(firms, contributions, n=2, assessment=under(firms, LG26))
-    assert lg.loc["f1", "reasons_for"] == "main-business share 62%, below the 70% bar"
+    assert lg.loc["f1", "reasons_for"] == "main-business share 62%: below the 70% bar"
     # The bar is the assessed rulebook's: 90% under the 2026 Measures.
-    assert lg26.loc["f1", "reasons_for"] == "main-business share 62%, below the 90% bar"
+    assert lg26.loc["f1", "reasons_for"] == "main-business share 62%: below the 90% bar"
     assert sp.loc["f1", "reasons_for"] == "main-business share 62%"  # no hard bar for SMEs
     assert plain.loc["f1", "reasons_for"] == "main-business share 62%"
     assert (lg.loc[["f2", "f3"]] == "").all().all()
@@ -89,16 +92,18 @@ def test_strongest_first_and_n_limits_the_count(firms):
     contributions = _contributions([[0.1, 0.2, 0.3, 0.0, 0.4, 0.5, 0.0, 0.0]] * 3, firms.index)
     reasons = reason_codes(firms, contributions, n=2, assessment=under(firms, LG22))
     assert reasons.loc["f2", "reasons_for"] == (
-        "main-business share 90%, above the 70% bar; 3 Class I IP rights, above the minimum of 2")
+        "main-business share 90%: above the 70% bar; 3 Class I IP rights: above the minimum of 2")
     one = reason_codes(firms, contributions, n=1, assessment=under(firms, LG22))
-    assert one.loc["f2", "reasons_for"] == "main-business share 90%, above the 70% bar"
+    assert one.loc["f2", "reasons_for"] == "main-business share 90%: above the 70% bar"
 
 
 def test_unknown_values_and_columns_read_as_not_reported(firms):
     contributions = _contributions([[0.0] * 8, [0.0] * 8, [1.0] + [0.0] * 7], firms.index)
     contributions["net_margin"] = [0.0, -2.0, 0.0]  # a model feature missing from the frame
     reasons = reason_codes(firms, contributions, n=3, assessment=under(firms, LG22))
-    assert reasons.loc["f3", "reasons_for"] == "R&D intensity not reported"
+    assert reasons.loc["f3", "reasons_for"] == (
+        "R&D input by revenue band: undecided on its data (revenue 50M CNY, R&D intensity not "
+        "reported)")
     assert reasons.loc["f2", "reasons_against"] == "net margin not reported"
 
 
@@ -118,10 +123,10 @@ def test_rule_features_fold_onto_their_measure_and_the_rest_is_the_assessed_verd
     reasons = reason_codes(X, contributions, n=3, assessment=verdict)
     assert verdict.eligible.tolist() == ["fail", "unknown"]
     assert reasons.loc[0, "reasons_against"] == (
-        "main-business share 62%, below the 90% bar; fails the Little Giant (2026 Measures): "
-        "main-business share of revenue at least 90%")
+        "main-business share 62%: below the 90% bar; fails the Little Giant (2026 Measures) "
+        "on the criteria named in these reasons")
     assert reasons.loc[1, "reasons_for"] == (
-        "main-business share 95%, above the 90% bar; Little Giant (2026 Measures): undecided "
+        "main-business share 95%: above the 90% bar; Little Giant (2026 Measures): undecided "
         "on its data; mystery ratio 0.2")
     assert "70%" not in " ".join(reasons.to_numpy().ravel())
     assert template("mystery_ratio")["format"] == "number"
@@ -169,9 +174,9 @@ def test_end_to_end_with_a_trained_tier_model():
     reasons = reason_codes(firms, model.contributions(firms), n=3,
                            assessment=under(firms, LG22))
     assert reasons.loc["hi", "reasons_for"].startswith(
-        "R&D intensity 12.0%, above the 6% bar for its revenue band")
+        "R&D input by revenue band: met (revenue 70M CNY, R&D intensity 12.0%)")
     assert reasons.loc["lo", "reasons_against"].startswith(
-        "R&D intensity 1.0%, below the 6% bar for its revenue band")
+        "R&D input by revenue band: not met (revenue 70M CNY, R&D intensity 1.0%)")
 
 
 def test_counts_of_one_read_in_the_singular():
