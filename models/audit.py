@@ -161,6 +161,7 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     # Each selection is judged by the rulebook in force in its year, evaluated once.
     verdicts = af.assessments_in_force(X_cert, years[pos], tier)
     rd_ip = af.rd_ip_failures(verdicts, len(pos))
+    failed = af.failed_criteria(verdicts, len(pos))
     rulebook_ids = np.empty(len(pos), dtype=object)
     for rows, verdict in verdicts.values():
         rulebook_ids[rows] = verdict.rulebook.id
@@ -191,7 +192,8 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
         "full_probability": cf.p_full[pos], "non_merit_share": share,
         "shap_isolation": isolation,
         "rulebook": rulebook_ids,
-        "rule_failures": af.failed_criteria(verdicts, len(pos)),
+        "failed_criteria": ["; ".join(f) for f in failed],
+        "rule_failures": [len(f) for f in failed],
         **{f"part_{c}": parts[c].to_numpy() for c in parts.columns},
         "oof_scheme": cf.scheme[pos], "province": province[pos], "ownership": ownership[pos],
         "reasons": texts, "reasons_for": drivers, "reasons_against": shortfalls,
@@ -238,7 +240,9 @@ def _reasons_in_force(X: pd.DataFrame, contributions: pd.DataFrame, verdicts: di
     rulebook in force that year (``verdicts`` from audit_flags.assessments_in_force)."""
     out = np.full(len(X), "", dtype=object)
     for rows, verdict in verdicts.values():
-        reasons = reason_codes(X.iloc[rows], contributions.iloc[rows], n=3, assessment=verdict)
+        # The rows of a year are that year's candidates: each firm is placed among them.
+        Xy = X.iloc[rows]
+        reasons = reason_codes(Xy, contributions.iloc[rows], n=3, assessment=verdict, cohort=Xy)
         out[rows] = reasons[f"reasons_{side}"].to_numpy(dtype=object)
     return out
 

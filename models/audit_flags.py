@@ -46,12 +46,14 @@ def assessments_in_force(X: pd.DataFrame, years, tier: str) -> dict[int, tuple[n
     return out
 
 
-def failed_criteria(assessments: dict, n: int) -> np.ndarray:
-    """Count of the criteria failed on the data under the rulebook in force, per row."""
-    counts = np.zeros(n)
+def failed_criteria(assessments: dict, n: int) -> list[list[str]]:
+    """Ids of the criteria failed on the data under the rulebook in force, per row (the
+    ``failed`` of the assessment behind eligibility)."""
+    out: list[list[str]] = [[] for _ in range(n)]
     for rows, verdict in assessments.values():
-        counts[rows] = [len(f) for f in verdict.failed]
-    return counts
+        for row, failed in zip(rows, verdict.failed):
+            out[row] = list(failed)
+    return out
 
 
 def rd_ip_failures(assessments: dict, n: int) -> list[list[str]]:
@@ -109,10 +111,16 @@ def flag_texts(X: pd.DataFrame, flags: pd.DataFrame, rd_ip: list[list[str]],
     """One "; "-joined sentence per row naming each raised flag with the firm's figures.
 
     details: merit_rank, candidates, quota, non_merit_share per row (same order as X);
-    rulebook_ids: the rulebook in force for each row's year (named in the R&D/IP flag).
+    rulebook_ids: the rulebook in force for each row's year (its name and the failed
+    criteria's names are quoted in the R&D/IP flag).
     Built per audited selection (thousands of rows), so a plain loop is clear enough.
     """
+    from features.rules import load_rulebook
     from features.rules.gaps import money
+    from models.reason_text import criterion_name
+
+    books = {rb: load_rulebook(rb) for rb in dict.fromkeys(rulebook_ids)}
+    names = {c.id: criterion_name(c) for rb in books.values() for c in rb.criteria}
 
     employees, revenue = _col(X, "employees"), _col(X, "revenue")
     growth, margin = _col(X, "revenue_growth_2y_avg"), _col(X, "net_margin")
@@ -134,7 +142,8 @@ def flag_texts(X: pd.DataFrame, flags: pd.DataFrame, rd_ip: list[list[str]],
                 bits.append(f"net margin {margin[i] * 100:.1f}%")
             parts.append("weak performance" + (f" ({', '.join(bits)})" if bits else ""))
         if row.fails_rd_or_ip:
-            parts.append(f"fails {rulebook_ids[i]} criteria " + ", ".join(rd_ip[i]))
+            parts.append(f"fails the R&D or IP criteria of the {books[rulebook_ids[i]].name_en}: "
+                         + ", ".join(names.get(c, c) for c in rd_ip[i]))
         if row.low_merit_probability:
             d = details.iloc[i]
             parts.append(f"low merit: ranks {d['merit_rank']:,.0f} of {d['candidates']:,.0f} "

@@ -224,6 +224,40 @@ def plot_label(feature: str) -> str:
     return short if len(short) <= PLOT_LABEL_CHARS else short[:PLOT_LABEL_CHARS - 1] + "…"
 
 
+def _is_outcome(name: str) -> bool:
+    """A rule-result column holding pass (1) / fail (0): a criterion or an eligibility."""
+    return name.startswith(RULE_PREFIX) and (
+        rule_criterion(name) is not None or "_eligible" in name)
+
+
+def display_values(X: pd.DataFrame) -> pd.DataFrame:
+    """X's values as a reader sees them in a reason ("7.2%", "1.27M CNY", "Guangdong",
+    "yes"), "not reported" where unknown; object frame like X."""
+    from models.reason_text import display_names, template
+    from models.values import column_values, format_values, is_missing
+
+    rows = np.arange(len(X))
+    out = {}
+    for name in X.columns:
+        spec = template(name)
+        values = column_values(X, name, rows)
+        missing = is_missing(values)
+        text = np.full(len(X), "not reported", dtype=object)
+        if (~missing).any():
+            known = values[~missing]
+            if _is_outcome(name):
+                text[~missing] = np.where(known.astype(float) >= 0.5, "pass", "fail")
+            elif spec["format"] == "flag":
+                text[~missing] = np.where(known.astype(float) >= 0.5, "yes", "no")
+            else:
+                fmt = spec["format"] if values.dtype != object or spec["format"] == "category" \
+                    else "category"
+                text[~missing] = format_values(known, fmt, spec.get("decimals", 1),
+                                               display_names(name)).astype(object)
+        out[name] = text
+    return pd.DataFrame(out, index=X.index, columns=X.columns)
+
+
 def explanation(contributions: pd.DataFrame, X: pd.DataFrame):
     """A `shap.Explanation` (values, base values = bias, data) for the shap plots.
 
@@ -236,12 +270,11 @@ def explanation(contributions: pd.DataFrame, X: pd.DataFrame):
     values = _values(contributions)
     features = list(values.columns)
     shown = X.loc[contributions.index, features]
-    display = shown.astype(object).where(shown.notna(), "not reported")
     return shap.Explanation(
         values=values.to_numpy(dtype=float),
         base_values=contributions["bias"].to_numpy(dtype=float)
         if "bias" in contributions else np.zeros(len(values)),
         data=numeric_view(shown).to_numpy(dtype=float),
-        display_data=display.to_numpy(),
+        display_data=display_values(shown).to_numpy(),
         feature_names=[plot_label(f) for f in features],
     )

@@ -1,7 +1,8 @@
 """One measure of a firm in words: its value, the bar of the rulebook in force, and how it
 compares with the year's other candidates.
 
-    texts, implied = render("rd_intensity", X, rows, home=criterion_home(rulebook, "rd_intensity"))
+    texts, implied = render("rd_intensity", X, rows, criterion_homes(rulebook)["rd_intensity"],
+                            cohort=X)
     texts[0]    # "R&D intensity 2.8%: below the 3% bar, higher than 80% of candidates"
     implied[0]  # FAIL: the criterion's status the words state
 
@@ -9,7 +10,7 @@ Texts come from templates in `reason_templates.toml`, are formatted once per dis
 rounded value and assembled with numpy's vectorised string ops (a million firms per tier).
 The words keep three facts apart: the value; whether it clears the bar of the criterion
 that reads it (the "home" criterion of the assessed rulebook, the same evaluation as the
-eligibility column); and its rank among the rows being explained (one year's candidates).
+eligibility column); and its place among the year's candidates (a cohort frame).
 `render` returns, beside each text, the criterion status its words state, so the caller
 can check it against the evaluation and never print a contradiction.
 """
@@ -235,17 +236,17 @@ def _relations(values, bars, leaf_status, op: str, fmt: str):
     return np.where(passed, "at", "not at"), "required value"
 
 
-def cohort_ranks(X: pd.DataFrame, feature: str, rows: np.ndarray) -> np.ndarray:
-    """", higher than 80% of candidates" (or "lower than ...") for the firms at `rows`,
-    against every row of X with a known value; "" where fewer than MIN_COHORT are known."""
-    out = np.full(len(rows), "", dtype=STRING)
-    if feature not in X.columns or not pd.api.types.is_numeric_dtype(X[feature]):
+def cohort_ranks(cohort: pd.DataFrame, feature: str, values: np.ndarray) -> np.ndarray:
+    """", higher than 80% of candidates" (or "lower than ...") for each of `values`, against
+    the known values of `feature` in `cohort` (the year's candidates); "" where fewer than
+    MIN_COHORT are known or the value is unknown."""
+    out = np.full(len(values), "", dtype=STRING)
+    if feature not in cohort.columns or not pd.api.types.is_numeric_dtype(cohort[feature]):
         return out
-    every = X[feature].to_numpy(dtype=np.float64, na_value=np.nan)
+    every = cohort[feature].to_numpy(dtype=np.float64, na_value=np.nan)
     known = np.sort(every[~np.isnan(every)])
     if len(known) < MIN_COHORT:
         return out
-    values = every[rows]
     ok = ~np.isnan(values)
     below = np.searchsorted(known, values[ok], side="left") / len(known)
     above = (len(known) - np.searchsorted(known, values[ok], side="right")) / len(known)
@@ -259,12 +260,13 @@ def cohort_ranks(X: pd.DataFrame, feature: str, rows: np.ndarray) -> np.ndarray:
 
 
 def render(feature: str, X: pd.DataFrame, rows: np.ndarray, home: Home | None = None,
-           compare: bool = True) -> tuple[np.ndarray, np.ndarray]:
+           cohort: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Reason texts of `feature` for the firms at positional `rows` of X, and the status
     (FAIL / UNKNOWN / PASS, or NO_CLAIM) of `home`'s criterion that each text states.
 
     home: the measure's criterion in the assessed rulebook (None: no bar is quoted);
-    compare: add the firm's rank among the rows of X. Returns (StringDType texts, int8).
+    cohort: the feature frame of the year's candidates the firm is placed among (None: no
+    placing). Returns (StringDType texts, int8).
     """
     spec = template(feature)
     n = len(rows)
@@ -296,8 +298,9 @@ def render(feature: str, X: pd.DataFrame, rows: np.ndarray, home: Home | None = 
     fields["s"] = np.where(formatted == "1", "", "s").astype(STRING)
     numeric = values.dtype != object
     # A rank's "higher" would read as better; categories have no order.
-    ranks = (cohort_ranks(X, feature, rows) if compare and numeric
-             and spec["format"] not in ("category", "rank") else np.full(n, "", dtype=STRING))
+    ranks = (cohort_ranks(cohort, feature, values.astype(float))
+             if cohort is not None and numeric and spec["format"] not in ("category", "rank")
+             else np.full(n, "", dtype=STRING))
     fields["rank"] = ranks
     rest = known.copy()
     quotes_bar = (numeric and spec["format"] != "category" and spec.get("bar", True) is not False

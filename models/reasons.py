@@ -18,7 +18,7 @@ is one reason:
 
 Groups are ranked by their summed contribution; the n strongest each way are rendered.
 The words of a measure are its value, its criterion's bar and its rank among the rows of X
-(one year's candidates: models.reason_text). Every text that states a criterion's
+(the cohort: models.reason_text). Every text that states a criterion's
 outcome is checked against the assessment passed in (the same evaluation as the
 eligibility and failed-criteria columns beside it); where the measure's own comparison
 would read otherwise, the criterion's outcome is written instead. The verdict reason lists
@@ -146,7 +146,7 @@ def criterion_texts(criterion, X: pd.DataFrame, rows: np.ndarray,
         words[status == code] = word
     out = np.strings.add(np.full(n, criterion_name(criterion) + ": ", dtype=STRING), words)
     for measures, at in _quoted_measures(criterion, X, rows):
-        values = [render(m, X, rows[at], compare=False)[0] for m in measures[:MAX_VALUES]]
+        values = [render(m, X, rows[at])[0] for m in measures[:MAX_VALUES]]
         if values:
             joined = values[0]
             for v in values[1:]:
@@ -268,7 +268,7 @@ def _join(slots: np.ndarray) -> np.ndarray:
     return out
 
 
-def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment):
+def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, cohort):
     """(texts rows x 2k, chosen group rows x 2k (-1: empty), groups, k): the k = min(n,
     groups) reasons for, then the k against, of every row of X."""
     rulebook = assessment.rulebook if assessment is not None else None
@@ -306,7 +306,8 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment):
                    else render(group.columns[0], X, rows)[0])
             claims = np.full(len(rows), status is not None)
         else:
-            out, implied = render(group.measure, X, rows, group.home if j is not None else None)
+            out, implied = render(group.measure, X, rows, group.home if j is not None else None,
+                                  cohort)
             claims = implied != NO_CLAIM
             if status is not None:
                 # The measure's own comparison never contradicts its criterion's outcome.
@@ -324,19 +325,19 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment):
 
 
 def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
-                 assessment=None) -> pd.DataFrame:
+                 assessment=None, cohort: pd.DataFrame | None = None) -> pd.DataFrame:
     """The n reasons pushing each firm's score up and the n pushing it down, as text.
 
-    X: feature frame (rows x features), one year's candidates of a tier (the ranks quoted
-    are among its rows); contributions: SHAP values of the same rows (same index; a ``bias``
+    X: feature frame (rows x features); contributions: SHAP values of the same rows (same index; a ``bias``
     column is ignored), e.g. `TierModel.contributions(X)`; assessment: the
     `features.rules.Assessment` of the same rows under the rulebook shown to the user, whose
-    bars, outcomes and verdict are quoted (None: no bars, a neutral verdict label).
-    Returns a frame indexed like X with str columns ``reasons_for`` and
+    bars, outcomes and verdict are quoted (None: no bars, a neutral verdict label);
+    cohort: feature frame of the year's candidates of the tier, among whom each measure is
+    placed ("higher than 80% of candidates"; None: not placed). Returns a frame indexed like X with str columns ``reasons_for`` and
     ``reasons_against``: "; "-joined reasons, strongest first, empty when nothing pushes
     that way.
     """
-    texts, _, _, k = _slots(X, contributions, n, assessment)
+    texts, _, _, k = _slots(X, contributions, n, assessment, cohort)
     return pd.DataFrame({
         "reasons_for": pd.array(_join(texts[:, :k]).astype(object), dtype="str"),
         "reasons_against": pd.array(_join(texts[:, k:]).astype(object), dtype="str"),
@@ -344,11 +345,11 @@ def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
 
 
 def reason_table(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
-                 assessment=None) -> pd.DataFrame:
+                 assessment=None, cohort: pd.DataFrame | None = None) -> pd.DataFrame:
     """The reasons of `reason_codes` one per row: ``row`` (position in X), ``side`` ("for" /
     "against"), ``order`` (0 = strongest), ``group`` (key), ``kind``, ``criterion`` (id of
     the assessed rulebook's criterion the group belongs to, "" if none) and ``text``."""
-    texts, chosen, groups, k = _slots(X, contributions, n, assessment)
+    texts, chosen, groups, k = _slots(X, contributions, n, assessment, cohort)
     rows, slot = np.nonzero(chosen >= 0)
     picked = [groups[g] for g in chosen[rows, slot]]
     return pd.DataFrame({

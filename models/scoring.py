@@ -79,11 +79,13 @@ class ScoredFrame:
 
 
 def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook, *,
-               reasons: int = 3, threads: int | None = None,
-               timer: Timer = no_timer) -> TierScore:
+               reasons: int = 3, threads: int | None = None, timer: Timer = no_timer,
+               ranks: bool = True, population: pd.DataFrame | None = None) -> TierScore:
     """Score the candidates of ``tier`` among the rows of ``X`` (see module docstring).
 
-    model: a fitted models.lgbm.TierModel; rulebook: the rulebook the user is shown.
+    model: a fitted models.lgbm.TierModel; rulebook: the rulebook the user is shown;
+    ranks: place each measure a reason quotes among the year's candidates of the tier, those
+    of ``population`` (the feature frame of every firm of the year; None: the rows of X).
     """
     mask = candidates(X, year, tier)
     probability = np.full(len(X), np.nan)
@@ -100,21 +102,27 @@ def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook,
         result.assessment = assess(Xt, rulebook)
     if reasons > 0:
         with timer("reasons"):
+            cohort = None
+            if ranks:
+                cohort = Xt if population is None else \
+                    population[candidates(population, year, tier)]
             result.reasons = reason_codes(Xt, contributions, n=reasons,
-                                          assessment=result.assessment)
+                                          assessment=result.assessment, cohort=cohort)
     result.contributions = contributions
     return result
 
 
 def score_frame(X: pd.DataFrame, year: int, models: Mapping, rulebooks: Mapping[str, Rulebook],
                 *, reasons: int = 3, threads: int | None = None,
-                timer: Timer | None = None) -> ScoredFrame:
+                timer: Timer | None = None, ranks: bool = True,
+                population: pd.DataFrame | None = None) -> ScoredFrame:
     """Every tier of ``models`` (tier -> TierModel) on the feature frame ``X`` of as-of
-    ``year``, each with ``rulebooks[tier]``."""
+    ``year``, each with ``rulebooks[tier]`` (ranks, population: see `score_tier`)."""
     scored = ScoredFrame(int(year), X.index)
     for tier, model in models.items():
         scored.tiers[tier] = score_tier(X, year, tier, model, rulebooks[tier], reasons=reasons,
-                                        threads=threads, timer=timer or no_timer)
+                                        threads=threads, timer=timer or no_timer, ranks=ranks,
+                                        population=population)
     return scored
 
 

@@ -56,7 +56,9 @@ class ScoreRequest(BaseModel):
     financials: list[Record] = Field(default_factory=list)
     patents: list[Record] = Field(default_factory=list)
     certifications: list[Record] = Field(default_factory=list)
-    reasons: int = Field(3, ge=0, le=10, description="reasons per direction and tier")
+    reasons: int = Field(3, ge=0, le=10, description=(
+        "reasons per direction and tier; they quote values, bars and outcomes but do not "
+        "place a firm among candidates (the posted firms need not be a year's candidates)"))
     rulebook: str | None = Field(None, description="rulebook years or ids for eligibility, "
                                  "gaps and reasons, comma-separated (default: the one in "
                                  "force for the year)")
@@ -244,7 +246,7 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
                         "founded in the as-of year)")
             raise HTTPException(404, f"firm {body.firm_id!r} {why}: nothing to explain")
         if body.format == "png":
-            from serving.report import waterfall_png
+            from serving.report_plots import waterfall_png
 
             return Response(waterfall_png(tier_score.contributions, scored.X, max_display=12,
                                           dpi=100), media_type="image/png")
@@ -293,7 +295,7 @@ def _score(dataset, body: ScoreRequest, models: dict, firm_ids=None):
         return pd.DataFrame(columns=["firm_id"]), rejects, None
     frame, scored = score_chunk(dataset, body.year, firm_ids,
                                 {t: m.model for t, m in models.items()}, rulebooks,
-                                body.reasons, structured=True)
+                                body.reasons, structured=True, ranks=False)
     return frame, rejects, scored
 
 

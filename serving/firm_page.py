@@ -20,7 +20,8 @@ import pandas as pd
 from features.domain import TIER_NAMES
 from features.financials import rd_intensity
 from features.identity import firm_identity
-from serving.report import CSS, _png, _table, waterfall_png
+from serving.page import CSS, html_table, png_img
+from serving.report_plots import waterfall_png
 
 SIMILAR_FEATURES = ("log_revenue", "rd_intensity", "class1_ip", "employees", "main_share")
 SIMILAR_SHOWN = 5
@@ -125,7 +126,7 @@ def _history(dataset, firm_id: str, year: int) -> str:
         left.set_xticks(own["year"])
     left.set(ylabel="revenue (M CNY)", title="Revenue and R&D intensity by fiscal year")
     fig.tight_layout()
-    return _png(fig)
+    return png_img(fig)
 
 
 def explain_firm(dataset, year: int, firm_id: str, models: dict, rulebooks: dict) -> FirmView:
@@ -140,12 +141,13 @@ def explain_firm(dataset, year: int, firm_id: str, models: dict, rulebooks: dict
     if firm_id not in set(scored_ids):
         raise FirmPageProblem(f"firm {firm_id!r} has no financials for fiscal year {year - 1}, "
                               f"so it cannot be explained as of {year}")
-    everyone, _ = score_firms(dataset, year, models=models, reasons=0)
-    _, scored = score_chunk(dataset, year, np.array([firm_id], dtype=object),
-                            {t: m.model for t, m in models.items()}, rulebooks, reasons=5)
     from features.pipeline import build_features
 
+    everyone, _ = score_firms(dataset, year, models=models, reasons=0)
     X_all = build_features(dataset, year, firm_ids=scored_ids)
+    _, scored = score_chunk(dataset, year, np.array([firm_id], dtype=object),
+                            {t: m.model for t, m in models.items()}, rulebooks, reasons=5,
+                            population=X_all)
     identity = firm_identity(dataset.firms, scored_ids).assign(firm_id=scored_ids)
     views = []
     for tier, tier_score in scored.tiers.items():
@@ -208,15 +210,15 @@ def render_firm_page(view: FirmView) -> str:
             (f"<p><b>For:</b> {html.escape(tier.reasons_for)}<br>"
             f"<b>Against:</b> {html.escape(tier.reasons_against)}</p>"),
             f"<h3>Checklist: {html.escape(tier.rulebook)}</h3>",
-            _table(tier.checklist, ("criterion", "firm's values", "status", "gap")),
+            html_table(tier.checklist, ("criterion", "firm's values", "status", "gap")),
             "<h3>What moved the probability</h3>",
             f'<img alt="SHAP waterfall" src="data:image/png;base64,{tier.waterfall}">',
         ]
         if len(tier.similar):
             parts += ["<h3>Title holders of the same industry most like it</h3>",
-                      _table(tier.similar, tuple(tier.similar.columns))]
+                      html_table(tier.similar, tuple(tier.similar.columns))]
     parts += ["<h2>History</h2>",
-              _table(view.titles, ("tier", "event")) if len(view.titles)
+              html_table(view.titles, ("tier", "event")) if len(view.titles)
               else "<p>No titles before this year.</p>",
               view.history, "</body></html>"]
     return "\n".join(parts)

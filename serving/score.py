@@ -81,12 +81,15 @@ def rulebooks_for(rulebook: str | None, year: int, tiers: tuple[str, ...] = TIER
 
 def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: dict,
                 reasons: int = 3, threads: int | None = None, timer=None,
-                structured: bool = False) -> tuple[pd.DataFrame, ScoredFrame]:
+                structured: bool = False, ranks: bool = True,
+                population: pd.DataFrame | None = None) -> tuple[pd.DataFrame, ScoredFrame]:
     """Score the firms `firm_ids` of the dataset `part` (it may hold only their rows).
 
     Returns (output rows in `firm_ids` order with the columns of `output_columns`, the
     scoring core's ScoredFrame with the feature frame as its ``X`` attribute).
-    `structured=True` keeps failed criteria as lists and gaps as dicts (for JSON answers).
+    `structured=True` keeps failed criteria as lists and gaps as dicts (for JSON answers);
+    ranks / population: where reasons place a firm's measures among the year's candidates
+    (see models.scoring.score_tier; by default among this chunk's candidates).
     """
     from features.pipeline import build_features
 
@@ -94,7 +97,7 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
     with timer("features"):
         X = build_features(part, year, firm_ids=firm_ids)
     scored = score_frame(X, year, models, rulebooks, reasons=reasons, threads=threads,
-                         timer=timer)
+                         timer=timer, ranks=ranks, population=population)
     scored.X = X
     identity = firm_identity(part.firms, firm_ids)
     return output_frame(scored, tuple(models), structured, identity), scored

@@ -21,7 +21,7 @@ BOXES = {
     "pipeline": ["features.pipeline", "features.rule_features", "features.docs",
                  "features.version"],
     "lgbm": ["models.lgbm", "models.pyfunc", "models.baselines", "models.metrics"],
-    "explain": ["models.explain", "models.reasons", "models.values"],
+    "explain": ["models.explain", "models.reasons", "models.reason_text", "models.values"],
     "scoring": ["models.scoring"],
     "audit": ["models.audit", "models.audit_flags", "models.audit_oof"],
     "synthetic": ["training.synthetic"],
@@ -32,7 +32,8 @@ BOXES = {
               "serving.writer"],
     "check": ["serving.check"],
     "api": ["serving.api"],
-    "report": ["serving.report", "serving.firm_page"],
+    "report": ["serving.report", "serving.report_plots", "serving.report_summary",
+               "serving.page", "serving.firm_page"],
     "bench": ["serving.bench"],
     "cli": ["serving.cli"],
 }

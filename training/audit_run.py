@@ -29,7 +29,8 @@ OUTPUT_FILES = ("anomalies.csv", "overlooked.csv", "report.html")
 ANOMALY_COLUMNS = [
     "firm_id", "name", "province_en", "province_zh", "industry_code", "year", "tier", "anomaly_score", *FLAG_COLUMNS, "falls_short", "reasons",
     "reasons_for", "reasons_against", "merit_probability", "merit_rank", "candidates", "quota",
-    "full_probability", "non_merit_share", "shap_isolation", "rulebook", "rule_failures",
+    "full_probability", "non_merit_share", "shap_isolation", "rulebook", "failed_criteria",
+    "rule_failures",
     "oof_scheme",
     "province", "ownership",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,6 @@ import pandas as pd
 import pytest
 
 from tests.conftest import tracking_env
-from tests.serving.test_report import CHROMIUM, CHROMIUM_ARGS
 from tests.serving.test_score import SCORE_YEAR, trained_store
 
 
@@ -70,27 +68,16 @@ def test_an_unknown_firm_is_one_clear_message(page):
 
 
 def test_the_page_renders_in_headless_chromium(page, tmp_path):
-    from playwright import sync_api
+    from tests.serving.browser import image_widths, layout, open_page
 
-    executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
-    assert executable, "chromium is not installed: run `make install`"
-    messages = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
-        try:
-            view = browser.new_page(viewport={"width": 1400, "height": 900})
-            view.on("console", lambda m: messages.append((m.type, m.text)))
-            view.on("pageerror", lambda e: messages.append(("pageerror", str(e))))
-            view.goto(page["path"].resolve().as_uri(), wait_until="load")
-            widths = view.evaluate(
-                "Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
-            overflow = view.evaluate("document.documentElement.scrollWidth > window.innerWidth")
-            view.screenshot(path=str(tmp_path / "firm.png"), full_page=True)
-        finally:
-            browser.close()
+    with open_page(page["path"]) as (view, problems):
+        widths = image_widths(view)
+        seen = layout(view)
+        view.screenshot(path=str(tmp_path / "firm.png"), full_page=True)
     assert len(widths) >= 2 and all(w > 0 for w in widths), widths
-    assert not overflow
-    assert not [m for m in messages if m[0] in ("error", "pageerror")], messages
+    assert not problems, problems
+    assert seen["boxes"] > 50 and not seen["overlaps"], seen["overlaps"]
+    assert not seen["overflows"], seen["overflows"]
     assert not re.search(r"https?://", page["html"])
     # Every tier states its probability as a percentage (tiny ones as "< 0.1%", escaped).
     chances = re.findall(r"<b>([^<]*)</b> chance of selection", page["html"])

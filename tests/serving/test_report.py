@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +10,6 @@ from models.audit import FLAG_COLUMNS
 from serving.report import render_report, shortfall_by, shortfall_summary
 
 TIER = "little_giant"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +51,7 @@ def test_report_is_self_contained(report):
 def test_report_has_the_summary_disparity_and_truth_sections(report):
     text = report["html"]
     for heading in ("Summary", "By ownership", "By province", "Global explanations",
-                    "Top 5 anomalies", "Disparity: selections against predicted merit",
+                    "Top anomalies", "By tier and year", "Disparity: selections against predicted merit",
                     "Check against the known selection channels", "Overlooked candidates"):
         assert heading in text
     summary = shortfall_summary(report["anomalies"])
@@ -67,7 +62,7 @@ def test_report_has_the_summary_disparity_and_truth_sections(report):
     assert set(by_owner["ownership"]) <= {"state-controlled", "subsidiary", "independent"}
     # The title comes from the data; the contents link every section; overlooked firms once.
     assert "<title>Selection audit: Little Giant, 2023–2025</title>" in text
-    for anchor in ("summary", "check", "little_giant", "overlooked"):
+    for anchor in ("summary", "by-year", "check", "little_giant", "overlooked"):
         assert f'href="#{anchor}"' in text and f'id="{anchor}"' in text
     from serving.report import overlooked_once
 
@@ -79,28 +74,49 @@ def test_report_has_the_summary_disparity_and_truth_sections(report):
     assert len(FLAG_COLUMNS) == 6
 
 
-def test_report_renders_in_headless_chromium(report):
-    from playwright import sync_api
+def test_the_summary_counts_failed_criteria_by_year_from_the_anomalies(report):
+    """The plain-words summary and the year table say what anomalies.csv holds: each
+    criterion named with the number of selections failing it, per tier and year."""
+    from serving.report_summary import by_year_table, failed_counts
 
-    executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
-    # `make install` installs Debian's chromium; a missing browser is a failure, not a skip.
-    assert executable, "chromium is not installed: run `make install` (apt-get install chromium)"
-    messages, failures = [], []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: messages.append((m.type, m.text)))
-            page.on("pageerror", lambda e: messages.append(("pageerror", str(e))))
-            page.on("requestfailed", lambda r: failures.append(r.url[:80]))
-            page.goto(report["path"].resolve().as_uri(), wait_until="load")
-            widths = page.evaluate(
-                "Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
-            title = page.title()
-        finally:
-            browser.close()
+    anomalies = report["anomalies"]
+    table = by_year_table(anomalies)
+    assert table["selections"].sum() == len(anomalies)
+    assert sorted(table["year"]) == sorted(anomalies["year"].unique())
+    counts = failed_counts(anomalies)
+    ids = anomalies["failed_criteria"].str.split("; ").explode()
+    assert counts["selections"].sum() == (ids.fillna("") != "").sum()
+    for row in table.itertuples():
+        part = anomalies[anomalies["year"] == row.year]
+        assert row._5 == part["falls_short"].sum()  # "fall short"
+        for name, count in re.findall(r"([^;]+?) \(([\d,]+)\)", row._8):
+            expected = counts[(counts["year"] == row.year) & (counts["name"] == name.strip())]
+            assert int(count.replace(",", "")) == int(expected["selections"].iloc[0])
+    text = report["html"]
+    assert "Little Giant (专精特新“小巨人”企业)</b>:" in text and "Most often failed:" in text
+    assert not re.search(r"lg\d\d_", text.split('id="by-year"')[0])  # names, not ids
+
+
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    """At 1,400 px: every image loads, no console error or request, no text overflows or
+    overlaps other text, and the year filter shows the strongest cards of one year."""
+    from tests.serving.browser import image_widths, layout, open_page
+
+    with open_page(report["path"]) as (page, problems):
+        widths = image_widths(page)
+        title = page.title()
+        seen = layout(page)
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        year = str(report["anomalies"]["year"].max())
+        page.select_option("#year-filter", year)
+        shown = page.evaluate("Array.from(document.querySelectorAll('.card[data-year]'))"
+                              ".filter(c => c.offsetParent !== null).map(c => c.dataset.year)")
+        after = layout(page)
     assert len(widths) >= 9
     assert all(w > 0 for w in widths), widths
-    assert not [m for m in messages if m[0] in ("error", "pageerror")], messages
-    assert not failures
+    assert not problems, problems
     assert title.startswith("Selection audit: Little Giant")
+    assert seen["boxes"] > 100 and not seen["overlaps"], seen["overlaps"]
+    assert not seen["overflows"], seen["overflows"]
+    assert shown and set(shown) == {year}, shown
+    assert not after["overlaps"] and not after["overflows"], after

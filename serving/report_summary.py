@@ -1,0 +1,134 @@
+"""The audit report's summary: how many selections fall short, of which published criterion,
+by tier and year, in tables and in plain words.
+
+Every figure is counted from the rows of ``anomalies.csv`` (one per audited selection): the
+MERICS-style flags and ``failed_criteria``, the criteria of the rulebook in force in the
+selection's year (column ``rulebook``) that its data fails.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+from features.domain import TIER_NAMES
+from models.audit import FLAG_COLUMNS
+from models.audit_flags import FLAG_LABELS, SHORTFALL_FLAGS
+from models.reason_text import criterion_name
+
+MOST_FAILED = 3  # criteria named per tier and year
+
+
+def province_label(code: str) -> str:
+    """"Jiangsu 江苏省" for a province code (features.regions' table); the code itself when
+    unknown."""
+    from features.regions import PROVINCE_TABLE
+
+    code = str(code)
+    if code not in PROVINCE_TABLE.index:
+        return code
+    row = PROVINCE_TABLE.loc[code]
+    return f"{row['name_en']} {row['name_zh']}"
+
+
+def shortfall_summary(anomalies: pd.DataFrame) -> pd.DataFrame:
+    """Per tier (and all tiers): certified firm-years, how many fall short, and each flag."""
+    def one(part: pd.DataFrame, name: str) -> dict:
+        row = {"tier": name, "certified": len(part), "falls short": int(part["falls_short"].sum()),
+               "share falling short": float(part["falls_short"].mean()) if len(part) else np.nan}
+        row.update({FLAG_LABELS[f]: int(part[f].sum()) for f in FLAG_COLUMNS})
+        return row
+
+    rows = [one(part, TIER_NAMES[tier][0]) for tier, part in anomalies.groupby("tier", sort=False)]
+    rows.append(one(anomalies, "all tiers"))
+    return pd.DataFrame(rows)
+
+
+def shortfall_by(anomalies: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Certified firm-years and the share falling short, by province or ownership."""
+    table = anomalies.groupby(column).agg(
+        certified=("falls_short", "size"), falls_short=("falls_short", "sum"),
+        **{FLAG_LABELS[f]: (f, "sum") for f in SHORTFALL_FLAGS}).reset_index()
+    table = table.rename(columns={"falls_short": "falls short"})
+    table.insert(3, "share falling short", table["falls short"] / table["certified"])
+    if column == "province":
+        table[column] = table[column].map(province_label)
+    return table.sort_values("certified", ascending=False, ignore_index=True)
+
+
+@cache
+def _criterion_names(rulebook_id: str) -> dict[str, str]:
+    from features.rules import load_rulebook
+
+    return {c.id: criterion_name(c) for c in load_rulebook(rulebook_id).criteria}
+
+
+@cache
+def _rulebook_name(rulebook_id: str) -> str:
+    from features.rules import load_rulebook
+
+    return load_rulebook(rulebook_id).name_en
+
+
+def failed_counts(anomalies: pd.DataFrame) -> pd.DataFrame:
+    """One row per (tier, year, rulebook, criterion): how many selections fail it on the
+    data. Columns tier, year, rulebook, criterion (id), name, selections."""
+    ids = anomalies["failed_criteria"].fillna("").astype(str).str.split("; ")
+    long = anomalies[["tier", "year", "rulebook"]].assign(criterion=ids).explode("criterion")
+    long = long[long["criterion"] != ""]
+    table = long.groupby(["tier", "year", "rulebook", "criterion"], sort=False).size()
+    table = table.rename("selections").reset_index()
+    table["name"] = [_criterion_names(rb).get(c, c)
+                     for rb, c in zip(table["rulebook"], table["criterion"])]
+    return table.sort_values(["tier", "year", "selections"], ascending=[True, True, False],
+                             ignore_index=True)
+
+
+def by_year_table(anomalies: pd.DataFrame) -> pd.DataFrame:
+    """Per tier and year: selections audited, how many fall short (flags) and fail a
+    criterion of the rulebook in force, and the criteria failed most often."""
+    failed = failed_counts(anomalies)
+    rows = []
+    for (tier, year), part in anomalies.groupby(["tier", "year"], sort=True):
+        top = failed[(failed["tier"] == tier) & (failed["year"] == year)].head(MOST_FAILED)
+        rows.append({
+            "tier": TIER_NAMES[tier][0], "year": int(year),
+            "rulebook in force": _rulebook_name(part["rulebook"].iloc[0]),
+            "selections": len(part), "fall short": int(part["falls_short"].sum()),
+            "share falling short": float(part["falls_short"].mean()),
+            "fail a criterion": int((part["failed_criteria"].fillna("") != "").sum()),
+            "most often failed": "; ".join(f"{n} ({k:,})" for n, k in
+                                           zip(top["name"], top["selections"])),
+        })
+    return pd.DataFrame(rows)
+
+
+def summary_words(anomalies: pd.DataFrame) -> list[str]:
+    """One HTML paragraph per tier: the selections audited, the share falling short, the
+    criteria failed most often and the year with the largest share."""
+    failed = failed_counts(anomalies)
+    out = []
+    for tier, part in anomalies.groupby("tier", sort=False):
+        english, chinese = TIER_NAMES[tier]
+        years = part["year"]
+        span = f"{years.min()}–{years.max()}" if years.min() != years.max() else str(years.min())
+        short = int(part["falls_short"].sum())
+        failing = int((part["failed_criteria"].fillna("") != "").sum())
+        top = (failed[failed["tier"] == tier].groupby("name")["selections"].sum()
+               .sort_values(ascending=False).head(MOST_FAILED))
+        shares = part.groupby("year")["falls_short"].mean()
+        worst = shares.idxmax() if len(shares) else None
+        text = (f"<b>{html.escape(english)} ({html.escape(chinese)})</b>: {short:,} of "
+                f"{len(part):,} selections in {span} ({short / len(part):.0%}) fall short in at "
+                f"least one MERICS category; {failing:,} ({failing / len(part):.0%}) fail at "
+                "least one criterion of the rulebook in force in their year, on their data")
+        if len(top):
+            text += (". Most often failed: " + "; ".join(
+                f"{html.escape(name)} ({count:,})" for name, count in top.items()))
+        if worst is not None and len(shares) > 1:
+            text += f". The largest share falling short: {worst} ({shares[worst]:.0%})"
+        out.append(f"<p>{text}.</p>")
+    return out
