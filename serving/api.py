@@ -156,7 +156,8 @@ def _results(frame: pd.DataFrame, tiers) -> list[dict]:
     for row in frame.to_dict(orient="records"):
         item = {"firm_id": row["firm_id"],
                 **{c: _clean(row[c]) for c in IDENTITY_COLUMNS},
-                **{f"p_{t}": _clean(row[f"p_{t}"]) for t in tiers}}
+                **{f"p_{t}": _clean(row[f"p_{t}"]) for t in tiers},
+                **{f"rank_{t}": _clean(row[f"rank_{t}"]) for t in tiers}}
         item["reasons"] = {t: None if _clean(row[f"eligible_{t}"]) is None else
                            {"for": row[f"reasons_{t}_for"], "against": row[f"reasons_{t}_against"]}
                            for t in tiers}

@@ -20,7 +20,7 @@ import pandas as pd
 from features.domain import TIER_NAMES
 from features.financials import rd_intensity
 from features.identity import firm_identity
-from serving.page import CSS, html_table, png_img
+from serving.page import CSS, html_table, percent, png_img
 from serving.report_plots import waterfall_png
 
 SIMILAR_FEATURES = ("log_revenue", "rd_intensity", "class1_ip", "employees", "main_share")
@@ -155,8 +155,9 @@ def explain_firm(dataset, year: int, firm_id: str, models: dict, rulebooks: dict
         if view.candidate:
             # Probability and rank from the year's run over every firm, as `score` writes it.
             p = everyone[f"p_{tier}"]
-            view.probability = float(p[everyone["firm_id"] == firm_id].iloc[0])
-            view.rank = int((p > view.probability).sum()) + 1
+            mine = everyone["firm_id"] == firm_id
+            view.probability = float(p[mine].iloc[0])
+            view.rank = int(everyone.loc[mine, f"rank_{tier}"].iloc[0])
             view.candidates, view.expected = int(p.notna().sum()), float(p.sum())
             view.eligible = str(tier_score.assessment.eligible.iloc[0])
             view.checklist = _checklist(tier_score.assessment, scored.X)
@@ -172,11 +173,6 @@ def explain_firm(dataset, year: int, firm_id: str, models: dict, rulebooks: dict
     first = firm_identity(dataset.firms, [firm_id]).iloc[0].to_dict()
     return FirmView(firm_id, year, first, views, titles.reset_index(drop=True),
                     _history(dataset, firm_id, year))
-
-
-def _percent(p: float) -> str:
-    """A probability as people read it: "91.4%", or "< 0.1%" rather than a rounded 0."""
-    return f"{p:.1%}" if p >= 0.001 else "< 0.1%"
 
 
 def render_firm_page(view: FirmView) -> str:
@@ -202,7 +198,7 @@ def render_firm_page(view: FirmView) -> str:
                          "it, or was founded in the as-of year.</p>")
             continue
         parts += [
-            (f"<p><b>{html.escape(_percent(tier.probability))}</b> chance of selection; rank "
+            (f"<p><b>{html.escape(percent(tier.probability))}</b> chance of selection; rank "
              f"{tier.rank:,} of "
              f"{tier.candidates:,} candidates (about {tier.expected:,.0f} selections expected "
              f"this year). Eligible under <code>{html.escape(tier.rulebook)}</code>: "

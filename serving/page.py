@@ -30,6 +30,11 @@ padding:.6em 1em;margin:1em 0;background:#fafbfc}.flags{color:#c8102e;font-weigh
 """
 
 
+def percent(p: float) -> str:
+    """A probability as people read it: "91.4%", or "< 0.1%" rather than a rounded 0."""
+    return f"{p:.1%}" if p >= 0.001 else "< 0.1%"
+
+
 def png_img(fig: plt.Figure, dpi: int = 80) -> str:
     """`fig` as an <img> with the PNG embedded (base64); the figure is closed."""
     buffer = io.BytesIO()

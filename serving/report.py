@@ -20,7 +20,7 @@ from features.domain import TIER_NAMES
 from models.audit import FLAG_COLUMNS, disparity
 from models.audit_flags import FLAG_LABELS
 from models.explain import use_cjk_fallback
-from serving.page import CSS, html_table
+from serving.page import CSS, html_table, percent
 from serving.report_plots import (
     beeswarm,
     dependence_plots,
@@ -89,7 +89,7 @@ def _tier_section(audit, top_n: int, names: dict) -> list[str]:
             f'<b>{html.escape(_named(r.firm_id, names))}</b>, {r.year}: '
             f'anomaly score '
             f'{r.anomaly_score:.3f}; merit rank {r.merit_rank:,.0f} of {r.candidates:,.0f} for '
-            f'{r.quota:,.0f} places; full-model probability {r.full_probability:.3f}'
+            f'{r.quota:,.0f} places; full-model probability {percent(r.full_probability)}'
             f'<br><span class="flags">Flags: {html.escape(flags)}</span>'
             f"<br>{html.escape(r.reasons or '')}"
             f"<br><b>Pushed towards selection:</b> {html.escape(r.reasons_for or '')}"
@@ -148,6 +148,17 @@ def overlooked_once(overlooked: pd.DataFrame) -> pd.DataFrame:
     columns = ["firm_id", "name", "tier", "years", "merit_probability", "merit_rank", "quota",
                "province", "ownership", "reasons_for"]
     return first[[c for c in columns if c in first.columns]]
+
+
+def _readable(overlooked: pd.DataFrame) -> pd.DataFrame:
+    """The overlooked table as a reader sees it: tier and province names, percentages."""
+    out = overlooked.assign(
+        tier=overlooked["tier"].map(lambda t: TIER_NAMES[t][0]),
+        merit_probability=overlooked["merit_probability"].map(percent))
+    if "province" in out:
+        out["province"] = out["province"].map(province_label)
+    return out.rename(columns={"firm_id": "firm id", "merit_probability": "merit probability",
+                               "merit_rank": "merit rank", "reasons_for": "strong on merit"})
 
 
 def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFrame,
@@ -215,8 +226,8 @@ def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFram
                    "year's number of places on merit but were not selected; the 15 strongest "
                    "firms, each once with every year it was overlooked (the reasons are those "
                    "of its strongest year):</p>"),
-                  html_table(shown, ("firm_id", "name", "tier", "years", "province", "ownership",
-                                 "reasons_for"))]
+                  html_table(_readable(shown), ("firm id", "name", "tier", "years", "province",
+                                                "ownership", "strong on merit"))]
     parts.append("</body></html>")
     path = Path(path)
     path.write_text("\n".join(parts), encoding="utf-8")

@@ -118,6 +118,7 @@ def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool =
     for tier in tiers:
         tier_score = scored.tiers[tier]
         frame[f"p_{tier}"] = tier_score.probability
+        frame[f"rank_{tier}"] = candidate_ranks(tier_score.probability)
         columns = {c: np.full(n, None, dtype=object) for c in tier_text_columns(tier)}
         rows, verdict = tier_score.rows, tier_score.assessment
         if verdict is not None:
@@ -131,6 +132,13 @@ def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool =
     for column, values in texts.items():
         frame[column] = values if structured else pd.array(values, dtype="str")
     return frame[output_columns(tiers)]
+
+
+def candidate_ranks(probability: np.ndarray) -> pd.arrays.IntegerArray:
+    """Rank of each probability among the candidates' (1 = the highest; ties share the
+    best rank); <NA> where the firm is not a candidate (NaN)."""
+    ranks = pd.Series(probability).rank(ascending=False, method="min")
+    return pd.array(ranks.to_numpy(), dtype="Int64")
 
 
 def assessment_columns(tier: str, verdict, structured: bool = False) -> dict[str, np.ndarray]:
@@ -158,12 +166,13 @@ def tier_text_columns(tier: str) -> list[str]:
 
 def output_columns(tiers: tuple[str, ...] = TIERS) -> list[str]:
     return (["firm_id", *IDENTITY_COLUMNS, "year"] + [f"p_{t}" for t in tiers]
-            + [c for t in tiers for c in tier_text_columns(t)])
+            + [f"rank_{t}" for t in tiers] + [c for t in tiers for c in tier_text_columns(t)])
 
 
 def output_schema(tiers: tuple[str, ...] = TIERS) -> pa.Schema:
     """Arrow schema of the output file: fixed, so every chunk writes the same columns."""
-    types = {"firm_id": pa.string(), "year": pa.int64(), **{f"p_{t}": pa.float64() for t in tiers}}
+    types = {"firm_id": pa.string(), "year": pa.int64(), **{f"p_{t}": pa.float64() for t in tiers},
+             **{f"rank_{t}": pa.int64() for t in tiers}}
     return pa.schema([(c, types.get(c, pa.string())) for c in output_columns(tiers)])
 
 
@@ -327,6 +336,9 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
             if progress:
                 progress(len(frame), len(firm_ids))
         with timer("write"):
+            if len(firm_ids) > chunk_size:
+                # Each chunk ranked its own candidates; the file ranks the year's.
+                writer.rewrite(_global_ranks(writer, tuple(models)))
             writer.commit()
             written = write_rejects(rejects, rejects_path(out_file))
     except BaseException:
@@ -336,6 +348,23 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
                         time.perf_counter() - start, candidates,
                         {t: m.version for t, m in models.items()},
                         describe_rulebooks(rulebooks, year), expected, eligible)
+
+
+def _global_ranks(writer: AtomicTableWriter, tiers: tuple[str, ...]):
+    """A batch transform replacing each rank_<tier> by the rank among every candidate in
+    the written file (read back column by column, before the file is published)."""
+    p = writer.read_columns([f"p_{t}" for t in tiers])
+    ranks = {t: candidate_ranks(p[f"p_{t}"].to_numpy(dtype=float, na_value=np.nan))
+             for t in tiers}
+
+    def transform(batch: pa.Table, offset: int) -> pa.Table:
+        for t in tiers:
+            at = batch.schema.get_field_index(f"rank_{t}")
+            values = ranks[t][offset:offset + batch.num_rows]
+            batch = batch.set_column(at, f"rank_{t}", pa.array(values, type=pa.int64()))
+        return batch
+
+    return transform
 
 
 @contextmanager

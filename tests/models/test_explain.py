@@ -139,7 +139,8 @@ def test_explanation_from_a_trained_model_is_additive():
     assert exp.feature_names == [feature_label(f) for f in ("rd_intensity", "main_share",
                                                              "province")]
     assert exp.feature_names[0] == "R&D intensity"
-    assert exp.display_data[0, 2] in ("11", "32", "44")
+    assert exp.display_data[0, 2] in ("Beijing", "Jiangsu", "Guangdong")  # names, not codes
+    assert exp.display_data[0, 0].endswith("%")  # a fraction reads as a percentage
     gap = X.head(20).copy()
     gap.loc[gap.index[0], "rd_intensity"] = np.nan
     assert explanation(contributions, gap).display_data[0, 0] == "not reported"

@@ -87,7 +87,7 @@ def test_reason_words_agree_with_the_criteria_evaluation(scored, tier):
     model = getattr(models[tier], "model", models[tier])
     score = score_tier(X.loc[frame.index], YEAR, tier, model, rulebook, reasons=0)
     Xt = X.loc[frame.index].iloc[score.rows]
-    table = reason_table(Xt, score.contributions, 3, score.assessment)
+    table = reason_table(Xt, score.contributions, 3, score.assessment, cohort=Xt)
     on_data = score.assessment.result.criteria_on_data
     criteria = {c.id: c for c in rulebook.criteria}
     eligible = score.assessment.eligible.astype(str).to_numpy()
