@@ -242,7 +242,9 @@ def display_values(X: pd.DataFrame) -> pd.DataFrame:
         spec = template(name)
         values = column_values(X, name, rows)
         missing = is_missing(values)
-        text = np.full(len(X), "not reported", dtype=object)
+        # An unknown rule outcome is undecided, not a figure the firm failed to report.
+        text = np.full(len(X), "undecided" if _is_outcome(name) else "not reported",
+                       dtype=object)
         if (~missing).any():
             known = values[~missing]
             if _is_outcome(name):

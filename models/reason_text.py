@@ -58,10 +58,15 @@ def _catalogue_units() -> dict[str, str]:
 
 @cache
 def template(feature: str) -> dict:
-    """The template of one feature: from the file, else made from the catalogue's unit."""
+    """The template of one feature: from the file, else made from the catalogue's label and
+    unit."""
     features, _ = _template_file()
     spec = dict(features.get(feature, {}))
-    spec.setdefault("label", feature.replace("_", " "))
+    if "label" not in spec:
+        from features.pipeline import feature_catalogue, feature_label
+
+        known = feature in set(feature_catalogue()["name"])
+        spec["label"] = feature_label(feature, "en") if known else feature.replace("_", " ")
     if "format" in spec:
         return spec
     unit = _catalogue_units().get(feature, "")

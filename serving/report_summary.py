@@ -14,7 +14,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from features.domain import TIER_NAMES
+from features.domain import TIER_NAMES, TIER_ORDER
 from models.audit import FLAG_COLUMNS
 from models.audit_flags import FLAG_LABELS, SHORTFALL_FLAGS
 from models.reason_text import criterion_name
@@ -92,7 +92,9 @@ def by_year_table(anomalies: pd.DataFrame) -> pd.DataFrame:
     criterion of the rulebook in force, and the criteria failed most often."""
     failed = failed_counts(anomalies)
     rows = []
-    for (tier, year), part in anomalies.groupby(["tier", "year"], sort=True):
+    order = {t: i for i, t in enumerate(TIER_ORDER)}
+    groups = sorted(anomalies.groupby(["tier", "year"]), key=lambda g: (order[g[0][0]], g[0][1]))
+    for (tier, year), part in groups:
         top = failed[(failed["tier"] == tier) & (failed["year"] == year)].head(MOST_FAILED)
         rows.append({
             "tier": TIER_NAMES[tier][0], "year": int(year),
