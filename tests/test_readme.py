@@ -23,6 +23,7 @@ BOXES = {
     "lgbm": ["models.lgbm", "models.pyfunc", "models.baselines", "models.metrics"],
     "explain": ["models.explain", "models.reasons", "models.reason_text", "models.values"],
     "scoring": ["models.scoring"],
+    "whatif": ["models.whatif"],
     "audit": ["models.audit", "models.audit_flags", "models.audit_oof"],
     "synthetic": ["training.synthetic"],
     "train": ["training.train", "training.evaluate", "training.splits", "training.plots",
