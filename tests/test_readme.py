@@ -34,7 +34,7 @@ BOXES = {
     "check": ["serving.check"],
     "api": ["serving.api"],
     "report": ["serving.report", "serving.report_plots", "serving.report_summary",
-               "serving.page", "serving.firm_page"],
+               "serving.page", "serving.firm_page", "serving.whatif_run"],
     "bench": ["serving.bench"],
     "cli": ["serving.cli"],
 }
