@@ -151,7 +151,8 @@ def _build(raw: dict[str, pd.DataFrame], labels: dict[str, str], row_base: int,
         factors = plausibility.unit_factors(money_unit)
     except ValueError as exc:
         raise ContractError(source, [str(exc)]) from None
-    problems = problems + [f"{labels[t]}: has a header but no rows; {t} is required"
+    nothing = "has a header but no rows" if row_base else "has no records"
+    problems = problems + [f"{labels[t]}: {nothing}; {t} is required"
                            for t in required if t in raw and len(raw[t]) == 0]
     frames, cases = {}, []
     for table in [t for t in TABLES if t in raw]:

@@ -11,8 +11,14 @@ header ``X-API-Key: <key>`` and answers 401 without it. /health stays open so th
 balancers and orchestrators can probe the server without the key.
 
 Limits: a request body over `max_body_bytes` (default 10 MiB) is answered 413, whether it
-declares its Content-Length or streams chunks; data that breaks the data contract is
-answered 422 naming the table, the column, the record (0-based) and the rule.
+declares its Content-Length or streams chunks; a malformed request and data that breaks the
+data contract are answered 422 in one documented shape (`Problems`): sentences in `detail`,
+and in `errors` the table, column, record (0-based) and rule of each failing cell. Record
+values are JSON scalars; ids are strings; `rulebook` names only shipped rulebooks (by id,
+code or year), never a file on the server.
+
+The docs (/docs, /redoc) load Swagger UI and ReDoc from the app itself (the fastapi-offline
+package's assets): they work with no network and behind any firewall.
 """
 
 from __future__ import annotations
@@ -23,14 +29,18 @@ import os
 import secrets
 import threading
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, Field
+from fastapi_offline import FastAPIOffline
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt,
+                      StrictStr, field_validator)
 
+from features.contract import TABLES
 from features.domain import TIERS
 from features.identity import IDENTITY_COLUMNS
 from serving.score import ScoringProblem
@@ -43,23 +53,59 @@ DRAIN_FACTOR = 8
 # Scoring is CPU-bound on LightGBM's threads: more concurrent scorings than cores only
 # thrash; the rest of the requests wait their turn in the thread pool.
 CONCURRENT_SCORINGS = 2
-Record = dict[str, Any]
 Tier = Literal[TIERS]
+# A cell of a record: a JSON scalar (a list or object is no cell of a table).
+Scalar = StrictStr | StrictInt | StrictFloat | StrictBool | None
+Id = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+class _Record(BaseModel):
+    """One row of a contract table: the columns of DATA_CONTRACT.md, each a JSON scalar."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, Scalar]
+
+
+class FirmRecord(_Record):
+    firm_id: Id
+
+
+class FinancialsRecord(_Record):
+    firm_id: Id
+
+
+class PatentRecord(_Record):
+    patent_id: Id
+    firm_id: Id
+
+
+class CertificationRecord(_Record):
+    firm_id: Id
 
 
 class ScoreRequest(BaseModel):
     """Data-contract tables as JSON records (column name -> value), one list per table."""
 
-    year: int = Field(..., ge=1901, le=2100, description="as-of year t; features use data "
-                      "known by the end of t-1 (financials of t-1 are required)")
-    firms: list[Record] = Field(..., description="rows of the firms table")
-    financials: list[Record] = Field(default_factory=list)
-    patents: list[Record] = Field(default_factory=list)
-    certifications: list[Record] = Field(default_factory=list)
-    reasons: int = Field(3, ge=0, le=10, description="reasons per direction and tier")
-    rulebook: str | None = Field(None, description="rulebook years or ids for eligibility, "
-                                 "gaps and reasons, comma-separated (default: the one in "
-                                 "force for the year)")
+    year: StrictInt = Field(..., ge=1901, le=2100, description="as-of year t; features use "
+                            "data known by the end of t-1 (financials of t-1 are required)")
+    firms: list[FirmRecord] = Field(..., description="rows of the firms table")
+    financials: list[FinancialsRecord] = Field(default_factory=list)
+    patents: list[PatentRecord] = Field(default_factory=list)
+    certifications: list[CertificationRecord] = Field(default_factory=list)
+    reasons: StrictInt = Field(3, ge=0, le=10, description="reasons per direction and tier")
+    rulebook: str | None = Field(None, max_length=200, description=(
+        "shipped rulebooks for eligibility, gaps and reasons, comma-separated: years "
+        "(2022), ids (little_giant_2022) or codes (default: the one in force for the year)"))
+
+    @field_validator("rulebook")
+    @classmethod
+    def _shipped_rulebooks_only(cls, value: str | None) -> str | None:
+        if value is not None:
+            unknown = [p for p in value.split(",") if p.strip() not in shipped_rulebook_names()]
+            if unknown:
+                raise ValueError(f"{unknown[0].strip()!r} is not a shipped rulebook; "
+                                 f"available: {', '.join(sorted(shipped_rulebook_names()))}")
+        return value
 
     model_config = {"json_schema_extra": {"examples": [{
         "year": 2025,
@@ -74,10 +120,50 @@ class ScoreRequest(BaseModel):
 class ExplainRequest(ScoreRequest):
     """The data of `POST /score` plus the firm and tier to explain; nothing is kept."""
 
-    firm_id: str = Field(..., min_length=1, description="the firm to explain (a firms row)")
+    firm_id: Id = Field(..., description="the firm to explain (a firms row)")
     tier: Tier = Field("little_giant", description="which tier's model")
-    top: int = Field(12, ge=1, le=60, description="contributions listed, strongest first")
+    top: StrictInt = Field(12, ge=1, le=60, description="contributions listed, strongest first")
     format: Literal["json", "png"] = Field("json", description="json, or a PNG waterfall")
+
+
+class Problem(BaseModel):
+    """One failing cell or field: where it is and the rule it breaks."""
+
+    table: str | None = Field(None, description="contract table, or None for a request field")
+    column: str | None = Field(None, description="column (or request field) concerned")
+    record: int | None = Field(None, description="0-based record of the table")
+    rule: str = Field(..., description="the rule broken")
+    value: str | None = Field(None, description="the value given, as text")
+
+
+class Problems(BaseModel):
+    """The body of every 422 answer."""
+
+    detail: list[str] = Field(..., description="one sentence per problem")
+    errors: list[Problem] = Field(default_factory=list, description="the failing cells")
+
+
+class Message(BaseModel):
+    """The body of 401, 404 and 413 answers."""
+
+    detail: str
+
+
+ANSWERS = {
+    401: {"model": Message, "description": "missing or wrong X-API-Key (when a key is set)"},
+    413: {"model": Message, "description": "request body over the server's limit"},
+    422: {"model": Problems, "description": "malformed request, or data that breaks the "
+                                            "data contract"},
+}
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_rulebook_names() -> frozenset[str]:
+    """Ids, codes and years of the rulebooks shipped with the package."""
+    from features.rules import available_rulebooks
+
+    table = available_rulebooks()
+    return frozenset(map(str, [*table["id"], *table["code"], *table["year"]]))
 
 
 class BodyLimit:
@@ -135,6 +221,25 @@ def _clean(value):
     return value.item() if hasattr(value, "item") else value
 
 
+def _request_problems(exc: RequestValidationError) -> Problems:
+    """Pydantic's validation errors in the shape of the contract's 422 answers."""
+    detail, errors = [], []
+    for error in exc.errors():
+        loc = [p for p in error.get("loc", ()) if p != "body"]
+        table = loc[0] if len(loc) >= 3 and loc[0] in TABLES and isinstance(loc[1], int) \
+            else None
+        record = loc[1] if table else None
+        column = str(loc[2]) if table else (str(loc[0]) if loc else None)
+        where = (f"{table}, column {column}, record {record}" if table
+                 else f"field {column}" if column else "request body")
+        value = error.get("input")
+        shown = None if value is None or isinstance(value, (dict, list)) else str(value)[:200]
+        detail.append(f"{where}: {error.get('msg', 'invalid')}")
+        errors.append(Problem(table=table, column=column, record=record,
+                              rule=str(error.get("msg", "invalid")), value=shown))
+    return Problems(detail=detail, errors=errors)
+
+
 def _contract_errors(exc) -> list[dict]:
     """The failing cells as records; a cross-column rule ("a <= b") is reported on `a` only
     (pandera lists every column of the failing row)."""
@@ -143,7 +248,7 @@ def _contract_errors(exc) -> list[dict]:
         return []
     subject = cases["check"].astype(str).str.extract(r"^(\w+) (?:<=|>=) \w+$")[0]
     cases = cases[subject.isna().to_numpy() | (subject == cases["column"]).to_numpy()]
-    return [{"table": c.table, "column": c.column, "record": _clean(c.row),
+    return [{"table": c.table, "column": _clean(c.column), "record": _clean(c.row),
              "rule": c.check, "value": None if _clean(c.failure_case) is None
              else str(c.failure_case)}
             for c in cases.head(100).itertuples(index=False)]
@@ -179,12 +284,17 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
         app.state.models = models or load_models(model_alias)
         yield
 
-    app = FastAPI(title="giantwatch", version="0.1.0", lifespan=lifespan, description=(
+    app = FastAPIOffline(title="giantwatch", version="0.1.0", lifespan=lifespan, description=(
         "Scores Chinese SMEs for the Specialized SME, Little Giant and Manufacturing Single "
         "Champion lists with the registered production models. "
         + ("Send the API key in the X-API-Key header (not needed for /health)."
            if api_key else "")))
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(_request_problems(exc).model_dump(), status_code=422)
+
     key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
     def authorised(key: str | None = Depends(key_header)) -> None:
@@ -198,13 +308,13 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
         return {"status": "ok", "alias": model_alias,
                 "models": {t: m.version for t, m in loaded.items()}}
 
-    @app.get("/model", dependencies=[Depends(authorised)],
+    @app.get("/model", dependencies=[Depends(authorised)], responses={401: ANSWERS[401]},
              summary="Registry facts of the models in use, per tier")
     def model_info(request: Request) -> dict:
         return {"alias": model_alias,
                 "tiers": {t: m.info() for t, m in request.app.state.models.items()}}
 
-    @app.post("/score", dependencies=[Depends(authorised)],
+    @app.post("/score", dependencies=[Depends(authorised)], responses=ANSWERS,
               summary="Probabilities, reasons and rule eligibility per firm and tier")
     def score(body: ScoreRequest, request: Request):
         dataset = _dataset(body)
@@ -222,7 +332,9 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
                             for r in rejects.to_dict(orient="records")]}
 
     @app.post("/explain", dependencies=[Depends(authorised)],
-              responses={200: {"content": {"application/json": {}, "image/png": {}}}},
+              responses={200: {"content": {"application/json": {}, "image/png": {}}},
+                         404: {"model": Message, "description": "the firm is not in the "
+                               "posted firms, or has nothing to explain"}, **ANSWERS},
               summary="One firm's probability, eligibility, reasons and SHAP contributions "
                       "for one tier, from the posted data only (JSON or a PNG waterfall)")
     def explain(body: ExplainRequest, request: Request):
@@ -268,8 +380,8 @@ def _dataset(body: ScoreRequest):
     """The posted tables as a validated Dataset, or the 422 answer naming the problems."""
     from features.contract import ContractError, from_frames
 
-    tables = {t: pd.DataFrame.from_records(getattr(body, t)) for t in
-              ("firms", "financials", "patents", "certifications")}
+    tables = {t: pd.DataFrame.from_records([r.model_dump() for r in getattr(body, t)])
+              for t in TABLES}
     try:
         return from_frames(tables, source="request")
     except ContractError as exc:
