@@ -163,6 +163,56 @@ def validate(
         out.print("[green]No problems found.[/]")
 
 
+@app.command("import")
+@user_errors
+def import_(
+    src: Annotated[Path, typer.Option("--from", help="Folder of exports: CSV (any common "
+                                      "encoding and delimiter), .xlsx or .parquet files.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="New or empty folder for the "
+                                          "contract dataset.")],
+    profile: Annotated[
+        Path | None, typer.Option(help="Your import profile (TOML), in front of the shipped "
+                                       "one: headers, file names, money unit per table.")
+    ] = None,
+    lists: Annotated[
+        list[Path] | None, typer.Option("--lists", help="A name-only list (name, tier, year, "
+                                        "optional batch and province); repeat for several.")
+    ] = None,
+    money_unit: MoneyUnit = None,
+) -> None:
+    """Turn real exports (Chinese or English headers, money in 元/千元/万元) and name-only
+    MIIT lists into a contract dataset that every command reads.
+
+    List names are matched to firms.name (exact, normalised, fuzzy); OUT/match_report.csv
+    lists every row with how it matched, and unmatched or ambiguous rows go to
+    OUT/rejects.csv. Nothing is written if the result breaks the data contract.
+    """
+    from features.importing import ImportProblem, import_exports
+
+    try:
+        summary = import_exports(src, out_dir, profile, lists or (), money_unit)
+    except ImportProblem as exc:
+        raise UsageProblem(str(exc)) from None
+    for line in summary.read:
+        err.print(f"Read {line}", highlight=False, soft_wrap=True)
+    for table, mapped in summary.mapped.items():
+        if mapped:
+            err.print(f"{table}: " + ", ".join(f"{h} -> {c}" for h, c in mapped.items()),
+                      highlight=False, soft_wrap=True)
+    if summary.units:
+        err.print("Converted to yuan: " + ", ".join(f"{c} ({u})" for c, u in
+                                                    summary.units.items()), highlight=False)
+    if summary.matches is not None:
+        _print_frame(summary.matches, title="List names matched to firms")
+    for warning in summary.warnings:
+        err.print(f"[yellow]Warning: {warning}[/]", highlight=False, soft_wrap=True)
+    out.print("Wrote " + ", ".join(f"{n:,} {t}" for t, n in summary.rows.items())
+              + f" to {summary.out_dir}")
+    if summary.rejected:
+        err.print(f"[yellow]{summary.rejected:,} rows not imported, with reasons: "
+                  f"{summary.out_dir / 'rejects.csv'}[/]")
+
+
 @app.command()
 @user_errors
 def train(
