@@ -69,6 +69,9 @@ def import_exports(src: str | Path, out_dir: str | Path, profile: str | Path | N
         raise ImportProblem(f"{out_dir}: must be a new or empty folder (it "
                             f"{'is a file' if not out_dir.is_dir() else 'holds files'})")
     spec = load_profile(profile, money_unit)
+    for path in map(Path, lists):
+        if not path.is_file():
+            raise ImportProblem(f"list {path}: no such file")
     summary = ImportSummary(out_dir, rows={})
     raw = {}
     for table in TABLES:
@@ -152,8 +155,6 @@ def _lists(lists, firms: pd.DataFrame, spec: Profile, summary: ImportSummary):
     known = firms.copy()
     known["province"] = parse_province(known["province"])[0] if "province" in known else None
     for path in map(Path, lists):
-        if not path.is_file():
-            raise ImportProblem(f"list {path}: no such file")
         frame = _read(path, summary)
         frame = frame.rename(columns={h: spec.list_columns.get(header_key(h)[0],
                                                                header_key(h)[0])
