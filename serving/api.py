@@ -150,6 +150,7 @@ class Message(BaseModel):
 
 
 ANSWERS = {
+    400: {"model": Message, "description": "the body cannot be parsed (not JSON text)"},
     401: {"model": Message, "description": "missing or wrong X-API-Key (when a key is set)"},
     413: {"model": Message, "description": "request body over the server's limit"},
     422: {"model": Problems, "description": "malformed request, or data that breaks the "
