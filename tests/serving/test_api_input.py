@@ -132,3 +132,10 @@ def test_docs_load_their_assets_from_the_app(client, page, asset):
     url = next(part.split('"')[0] for part in html.split('src="')[1:] if asset in part)
     script = client.get(url)
     assert script.status_code == 200 and len(script.content) > 100_000
+
+
+def test_the_422_fields_are_documented():
+    from tests.outputs_doc import documented
+
+    assert set(Problems.model_fields["errors"].annotation.__args__[0].model_fields) == \
+        documented("422 answers")

@@ -123,3 +123,11 @@ def test_import_problems_are_one_message(tmp_path, args, message):
     assert result.exit_code == 2, result.stdout + result.stderr
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_match_report_columns_are_documented(imported):
+    from tests.outputs_doc import documented
+
+    _, _, out = imported
+    columns = pd.read_csv(out / "match_report.csv", encoding="utf-8-sig", nrows=1).columns
+    assert set(columns) == documented("match_report.csv")
