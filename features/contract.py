@@ -120,6 +120,12 @@ def load_dataset(path: str | Path, money_unit: str | dict[str, str] | None = Non
         except TableFileError as exc:
             problems.append(str(exc))
             continue
+        if read.delimiter and len(read.frame.columns) == 1 and len(SCHEMAS[table].to_schema()
+                                                                    .columns) > 1:
+            problems.append(f"{file.name}: one column was read ({read.frame.columns[0][:60]!r}); "
+                            f"the delimiter is none of comma, semicolon, tab and vertical bar: "
+                            f"save it comma-separated")
+            continue
         raw[table] = read.frame
         notes.append(read.describe())
     dataset = _build(raw, labels, row_base=1, source=str(folder), problems=problems,
