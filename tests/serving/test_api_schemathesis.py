@@ -62,3 +62,38 @@ def test_generated_requests_get_no_5xx_and_conforming_answers(live, tmp_path):
     counts = re.search(r"(\d+) generated, (\d+) passed", report)
     assert counts and int(counts[1]) >= 100 and counts[1] == counts[2], report[-3000:]
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.parametrize("page_path, text", [("/docs", "/score"),
+                                             ("/redoc", "Probabilities, reasons and rule")])
+def test_the_docs_render_in_chromium_with_no_network(live, page_path, text):
+    """Every request that leaves the server is refused: the pages must still render. (ReDoc's
+    footer asks its CDN for a decorative logo; no script, style or font is fetched.)"""
+    import shutil
+
+    from playwright import sync_api
+
+    from tests.serving.test_report import CHROMIUM, CHROMIUM_ARGS
+
+    base, _ = live
+    executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
+    assert executable, "chromium is not installed: run `make install`"
+    outside, errors = [], []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+
+            def only_local(route):
+                if route.request.url.startswith(base):
+                    return route.continue_()
+                outside.append((route.request.resource_type, route.request.url))
+                return route.abort()
+
+            page.route("**/*", only_local)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(base + page_path, wait_until="load")
+            page.get_by_text(text).first.wait_for(timeout=20_000)
+        finally:
+            browser.close()
+    assert not errors and all(kind == "image" for kind, _ in outside), (errors, outside)
