@@ -11,8 +11,8 @@ Validation runs in three vectorised passes over whole columns:
 2. pandera (`lazy=True`): required columns, missing values, keys, ranges, enums, order
    of dates and amounts; its failure cases (plus, for rules that quote only their first
    values, the rows of the check's boolean output) become the messages;
-3. pandera again on firm_id alone against `firms`: its failures become the rejects
-   (`record` holds the rejected row as normalised, as JSON).
+3. rows of unknown firms and financials before founding become rejects
+   (`features.rejects`; `record` holds the rejected row as normalised, as JSON).
 Then the plausibility checks of `features.plausibility`: money in the wrong unit and a table
 whose rows were all rejected are fatal; financials dated before founding are rejects.
 Files are read by `features.files` (encodings, delimiters, Excel, Parquet beside CSV).
@@ -27,12 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-import pyarrow
-import pyarrow.compute as pc
 
 from features import plausibility
-from features.atomic import write_csv
 from features.files import TableFileError, find_table, read_table
+from features.rejects import REJECT_COLUMNS, empty_rejects, reject_rows, write_rejects
 from features.schemas import (
     ALL_PARSE_RULES,
     EVENTS,
@@ -44,8 +42,10 @@ from features.schemas import (
     text,
 )
 
+__all__ = ["REJECT_COLUMNS", "TABLES", "ContractError", "Dataset", "empty_rejects",
+           "from_frames", "load_dataset", "summarize", "write_rejects"]
+
 TABLES = ("firms", "financials", "patents", "certifications")
-REJECT_COLUMNS = ["table", "row", "column", "rule", "reason", "record"]
 _CROSS_COLUMN = re.compile(r"^(\w+) (<=|>=) (\w+)$")
 _VIOLATION = {"<=": ">", ">=": "<"}
 _BUILTIN_RULES = {
@@ -54,12 +54,6 @@ _BUILTIN_RULES = {
     "multiple_fields_uniqueness": "must be unique together",
     "column_in_dataframe": "required column is missing",
 }
-_UNKNOWN_FIRM_REASON = {
-    "financials": "financials of an unknown firm",
-    "patents": "patent of an unknown firm",
-    "certifications": "certification of an unknown firm",
-}
-_UNKNOWN_FIRM_RULE = "firm_id must be a firm_id of firms"
 REQUIRED_ROWS = ("firms", "financials")  # a dataset with none of these rows is no dataset
 _KEY_FIRST = {t: (SCHEMAS[t].to_schema().unique or [None])[0] for t in SCHEMAS}
 
@@ -77,11 +71,6 @@ class ContractError(ValueError):
             f"{source} does not follow the data contract ({count}):\n"
             + "\n".join(f"- {p}" for p in problems)
         )
-
-
-def empty_rejects() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row" else "str")
-                         for c in REJECT_COLUMNS})
 
 
 @dataclass
@@ -184,7 +173,7 @@ def _build(raw: dict[str, pd.DataFrame], labels: dict[str, str], row_base: int,
         raise ContractError(source, [scale])
     given = {t: len(f) for t, f in frames.items()}
     ids = {t: f["firm_id"] for t, f in frames.items()}
-    rejects = _reject_rows(frames, row_base)
+    rejects = reject_rows(frames, row_base)
     emptied = [plausibility.unknown_ids_diagnosis(labels[t], n, ids[t], frames["firms"]["firm_id"])
                for t, n in given.items() if n and not len(frames[t])]
     if emptied:
@@ -358,71 +347,6 @@ def _show(value) -> str:
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d")
     return repr(value) if isinstance(value, (str, float)) else str(value)
-
-
-def _reject_rows(frames: dict[str, pd.DataFrame], row_base: int) -> pd.DataFrame:
-    """Remove rows of unknown firms, and financials dated before their firm was founded,
-    from `frames` (in place) -> rejects."""
-    rejects = [empty_rejects()]
-    for table, index in _unknown_firm_rows(frames).items():
-        rejects.append(_rejected(frames[table], table, index, row_base, "firm_id",
-                                 _UNKNOWN_FIRM_RULE, _UNKNOWN_FIRM_REASON[table]))
-        frames[table] = frames[table].drop(index=index)
-    early = plausibility.before_founding(frames["financials"], frames["firms"])
-    if len(early):
-        rejects.append(_rejected(frames["financials"], "financials", early, row_base, "year",
-                                 plausibility.BEFORE_FOUNDING_RULE,
-                                 plausibility.BEFORE_FOUNDING_REASON))
-        frames["financials"] = frames["financials"].drop(index=early)
-    for table in _UNKNOWN_FIRM_REASON:
-        frames[table] = frames[table].reset_index(drop=True)
-    return pd.concat(rejects, ignore_index=True).astype({"row": "int64"})
-
-
-def _unknown_firm_rows(frames: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
-    """Index labels of the rows of each table whose firm_id is not in firms."""
-    known = pyarrow.chunked_array(pyarrow.array(frames["firms"]["firm_id"].array))
-
-    def is_known(ids: pd.Series) -> pd.Series:
-        # Series.isin on `str` walks the value set in Python (~10 s per 1M firm ids);
-        # Arrow's is_in hashes it in C++.
-        ids_arrow = pyarrow.chunked_array(pyarrow.array(ids.array))
-        value_set = known.cast(ids_arrow.type).combine_chunks()
-        return pd.Series(pc.is_in(ids_arrow, value_set=value_set).to_numpy(), index=ids.index)
-
-    schema = pa.DataFrameSchema({"firm_id": pa.Column(checks=pa.Check(
-        is_known, error=_UNKNOWN_FIRM_RULE, n_failure_cases=SHOWN_FAILURES))})
-    unknown = {}
-    for table in _UNKNOWN_FIRM_REASON:
-        try:
-            schema.validate(frames[table][["firm_id"]], lazy=True)
-        except pa.errors.SchemaErrors as err:
-            unknown[table] = np.unique(_failure_cases(table, err)["index"].astype("int64"))
-    return unknown
-
-
-def _rejected(frame: pd.DataFrame, table: str, index: np.ndarray, row_base: int, column: str,
-              rule: str, reason: str) -> pd.DataFrame:
-    """Reject rows: the rows `index` of `frame` (RangeIndex of the input) with the rule
-    broken, the reason and the row as normalised, as JSON."""
-    rejected = frame.loc[index]
-    for name in rejected.columns[rejected.dtypes.map(pd.api.types.is_datetime64_dtype)]:
-        rejected[name] = rejected[name].dt.strftime("%Y-%m-%d")
-    records = rejected.to_json(orient="records", lines=True, force_ascii=False)
-    return pd.DataFrame({
-        "table": table, "row": np.asarray(index, dtype="int64") + row_base, "column": column,
-        "rule": rule, "reason": reason,
-        "record": pd.Series(records.splitlines(), dtype="str"),
-    })
-
-
-def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
-    """Write rejects as CSV for Excel (features.atomic.write_csv), atomically. A directory
-    `path` gets `rejects.csv`. Returns the file written."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "rejects.csv"
-    return write_csv(rejects, path)
 
 
 def summarize(dataset: Dataset) -> dict:

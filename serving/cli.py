@@ -50,7 +50,7 @@ def user_errors(command: Callable) -> Callable:
             err.print(f"[bold red]Error:[/] {_os_problem(exc)}", highlight=False,
                       soft_wrap=True)
             raise typer.Exit(code=2) from None
-        except Exception as exc:  # noqa: BLE001 - a user never gets a traceback
+        except Exception as exc:
             if os.environ.get("GIANTWATCH_TRACEBACK"):
                 raise
             err.print(f"[bold red]Error:[/] giantwatch stopped on an unexpected "

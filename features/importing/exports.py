@@ -215,8 +215,8 @@ def _uscc_warnings(firm_ids: pd.Series) -> list[str]:
     if not len(wrong):
         return []
     shown = ", ".join(repr(v) for v in wrong.head(3))
-    return [f"firms: {len(wrong):,} firm_id values of 18 characters fail the check character "
-            f"of a Unified Social Credit Code (GB 32100-2015), e.g. {shown}; kept as given"]
+    return [(f"firms: {len(wrong):,} firm_id values of 18 characters fail the check character "
+             f"of a Unified Social Credit Code (GB 32100-2015), e.g. {shown}; kept as given")]
 
 
 def _write(out_dir: Path, tables: dict[str, pd.DataFrame], rejects: pd.DataFrame,

@@ -69,9 +69,7 @@ def chinese_export(src: Path, dst: Path, seed: int = 0) -> dict:
         if column in firms:
             firms[column] = firms[column] / 1e4
     names_zh = PROVINCE_TABLE["name_zh"]
-    out = firms.rename(columns=FIRMS).assign(**{
-        "所属省份": firms["province"].map(names_zh),
-        "成立日期": firms["founded_year"].astype(str) + "-06-30"})
+    out = firms.rename(columns=FIRMS).assign(所属省份=firms["province"].map(names_zh), 成立日期=firms["founded_year"].astype(str) + "-06-30")
     out = out[[*FIRMS.values(), "成立日期"]]
     out.to_csv(dst / "企业名录.csv", index=False, encoding="gb18030")
 
@@ -98,9 +96,8 @@ def chinese_export(src: Path, dst: Path, seed: int = 0) -> dict:
         "企业名称": [vary_name(n, h) for n, h in zip(certs.loc[listed, "name"], how)],
         "称号": certs.loc[listed, "tier"].map(TIERS_ZH).to_numpy(),
         "年度": certs.loc[listed, "year"].to_numpy(),
-        "批次": [("" if pd.isna(b) else f"第{CHINESE_NUMBERS[int(b)]}批") if b == b and b <= 10
-               else ("" if pd.isna(b) else str(int(b)))
-               for b in certs.loc[listed, "batch"]],
+        "批次": ["" if pd.isna(b) else f"第{CHINESE_NUMBERS[int(b)]}批" if b <= 10
+               else str(int(b)) for b in certs.loc[listed, "batch"]],
         "省份": certs.loc[listed, "province"].map(names_zh).to_numpy()})
     strangers = ["不存在精密仪器有限公司", "虚构新材料科技股份有限公司"]
     miit = pd.concat([miit, pd.DataFrame({"企业名称": strangers, "称号": "专精特新中小企业",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -28,7 +29,7 @@ def body() -> dict:
     tables = contract_tables()
     payload = {"year": YEAR}
     for name, frame in tables.items():
-        payload[name] = [{k: v for k, v in record.items() if v == v and v is not None}
+        payload[name] = [{k: v for k, v in record.items() if not pd.isna(v)}
                          for record in frame.to_dict(orient="records")]
     return copy.deepcopy(payload)
 

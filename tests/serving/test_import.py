@@ -30,7 +30,7 @@ def imported(small_universe, tmp_path_factory):
 
 
 def test_import_reads_every_file_maps_headers_and_converts_wan(imported):
-    made, result, out = imported
+    _, result, out = imported
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     err = " ".join(result.stderr.split())
