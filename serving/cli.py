@@ -193,15 +193,8 @@ def import_(
         summary = import_exports(src, out_dir, profile, lists or (), money_unit)
     except ImportProblem as exc:
         raise UsageProblem(str(exc)) from None
-    for line in summary.read:
-        err.print(f"Read {line}", highlight=False, soft_wrap=True)
-    for table, mapped in summary.mapped.items():
-        if mapped:
-            err.print(f"{table}: " + ", ".join(f"{h} -> {c}" for h, c in mapped.items()),
-                      highlight=False, soft_wrap=True)
-    if summary.units:
-        err.print("Converted to yuan: " + ", ".join(f"{c} ({u})" for c, u in
-                                                    summary.units.items()), highlight=False)
+    for line in summary.notes():
+        err.print(line, highlight=False, soft_wrap=True)
     if summary.matches is not None:
         _print_frame(summary.matches, title="List names matched to firms")
     for warning in summary.warnings:

@@ -33,7 +33,7 @@ BOXES = {
     "score": ["serving.score", "serving.partitions", "serving.executors", "serving.registry",
               "serving.writer"],
     "check": ["serving.check"],
-    "api": ["serving.api"],
+    "api": ["serving.api", "serving.api_schema"],
     "report": ["serving.report", "serving.firm_page"],
     "bench": ["serving.bench"],
     "cli": ["serving.cli"],

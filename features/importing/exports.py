@@ -56,6 +56,16 @@ class ImportSummary:
     rejected: int = 0
     warnings: list[str] = field(default_factory=list)
 
+    def notes(self) -> list[str]:
+        """What was read, how headers were mapped and which columns were converted."""
+        lines = [f"Read {line}" for line in self.read]
+        lines += [f"{table}: " + ", ".join(f"{h} -> {c}" for h, c in mapped.items())
+                  for table, mapped in self.mapped.items() if mapped]
+        if self.units:
+            lines.append("Converted to yuan: " + ", ".join(f"{c} ({u})" for c, u in
+                                                          self.units.items()))
+        return lines
+
 
 def import_exports(src: str | Path, out_dir: str | Path, profile: str | Path | None = None,
                    lists: list[str | Path] | tuple = (), money_unit: str | None = None
