@@ -53,7 +53,7 @@ def test_generated_requests_get_no_5xx_and_conforming_answers(live, tmp_path):
     base, log = live
     run = subprocess.run(
         [str(BIN / "schemathesis"), "run", f"{base}/openapi.json", "--header",
-         f"X-API-Key: {KEY}", "--checks", CHECKS, "--max-examples", "30", "--seed", "12",
+         f"X-API-Key: {KEY}", "--checks", CHECKS, "--max-examples", "20", "--seed", "12",
          "--workers", "1", "--request-timeout", "120", "--generation-database", "none",
          "--no-color"],
         capture_output=True, text=True, timeout=540, cwd=tmp_path, check=False)

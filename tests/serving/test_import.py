@@ -70,8 +70,9 @@ def test_the_imported_dataset_scores_as_the_original(imported, small_universe,
     _, _, out = imported
     with tracking_env(trained_store(small_universe, tmp_path_factory)):
         models = load_models()
-        before, _ = score_firms(load_dataset(small_universe), SCORE_YEAR, models=models)
-        after, _ = score_firms(load_dataset(out), SCORE_YEAR, models=models)
+        before, _ = score_firms(load_dataset(small_universe), SCORE_YEAR, models=models,
+                                 reasons=0)
+        after, _ = score_firms(load_dataset(out), SCORE_YEAR, models=models, reasons=0)
     assert len(before) > 1000 and before["firm_id"].tolist() == after["firm_id"].tolist()
     for tier in models:
         np.testing.assert_allclose(after[f"p_{tier}"].to_numpy(float),
