@@ -109,11 +109,8 @@ def load_dataset(path: str | Path, money_unit: str | dict[str, str] | None = Non
         except TableFileError as exc:
             problems.append(str(exc))
             continue
-        if read.delimiter and len(read.frame.columns) == 1 and len(SCHEMAS[table].to_schema()
-                                                                    .columns) > 1:
-            problems.append(f"{file.name}: one column was read ({read.frame.columns[0][:60]!r}); "
-                            f"the delimiter is none of comma, semicolon, tab and vertical bar: "
-                            f"save it comma-separated")
+        if problem := _foreign_header(file.name, table, read):
+            problems.append(problem)
             continue
         raw[table] = read.frame
         notes.append(read.describe())
@@ -121,6 +118,22 @@ def load_dataset(path: str | Path, money_unit: str | dict[str, str] | None = Non
                      money_unit=money_unit, required=REQUIRED_ROWS)
     dataset.notes, dataset.warnings = notes, warnings
     return dataset
+
+
+def _foreign_header(label: str, table: str, read) -> str | None:
+    """One sentence instead of a "required column is missing" per column, when the header
+    was split on the wrong character or holds none of the contract's columns."""
+    columns = SCHEMAS[table].to_schema().columns
+    header = [str(c).strip().lower() for c in read.frame.columns]
+    if read.delimiter and len(header) == 1 and len(columns) > 1:
+        return (f"{label}: one column was read ({header[0][:60]!r}); the delimiter is none "
+                f"of comma, semicolon, tab and vertical bar: save it comma-separated")
+    if header and not set(header) & set(columns):
+        shown = ", ".join(repr(h) for h in header[:4])
+        return (f"{label}: none of the contract's columns ({', '.join(list(columns)[:4])}, ...) "
+                f"is in its header ({shown}, ...); exports with their own headers go through "
+                f"`giantwatch import` (docs/INPUT.md)")
+    return None
 
 
 def from_frames(tables: dict[str, pd.DataFrame | list[dict]], source: str = "request",

@@ -204,6 +204,13 @@ CASES = [
          not_in=("required column is missing",)),
     Case("excel financials in wan", lambda f: (scale_money(1e4)(f), as_xlsx("financials")(f)),
          2, "Invalid input data", also=("financials.xlsx, columns revenue", "--money-unit wan")),
+    Case("Chinese headers", edit("firms", lambda f: f.rename(columns={
+        "firm_id": "统一社会信用代码", "name": "企业名称", "province": "所属省份",
+        "industry_code": "行业代码", "founded_year": "成立年份", "niche_entry_year": "进入年份",
+        "parent_id": "母公司", "parent_employees": "母公司员工", "parent_revenue": "母公司收入",
+        "state_share": "国有持股", "listed_board": "上市板块"})), 2, "Invalid input data",
+         also=("firms.csv: none of the contract's columns", "'统一社会信用代码'",
+               "giantwatch import"), not_in=("required column is missing",)),
     Case("excel workbook", as_xlsx("firms"), 0, "Read firms.xlsx: 300 rows",
          also=("No problems found",)),
     Case("rejects under a file", lambda f: (file_at("afile")(f), financials_before_founding(f)),
