@@ -72,7 +72,8 @@ def money_scale_problem(financials: pd.DataFrame, label: str = "financials") -> 
             f"{UNIT_NAMES[likely]}, not yuan: the median revenue per employee is "
             f"{per_head:,.0f} (real firms: 20,000 CNY a year and far more). Declare the "
             f"unit with --money-unit {likely} (yuan, thousand or wan; per table in an "
-            f"import profile) and it is converted to yuan")
+            f"import profile; \"money_unit\": \"{likely}\" in an API request) and it is "
+            f"converted to yuan")
 
 
 def before_founding(financials: pd.DataFrame, firms: pd.DataFrame) -> np.ndarray:

@@ -258,7 +258,7 @@ def _dataset(body: ScoreRequest):
     tables = {t: pd.DataFrame.from_records([r.model_dump() for r in getattr(body, t)])
               for t in TABLES}
     try:
-        return from_frames(tables, source="request")
+        return from_frames(tables, source="request", money_unit=body.money_unit)
     except ContractError as exc:
         return JSONResponse({"detail": exc.problems, "errors": _contract_errors(exc)},
                             status_code=422)

@@ -65,6 +65,9 @@ class ScoreRequest(BaseModel):
     patents: list[PatentRecord] = Field(default_factory=list)
     certifications: list[CertificationRecord] = Field(default_factory=list)
     reasons: StrictInt = Field(3, ge=0, le=10, description="reasons per direction and tier")
+    money_unit: Literal["yuan", "thousand", "wan"] = Field(
+        "yuan", description="unit of the money columns as posted: yuan, thousand (千元) or "
+                            "wan (万元); converted to yuan")
     rulebook: str | None = Field(None, max_length=200, description=(
         "shipped rulebooks for eligibility, gaps and reasons, comma-separated: years "
         "(2022), ids (little_giant_2022) or codes (default: the one in force for the year)"))

@@ -140,3 +140,20 @@ def test_the_422_fields_are_documented():
 
     assert set(Problems.model_fields["errors"].annotation.__args__[0].model_fields) == \
         documented("422 answers")
+
+
+def test_money_in_wan_is_refused_unless_declared(client, body):
+    from serving.api import _dataset
+
+    firm = body["financials"][0]
+    body["financials"] = [{**firm, "year": 2000 + i, "revenue": 8000.0, "main_revenue": None,
+                           "total_assets": 12000.0, "total_liabilities": 5000.0,
+                           "net_profit": 600.0, "rd_expense": 400.0, "export_revenue": None,
+                           "subsidies": None, "equity_raised": None}
+                          for i in range(6, 20)]
+    for record in body["firms"]:
+        record["founded_year"] = 2000
+    answer = problems(client.post("/score", json=body))
+    assert '"money_unit": "wan"' in answer.detail[0] and "ten-thousand yuan" in answer.detail[0]
+    declared = _dataset(ScoreRequest.model_validate({**body, "money_unit": "wan"}))
+    assert declared.financials["revenue"].tolist() == [8.0e7] * 14
