@@ -11,8 +11,11 @@ Validation runs in three vectorised passes over whole columns:
 2. pandera (`lazy=True`): required columns, missing values, keys, ranges, enums, order
    of dates and amounts; its failure cases (plus, for rules that quote only their first
    values, the rows of the check's boolean output) become the messages;
-3. pandera again on firm_id alone against `firms`: its failures become the rejects
-   (`record` holds the rejected row as normalised, as JSON).
+3. rows of unknown firms and financials before founding become rejects
+   (`features.rejects`; `record` holds the rejected row as normalised, as JSON).
+Then the plausibility checks of `features.plausibility`: money in the wrong unit and a table
+whose rows were all rejected are fatal; financials dated before founding are rejects.
+Files are read by `features.files` (encodings, delimiters, Excel, Parquet beside CSV).
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-import pyarrow
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from features.atomic import write_csv
+from features import plausibility
+from features.files import TableFileError, find_table, read_table
+from features.rejects import REJECT_COLUMNS, empty_rejects, reject_rows, write_rejects
 from features.schemas import (
+    ALL_PARSE_RULES,
     EVENTS,
     PARSE_RULES,
     PARSERS,
@@ -39,8 +42,10 @@ from features.schemas import (
     text,
 )
 
+__all__ = ["REJECT_COLUMNS", "TABLES", "ContractError", "Dataset", "empty_rejects",
+           "from_frames", "load_dataset", "summarize", "write_rejects"]
+
 TABLES = ("firms", "financials", "patents", "certifications")
-REJECT_COLUMNS = ["table", "row", "column", "rule", "reason", "record"]
 _CROSS_COLUMN = re.compile(r"^(\w+) (<=|>=) (\w+)$")
 _VIOLATION = {"<=": ">", ">=": "<"}
 _BUILTIN_RULES = {
@@ -49,12 +54,7 @@ _BUILTIN_RULES = {
     "multiple_fields_uniqueness": "must be unique together",
     "column_in_dataframe": "required column is missing",
 }
-_UNKNOWN_FIRM_REASON = {
-    "financials": "financials of an unknown firm",
-    "patents": "patent of an unknown firm",
-    "certifications": "certification of an unknown firm",
-}
-_UNKNOWN_FIRM_RULE = "firm_id must be a firm_id of firms"
+REQUIRED_ROWS = ("firms", "financials")  # a dataset with none of these rows is no dataset
 _KEY_FIRST = {t: (SCHEMAS[t].to_schema().unique or [None])[0] for t in SCHEMAS}
 
 
@@ -73,11 +73,6 @@ class ContractError(ValueError):
         )
 
 
-def empty_rejects() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row" else "str")
-                         for c in REJECT_COLUMNS})
-
-
 @dataclass
 class Dataset:
     """The four normalised contract tables (RangeIndex) and the rows rejected from them."""
@@ -88,63 +83,89 @@ class Dataset:
     certifications: pd.DataFrame
     rejects: pd.DataFrame = field(default_factory=empty_rejects)
     source: str = ""
+    notes: list[str] = field(default_factory=list)  # how each file was read
+    warnings: list[str] = field(default_factory=list)  # e.g. a stale file beside a table
 
 
-def load_dataset(path: str | Path) -> Dataset:
-    """Read `NAME.parquet` or `NAME.csv` (Parquet wins) for the four tables of folder
-    `path`; rows in messages and rejects are 1-based data rows (CSV line number - 1)."""
+def load_dataset(path: str | Path, money_unit: str | dict[str, str] | None = None) -> Dataset:
+    """Read `NAME.parquet`, `NAME.csv` or `NAME.xlsx` (in that order) for the four tables
+    of folder `path`; rows in messages and rejects are 1-based data rows (CSV line number -
+    1). `money_unit` ("yuan", "thousand", "wan", or one per table) converts money to yuan."""
     folder = Path(path)
     if not folder.is_dir():
-        raise ContractError(str(folder), [f"{folder}: data folder not found"])
-    raw, labels, problems = {}, {}, []
+        what = "is a file, not a folder" if folder.exists() else "not found"
+        raise ContractError(str(folder), [f"{folder}: data folder {what}"])
+    raw, labels, problems, notes, warnings = {}, {}, [], [], []
     for table in TABLES:
-        file = next((f for f in (folder / f"{table}.parquet", folder / f"{table}.csv")
-                     if f.is_file()), None)
+        file, stale = find_table(folder, table)
+        warnings += stale
         if file is None:
-            problems.append(f"{table}: table is missing (no {table}.parquet or "
-                            f"{table}.csv in {folder})")
+            problems.append(f"{table}: table is missing (no {table}.parquet, {table}.csv "
+                            f"or {table}.xlsx in {folder})")
             continue
         labels[table] = file.name
         try:
-            raw[table] = _read_parquet(file) if file.suffix == ".parquet" else _read_csv(file)
-        except (OSError, ValueError) as exc:
-            problems.append(f"{file.name}: cannot be read ({exc})")
-    return _build(raw, labels, row_base=1, source=str(folder), problems=problems)
+            read = read_table(file)
+        except TableFileError as exc:
+            problems.append(str(exc))
+            continue
+        if problem := _foreign_header(file.name, table, read):
+            problems.append(problem)
+            continue
+        raw[table] = read.frame
+        notes.append(read.describe())
+    dataset = _build(raw, labels, row_base=1, source=str(folder), problems=problems,
+                     money_unit=money_unit, required=REQUIRED_ROWS)
+    dataset.notes, dataset.warnings = notes, warnings
+    return dataset
+
+
+def _foreign_header(label: str, table: str, read) -> str | None:
+    """One sentence instead of a "required column is missing" per column, when the header
+    was split on the wrong character or holds none of the contract's columns."""
+    columns = SCHEMAS[table].to_schema().columns
+    header = [str(c).strip().lower() for c in read.frame.columns]
+    if read.delimiter and len(header) == 1 and len(columns) > 1:
+        return (f"{label}: one column was read ({header[0][:60]!r}); the delimiter is none "
+                f"of comma, semicolon, tab and vertical bar: save it comma-separated")
+    if header and not set(header) & set(columns):
+        shown = ", ".join(repr(h) for h in header[:4])
+        return (f"{label}: none of the contract's columns ({', '.join(list(columns)[:4])}, ...) "
+                f"is in its header ({shown}, ...); exports with their own headers go through "
+                f"`giantwatch import` (docs/INPUT.md)")
+    return None
 
 
 def from_frames(tables: dict[str, pd.DataFrame | list[dict]], source: str = "request",
-                row_base: int = 0) -> Dataset:
+                row_base: int = 0, money_unit: str | dict[str, str] | None = None,
+                required: tuple[str, ...] = ("firms",)) -> Dataset:
     """Validate in-memory raw tables (frames or lists of JSON records) by the same rules.
 
     Rows are counted from `row_base` and called "record" when it is 0 ("row" otherwise).
-    A table given with no rows may omit columns.
+    A table given with no rows may omit columns; the tables of `required` need rows.
     """
     problems = [f"{t}: table is missing" for t in TABLES if t not in tables]
     raw = {t: pd.DataFrame(tables[t]).reset_index(drop=True) for t in TABLES if t in tables}
-    return _build(raw, {t: t for t in TABLES}, row_base, source, problems)
-
-
-def _read_csv(file: Path) -> pd.DataFrame:
-    # All text, nothing guessed: "01", "007" and "NA" stay as written; empty = missing.
-    return pd.read_csv(file, dtype=str, keep_default_na=False, engine="pyarrow",
-                       encoding="utf-8")
-
-
-def _read_parquet(file: Path) -> pd.DataFrame:
-    frame = pq.read_table(file).to_pandas(date_as_object=False)
-    if isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0:
-        return frame
-    named = any(name is not None for name in frame.index.names)
-    return frame.reset_index(drop=not named)
+    return _build(raw, {t: t for t in TABLES}, row_base, source, problems, money_unit,
+                  required)
 
 
 def _build(raw: dict[str, pd.DataFrame], labels: dict[str, str], row_base: int,
-           source: str, problems: list[str]) -> Dataset:
+           source: str, problems: list[str], money_unit=None,
+           required: tuple[str, ...] = ()) -> Dataset:
     """Normalise and validate every table (all problems, lazily), then reject rows of
     unknown firms. `raw` is consumed so that each raw column is freed once typed."""
+    try:
+        factors = plausibility.unit_factors(money_unit)
+    except ValueError as exc:
+        raise ContractError(source, [str(exc)]) from None
+    nothing = "has a header but no rows" if row_base else "has no records"
+    problems = problems + [f"{labels[t]}: {nothing}; {t} is required"
+                           for t in required if t in raw and len(raw[t]) == 0]
     frames, cases = {}, []
     for table in [t for t in TABLES if t in raw]:
         frame, parse_failures = _normalise(table, raw.pop(table))
+        plausibility.to_yuan(frame, table, factors.get(table, 1.0))
         if parse_failures is not None:
             cases.append(parse_failures)
         try:
@@ -161,7 +182,15 @@ def _build(raw: dict[str, pd.DataFrame], labels: dict[str, str], row_base: int,
         for name, column in SCHEMAS[table].to_schema().columns.items():
             if str(column.dtype) == "Int64":  # validated non-empty, so plain int64 fits
                 frame[name] = frame[name].astype("int64")
-    rejects = _reject_unknown_firms(frames, row_base)
+    if scale := plausibility.money_scale_problem(frames["financials"], labels["financials"]):
+        raise ContractError(source, [scale])
+    given = {t: len(f) for t, f in frames.items()}
+    ids = {t: f["firm_id"] for t, f in frames.items()}
+    rejects = reject_rows(frames, row_base)
+    emptied = [plausibility.unknown_ids_diagnosis(labels[t], n, ids[t], frames["firms"]["firm_id"])
+               for t, n in given.items() if n and not len(frames[t])]
+    if emptied:
+        raise ContractError(source, emptied)
     return Dataset(**frames, rejects=rejects, source=source)
 
 
@@ -182,12 +211,13 @@ def _normalise(table: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
             continue
         kind = column_kind(columns[name])
         typed[name], bad = PARSERS[kind](values)
-        if bad.any():
-            failures.append(pd.DataFrame({
-                "table": table, "column": name, "check": PARSE_RULES[kind],
-                "failure_case": values[bad].astype(object).to_numpy(),
-                "index": np.flatnonzero(bad),
-            }))
+        for rule, mask in (bad.items() if isinstance(bad, dict) else [(PARSE_RULES.get(kind), bad)]):
+            if mask.any():
+                failures.append(pd.DataFrame({
+                    "table": table, "column": name, "check": rule,
+                    "failure_case": values[mask].astype(object).to_numpy(),
+                    "index": np.flatnonzero(mask),
+                }))
     for name, column in columns.items():
         if name not in typed and (not column.required or n_rows == 0):
             typed[name] = _empty_column(column_kind(column), n_rows)
@@ -202,7 +232,8 @@ def _normalise(table: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
 
 
 def _empty_column(kind: str, n_rows: int) -> pd.Series:
-    dtype = {"float": "float64", "int": "float64", "Int64": "Int64", "bool": "boolean",
+    dtype = {"float": "float64", "int": "float64", "Int64": "Int64", "year": "Int64",
+             "bool": "boolean",
              "date": "datetime64[us]"}.get(kind, "str")
     return pd.Series(index=pd.RangeIndex(n_rows), dtype=dtype)
 
@@ -210,7 +241,11 @@ def _empty_column(kind: str, n_rows: int) -> pd.Series:
 def _failure_cases(table: str, err: pa.errors.SchemaErrors) -> pd.DataFrame:
     """pandera's failure cases plus, for checks that quote only their first failures
     (`n_failure_cases`), every other failing row, taken from the check's boolean output."""
-    frames = [err.failure_cases.assign(table=table)]
+    cases = err.failure_cases.assign(table=table)
+    # A missing column is reported by pandera on the schema: name the column instead.
+    missing = (cases["check"].astype(str) == "column_in_dataframe").to_numpy()
+    cases.loc[missing, "column"] = cases.loc[missing, "failure_case"]
+    frames = [cases]
     for error in err.schema_errors:
         check, output = error.check, error.check_output
         if (not isinstance(check, pa.Check) or check.n_failure_cases is None
@@ -236,12 +271,18 @@ def _without_echoes(cases: pd.DataFrame) -> pd.DataFrame:
     check = cases["check"]
     echo = np.zeros(len(cases), dtype=bool)
     empty = (check == "not_nullable").to_numpy()
-    unparsable = cases.loc[check.isin(PARSE_RULES.values()), ["table", "column", "index"]]
+    unparsable = cases.loc[check.isin(ALL_PARSE_RULES), ["table", "column", "index"]]
     if empty.any() and len(unparsable):
         keys = pd.MultiIndex.from_frame(cases.loc[empty, ["table", "column", "index"]])
         echo[empty] = keys.isin(pd.MultiIndex.from_frame(unparsable))
     unique_rule = check.isin(["field_uniqueness", "multiple_fields_uniqueness"])
     echo |= (unique_rule & cases["failure_case"].isna()).to_numpy()
+    # A key that did not parse (year "FY2021") or is empty is reported as such, not as a
+    # duplicate of the other rows whose key did not parse either.
+    broken = cases.loc[check.isin(ALL_PARSE_RULES) | (check == "not_nullable"), ["table", "index"]]
+    if unique_rule.any() and len(broken):
+        rows = pd.MultiIndex.from_frame(cases.loc[unique_rule, ["table", "index"]])
+        echo[unique_rule.to_numpy()] |= rows.isin(pd.MultiIndex.from_frame(broken))
     # pandera checks a key with a missing column on the remaining columns only
     missing = cases[check == "column_in_dataframe"]
     partial_key = {t for t, name in zip(missing["table"], missing["failure_case"])
@@ -319,49 +360,6 @@ def _show(value) -> str:
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d")
     return repr(value) if isinstance(value, (str, float)) else str(value)
-
-
-def _reject_unknown_firms(frames: dict[str, pd.DataFrame], row_base: int) -> pd.DataFrame:
-    """Remove rows whose firm_id is not in firms (in place in `frames`) -> rejects."""
-    known = pyarrow.chunked_array(pyarrow.array(frames["firms"]["firm_id"].array))
-
-    def is_known(ids: pd.Series) -> pd.Series:
-        # Series.isin on `str` walks the value set in Python (~10 s per 1M firm ids);
-        # Arrow's is_in hashes it in C++.
-        ids_arrow = pyarrow.chunked_array(pyarrow.array(ids.array))
-        value_set = known.cast(ids_arrow.type).combine_chunks()
-        return pd.Series(pc.is_in(ids_arrow, value_set=value_set).to_numpy(), index=ids.index)
-
-    schema = pa.DataFrameSchema({"firm_id": pa.Column(checks=pa.Check(
-        is_known, error=_UNKNOWN_FIRM_RULE, n_failure_cases=SHOWN_FAILURES))})
-    rejects = [empty_rejects()]
-    for table, reason in _UNKNOWN_FIRM_REASON.items():
-        frame = frames[table]
-        try:
-            schema.validate(frame[["firm_id"]], lazy=True)
-            continue
-        except pa.errors.SchemaErrors as err:
-            index = np.unique(_failure_cases(table, err)["index"].astype("int64"))
-        rejected = frame.loc[index]
-        for name in rejected.columns[rejected.dtypes.map(pd.api.types.is_datetime64_dtype)]:
-            rejected[name] = rejected[name].dt.strftime("%Y-%m-%d")
-        records = rejected.to_json(orient="records", lines=True, force_ascii=False)
-        rejects.append(pd.DataFrame({
-            "table": table, "row": index + row_base, "column": "firm_id",
-            "rule": _UNKNOWN_FIRM_RULE, "reason": reason,
-            "record": pd.Series(records.splitlines(), dtype="str"),
-        }))
-        frames[table] = frame.drop(index=index).reset_index(drop=True)
-    return pd.concat(rejects, ignore_index=True).astype({"row": "int64"})
-
-
-def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
-    """Write rejects as CSV for Excel (features.atomic.write_csv), atomically. A directory
-    `path` gets `rejects.csv`. Returns the file written."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "rejects.csv"
-    return write_csv(rejects, path)
 
 
 def summarize(dataset: Dataset) -> dict:

@@ -65,6 +65,22 @@ NOT_A_NUMBER = "must be a number"
 NOT_A_WHOLE_NUMBER = "must be a whole number"
 NOT_A_DATE = "must be a date YYYY-MM-DD"
 NOT_A_BOOLEAN = "must be true/false, 1/0, yes/no or empty"
+NOT_A_YEAR = "must be a year written as a whole number, e.g. 2021"
+TOO_LARGE = "is too large to be a count of anything a firm has"
+
+# Beyond any real firm: the largest firms on earth have revenues near 1e13 CNY and about
+# 2 million employees. A value past these is a unit or export error, not data.
+MONEY_LIMIT = 1e15  # CNY
+HEADCOUNT_LIMIT = 10_000_000
+MONEY_LIMIT_RULE = "must be below 1e15 CNY (beyond any real firm: is the money unit right?)"
+HEADCOUNT_LIMIT_RULE = "must be below 10,000,000 (beyond any real firm)"
+# Money columns of each table, in CNY yuan (`--money-unit` converts from 千元 or 万元).
+MONEY_COLUMNS = {
+    "firms": ("parent_revenue",),
+    "financials": ("revenue", "main_revenue", "net_profit", "total_assets",
+                   "total_liabilities", "rd_expense", "export_revenue", "equity_raised",
+                   "subsidies"),
+}
 
 YEAR_RULE = f"must be a year from {MIN_YEAR} to {MAX_YEAR}"
 DATE_RULE = f"must be a date from {MIN_YEAR} to {MAX_YEAR}"
@@ -110,9 +126,10 @@ class FirmsSchema(pa.DataFrameModel):
     name: Series[str] | None = pa.Field(nullable=True)
     province: Series[str] = pa.Field(metadata={"kind": "province"})
     industry_code: Series[str] = pa.Field(metadata={"kind": "industry"})
-    founded_year: Series[pd.Int64Dtype]
+    founded_year: Series[pd.Int64Dtype] = pa.Field(metadata={"kind": "year"})
     # Empty cells take founded_year; one left empty means founded_year is, reported there.
-    niche_entry_year: Series[pd.Int64Dtype] | None = pa.Field(nullable=True)
+    niche_entry_year: Series[pd.Int64Dtype] | None = pa.Field(nullable=True,
+                                                              metadata={"kind": "year"})
     parent_id: Series[str] | None = pa.Field(nullable=True)
     parent_employees: Series[float] | None = pa.Field(nullable=True, metadata={"kind": "int"})
     parent_revenue: Series[float] | None = pa.Field(nullable=True)
@@ -138,6 +155,14 @@ class FirmsSchema(pa.DataFrameModel):
     def _non_negative(cls, s: pd.Series) -> pd.Series:
         return s >= 0
 
+    @column_check("parent_revenue", error=MONEY_LIMIT_RULE)
+    def _money_limit(cls, s: pd.Series) -> pd.Series:
+        return s.abs() < MONEY_LIMIT
+
+    @column_check("parent_employees", error=HEADCOUNT_LIMIT_RULE)
+    def _headcount_limit(cls, s: pd.Series) -> pd.Series:
+        return s < HEADCOUNT_LIMIT
+
     @column_check("state_share", error="must be between 0 and 1")
     def _share(cls, s: pd.Series) -> pd.Series:
         return s.between(0.0, 1.0)
@@ -153,7 +178,7 @@ class FinancialsSchema(pa.DataFrameModel):
     """financials: one row per firm and fiscal year; money in CNY yuan."""
 
     firm_id: Series[str]
-    year: Series[pd.Int64Dtype]
+    year: Series[pd.Int64Dtype] = pa.Field(metadata={"kind": "year"})
     revenue: Series[float]
     main_revenue: Series[float] | None = pa.Field(nullable=True)
     net_profit: Series[float]
@@ -186,6 +211,14 @@ class FinancialsSchema(pa.DataFrameModel):
     )
     def _non_negative(cls, s: pd.Series) -> pd.Series:
         return s >= 0
+
+    @column_check(*MONEY_COLUMNS["financials"], error=MONEY_LIMIT_RULE)
+    def _money_limit(cls, s: pd.Series) -> pd.Series:
+        return s.abs() < MONEY_LIMIT
+
+    @column_check("employees", "rd_staff", error=HEADCOUNT_LIMIT_RULE)
+    def _headcount_limit(cls, s: pd.Series) -> pd.Series:
+        return s < HEADCOUNT_LIMIT
 
     @column_check("domestic_rank", "global_rank", error="must be >= 1")
     def _rank(cls, s: pd.Series) -> pd.Series:
@@ -232,7 +265,7 @@ class CertificationsSchema(pa.DataFrameModel):
 
     firm_id: Series[str]
     tier: Series[str] = pa.Field(metadata={"kind": "enum"})
-    year: Series[pd.Int64Dtype]
+    year: Series[pd.Int64Dtype] = pa.Field(metadata={"kind": "year"})
     batch: Series[float] | None = pa.Field(nullable=True, metadata={"kind": "int"})
     event: Series[str] | None = pa.Field(default="granted", metadata={"kind": "enum"})
 
@@ -325,9 +358,13 @@ def parse_number(s: pd.Series, whole: bool = False) -> tuple[pd.Series, np.ndarr
     return (values.mask(bad) if bad.any() else values), bad
 
 
-def parse_int(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+def parse_int(s: pd.Series, rule: str = NOT_A_WHOLE_NUMBER
+              ) -> tuple[pd.Series, dict[str, np.ndarray]]:
+    """-> Int64; bad cells under `rule`, and whole numbers past 2**53 (they do not fit a
+    64-bit float exactly, nor any count) under TOO_LARGE."""
     values, bad = parse_number(s, whole=True)
-    return values.astype("Int64"), bad
+    huge = (values.abs() >= 2**53).to_numpy()
+    return values.mask(huge).astype("Int64"), {rule: bad, TOO_LARGE: huge}
 
 
 def parse_bool(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -391,10 +428,12 @@ PARSERS: dict[str, Callable[[pd.Series], tuple[pd.Series, np.ndarray]]] = {
     "text": lambda s: (text(s), _no_failures(s)), "province": parse_province,
     "industry": parse_industry, "enum": parse_enum, "float": parse_number,
     "int": lambda s: parse_number(s, whole=True), "Int64": parse_int,
-    "bool": parse_bool, "date": parse_date,
+    "year": lambda s: parse_int(s, NOT_A_YEAR), "bool": parse_bool, "date": parse_date,
 }
+# The rule of each parser's bad cells (a parser may also return {rule: mask}).
 PARSE_RULES = {"int": NOT_A_WHOLE_NUMBER, "Int64": NOT_A_WHOLE_NUMBER, "float": NOT_A_NUMBER,
-               "bool": NOT_A_BOOLEAN, "date": NOT_A_DATE}
+               "bool": NOT_A_BOOLEAN, "date": NOT_A_DATE, "year": NOT_A_YEAR}
+ALL_PARSE_RULES = (*PARSE_RULES.values(), TOO_LARGE)
 
 
 def column_kind(column: pa.Column) -> str:

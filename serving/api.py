@@ -11,8 +11,14 @@ header ``X-API-Key: <key>`` and answers 401 without it. /health stays open so th
 balancers and orchestrators can probe the server without the key.
 
 Limits: a request body over `max_body_bytes` (default 10 MiB) is answered 413, whether it
-declares its Content-Length or streams chunks; data that breaks the data contract is
-answered 422 naming the table, the column, the record (0-based) and the rule.
+declares its Content-Length or streams chunks; a malformed request and data that breaks the
+data contract are answered 422 in one documented shape (`Problems`): sentences in `detail`,
+and in `errors` the table, column, record (0-based) and rule of each failing cell. Record
+values are JSON scalars; ids are strings; `rulebook` names only shipped rulebooks (by id,
+code or year), never a file on the server.
+
+The docs (/docs, /redoc) load Swagger UI and ReDoc from the app itself (the fastapi-offline
+package's assets): they work with no network and behind any firewall.
 """
 
 from __future__ import annotations
@@ -23,17 +29,28 @@ import os
 import secrets
 import threading
 from contextlib import asynccontextmanager
-from typing import Any, Literal
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, Field
+from fastapi_offline import FastAPIOffline
 
-from features.domain import TIERS
+from features.contract import TABLES
 from features.identity import IDENTITY_COLUMNS
+from serving.api_schema import (
+    ANSWERS,
+    ExplainRequest,
+    Message,
+    Problems,
+    ScoreRequest,
+    request_problems,
+    shipped_rulebook_names,
+)
 from serving.score import ScoringProblem
+
+__all__ = ["Problems", "ScoreRequest", "create_app", "serve", "shipped_rulebook_names"]
 
 API_KEY_ENV = "GIANTWATCH_API_KEY"
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -43,45 +60,6 @@ DRAIN_FACTOR = 8
 # Scoring is CPU-bound on LightGBM's threads: more concurrent scorings than cores only
 # thrash; the rest of the requests wait their turn in the thread pool.
 CONCURRENT_SCORINGS = 2
-Record = dict[str, Any]
-Tier = Literal[TIERS]
-
-
-class ScoreRequest(BaseModel):
-    """Data-contract tables as JSON records (column name -> value), one list per table."""
-
-    year: int = Field(..., ge=1901, le=2100, description="as-of year t; features use data "
-                      "known by the end of t-1 (financials of t-1 are required)")
-    firms: list[Record] = Field(..., description="rows of the firms table")
-    financials: list[Record] = Field(default_factory=list)
-    patents: list[Record] = Field(default_factory=list)
-    certifications: list[Record] = Field(default_factory=list)
-    reasons: int = Field(3, ge=0, le=10, description=(
-        "reasons per direction and tier; they quote values, bars and outcomes but do not "
-        "place a firm among candidates (the posted firms need not be a year's candidates)"))
-    rulebook: str | None = Field(None, description="rulebook years or ids for eligibility, "
-                                 "gaps and reasons, comma-separated (default: the one in "
-                                 "force for the year)")
-
-    model_config = {"json_schema_extra": {"examples": [{
-        "year": 2025,
-        "firms": [{"firm_id": "F1", "province": "33", "industry_code": "C3491",
-                   "founded_year": 2010}],
-        "financials": [{"firm_id": "F1", "year": 2024, "revenue": 120e6,
-                        "net_profit": 9e6, "total_assets": 150e6,
-                        "total_liabilities": 60e6, "rd_expense": 7e6, "employees": 210}],
-        "patents": [], "certifications": []}]}}
-
-
-class ExplainRequest(ScoreRequest):
-    """The data of `POST /score` plus the firm and tier to explain; nothing is kept."""
-
-    firm_id: str = Field(..., min_length=1, description="the firm to explain (a firms row)")
-    tier: Tier = Field("little_giant", description="which tier's model")
-    top: int = Field(12, ge=1, le=60, description="contributions listed, strongest first")
-    format: Literal["json", "png"] = Field("json", description="json, or a PNG waterfall")
-
-
 class BodyLimit:
     """ASGI middleware answering 413 to bodies over `max_bytes` (declared or streamed);
     an accepted body is buffered (at most `max_bytes`) and replayed to the app."""
@@ -145,7 +123,7 @@ def _contract_errors(exc) -> list[dict]:
         return []
     subject = cases["check"].astype(str).str.extract(r"^(\w+) (?:<=|>=) \w+$")[0]
     cases = cases[subject.isna().to_numpy() | (subject == cases["column"]).to_numpy()]
-    return [{"table": c.table, "column": c.column, "record": _clean(c.row),
+    return [{"table": c.table, "column": _clean(c.column), "record": _clean(c.row),
              "rule": c.check, "value": None if _clean(c.failure_case) is None
              else str(c.failure_case)}
             for c in cases.head(100).itertuples(index=False)]
@@ -182,12 +160,17 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
         app.state.models = models or load_models(model_alias)
         yield
 
-    app = FastAPI(title="giantwatch", version="0.1.0", lifespan=lifespan, description=(
+    app = FastAPIOffline(title="giantwatch", version="0.1.0", lifespan=lifespan, description=(
         "Scores Chinese SMEs for the Specialized SME, Little Giant and Manufacturing Single "
         "Champion lists with the registered production models. "
         + ("Send the API key in the X-API-Key header (not needed for /health)."
            if api_key else "")))
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(request_problems(exc).model_dump(), status_code=422)
+
     key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
     def authorised(key: str | None = Depends(key_header)) -> None:
@@ -201,13 +184,13 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
         return {"status": "ok", "alias": model_alias,
                 "models": {t: m.version for t, m in loaded.items()}}
 
-    @app.get("/model", dependencies=[Depends(authorised)],
+    @app.get("/model", dependencies=[Depends(authorised)], responses={401: ANSWERS[401]},
              summary="Registry facts of the models in use, per tier")
     def model_info(request: Request) -> dict:
         return {"alias": model_alias,
                 "tiers": {t: m.info() for t, m in request.app.state.models.items()}}
 
-    @app.post("/score", dependencies=[Depends(authorised)],
+    @app.post("/score", dependencies=[Depends(authorised)], responses=ANSWERS,
               summary="Probabilities, reasons and rule eligibility per firm and tier")
     def score(body: ScoreRequest, request: Request):
         dataset = _dataset(body)
@@ -225,7 +208,9 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
                             for r in rejects.to_dict(orient="records")]}
 
     @app.post("/explain", dependencies=[Depends(authorised)],
-              responses={200: {"content": {"application/json": {}, "image/png": {}}}},
+              responses={200: {"content": {"application/json": {}, "image/png": {}}},
+                         404: {"model": Message, "description": "the firm is not in the "
+                               "posted firms, or has nothing to explain"}, **ANSWERS},
               summary="One firm's probability, eligibility, reasons and SHAP contributions "
                       "for one tier, from the posted data only (JSON or a PNG waterfall)")
     def explain(body: ExplainRequest, request: Request):
@@ -271,10 +256,10 @@ def _dataset(body: ScoreRequest):
     """The posted tables as a validated Dataset, or the 422 answer naming the problems."""
     from features.contract import ContractError, from_frames
 
-    tables = {t: pd.DataFrame.from_records(getattr(body, t)) for t in
-              ("firms", "financials", "patents", "certifications")}
+    tables = {t: pd.DataFrame.from_records([r.model_dump() for r in getattr(body, t)])
+              for t in TABLES}
     try:
-        return from_frames(tables, source="request")
+        return from_frames(tables, source="request", money_unit=body.money_unit)
     except ContractError as exc:
         return JSONResponse({"detail": exc.problems, "errors": _contract_errors(exc)},
                             status_code=422)

@@ -7,6 +7,7 @@ All logic lives in the packages; heavy imports happen inside the commands so tha
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -45,13 +46,41 @@ def user_errors(command: Callable) -> Callable:
         except UsageProblem as exc:
             err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
+        except OSError as exc:  # an output under a file, a folder that cannot be written...
+            err.print(f"[bold red]Error:[/] {_os_problem(exc)}", highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(code=2) from None
+        except Exception as exc:
+            if os.environ.get("GIANTWATCH_TRACEBACK"):
+                raise
+            err.print(f"[bold red]Error:[/] giantwatch stopped on an unexpected "
+                      f"{type(exc).__name__}: {exc} (set GIANTWATCH_TRACEBACK=1 to see where)",
+                      highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
 
     return wrapper
+
+
+def _os_problem(exc: OSError) -> str:
+    """One sentence for a file-system error, naming the path."""
+    where = exc.filename or "a file"
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return (f"cannot write under {where}: a file is in the way where a folder is needed "
+                "(choose another --out or --rejects path)")
+    if isinstance(exc, IsADirectoryError):
+        return f"{where} is a folder where a file is needed"
+    return f"{where}: {exc.strerror or exc}"
 
 
 class UsageProblem(Exception):
     """A problem with the command's arguments or environment that the user can fix."""
 
+
+MoneyUnit = Annotated[
+    str | None,
+    typer.Option(help="Unit of the money columns if not yuan: thousand (千元) or wan (万元); "
+                      "they are converted to yuan."),
+]
 
 DataDir = Annotated[
     Path,
@@ -110,6 +139,7 @@ def validate(
         Path | None,
         typer.Option(help="Where to write row-level problems (default: DATA/rejects.csv)."),
     ] = None,
+    money_unit: MoneyUnit = None,
 ) -> None:
     """Check a dataset against the data contract and summarise it.
 
@@ -119,7 +149,11 @@ def validate(
     """
     from features.contract import load_dataset, summarize, write_rejects
 
-    dataset = load_dataset(data)
+    dataset = load_dataset(data, money_unit=money_unit)
+    for note in dataset.notes:
+        err.print(f"Read {note}", highlight=False, soft_wrap=True)
+    for warning in dataset.warnings:
+        err.print(f"[yellow]Warning: {warning}[/]", highlight=False, soft_wrap=True)
     summary = summarize(dataset)
     _print_summary(summary)
     if len(dataset.rejects):
@@ -127,6 +161,49 @@ def validate(
         err.print(f"[yellow]{len(dataset.rejects):,} row-level problems written to {path}[/]")
     else:
         out.print("[green]No problems found.[/]")
+
+
+@app.command("import")
+@user_errors
+def import_(
+    src: Annotated[Path, typer.Option("--from", help="Folder of exports: CSV (any common "
+                                      "encoding and delimiter), .xlsx or .parquet files.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="New or empty folder for the "
+                                          "contract dataset.")],
+    profile: Annotated[
+        Path | None, typer.Option(help="Your import profile (TOML), in front of the shipped "
+                                       "one: headers, file names, money unit per table.")
+    ] = None,
+    lists: Annotated[
+        list[Path] | None, typer.Option("--lists", help="A name-only list (name, tier, year, "
+                                        "optional batch and province); repeat for several.")
+    ] = None,
+    money_unit: MoneyUnit = None,
+) -> None:
+    """Turn real exports (Chinese or English headers, money in 元/千元/万元) and name-only
+    MIIT lists into a contract dataset that every command reads.
+
+    List names are matched to firms.name (exact, normalised, fuzzy); OUT/match_report.csv
+    lists every row with how it matched, and unmatched or ambiguous rows go to
+    OUT/rejects.csv. Nothing is written if the result breaks the data contract.
+    """
+    from features.importing import ImportProblem, import_exports
+
+    try:
+        summary = import_exports(src, out_dir, profile, lists or (), money_unit)
+    except ImportProblem as exc:
+        raise UsageProblem(str(exc)) from None
+    for line in summary.notes():
+        err.print(line, highlight=False, soft_wrap=True)
+    if summary.matches is not None:
+        _print_frame(summary.matches, title="List names matched to firms")
+    for warning in summary.warnings:
+        err.print(f"[yellow]Warning: {warning}[/]", highlight=False, soft_wrap=True)
+    out.print("Wrote " + ", ".join(f"{n:,} {t}" for t, n in summary.rows.items())
+              + f" to {summary.out_dir}")
+    if summary.rejected:
+        err.print(f"[yellow]{summary.rejected:,} rows not imported, with reasons: "
+                  f"{summary.out_dir / 'rejects.csv'}[/]")
 
 
 @app.command()

@@ -12,7 +12,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 PACKAGES = ("features", "models", "training", "serving")
 # The README's boxes and the modules (or subpackages) each one stands for.
 BOXES = {
-    "contract": ["features.contract", "features.schemas", "features.atomic"],
+    "contract": ["features.contract", "features.schemas", "features.atomic", "features.files",
+                 "features.rejects", "features.plausibility"],
+    "importing": ["features.importing"],
     "domain": ["features.domain", "features.regions", "features.identity"],
     "rules": ["features.rules"],
     "builders": ["features.catalogue", "features.financials", "features.history",
@@ -32,7 +34,7 @@ BOXES = {
     "score": ["serving.score", "serving.partitions", "serving.executors", "serving.registry",
               "serving.writer"],
     "check": ["serving.check"],
-    "api": ["serving.api"],
+    "api": ["serving.api", "serving.api_schema"],
     "report": ["serving.report", "serving.report_plots", "serving.report_summary",
                "serving.page", "serving.firm_page", "serving.whatif_run"],
     "bench": ["serving.bench"],

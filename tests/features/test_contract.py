@@ -204,7 +204,8 @@ RULES = [
         "firms",
         2,
         {"founded_year": "1998.5"},
-        "firms.csv, column founded_year, row 3: must be a whole number (got '1998.5')",
+        ("firms.csv, column founded_year, row 3: must be a year written as a whole number, "
+         "e.g. 2021 (got '1998.5')"),
     ),
     (
         "firms",
@@ -395,7 +396,8 @@ RULES = [
         "certifications",
         3,
         {"year": "20x1"},
-        "certifications.csv, column year, row 4: must be a whole number (got '20x1')",
+        ("certifications.csv, column year, row 4: must be a year written as a whole number, "
+         "e.g. 2021 (got '20x1')"),
     ),
     (
         "certifications",
@@ -439,9 +441,11 @@ def test_missing_table_and_unreadable_file_are_fatal(tmp_path):
     (tmp_path / "certifications.csv").write_text("firm_id,tier,year\n0001,champion,2021,x\n")
     problems = _problems(tmp_path)
     assert problems[0] == (
-        f"patents: table is missing (no patents.parquet or patents.csv in {tmp_path})"
+        f"patents: table is missing (no patents.parquet, patents.csv or patents.xlsx in "
+        f"{tmp_path})"
     )
-    assert problems[1].startswith("certifications.csv: cannot be read (")
+    assert problems[1].startswith("certifications.csv: cannot be read as UTF-8 "
+                                  "comma-separated text (")
     assert len(problems) == 2
 
 
