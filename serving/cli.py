@@ -7,6 +7,7 @@ All logic lives in the packages; heavy imports happen inside the commands so tha
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from serving.logs import STDERR, with_logging
 
 app = typer.Typer(
     name="giantwatch",
@@ -27,7 +30,7 @@ app = typer.Typer(
 )
 # Tables of metrics are wide: without a terminal (logs, CI) do not squeeze them into 80 columns.
 out = Console() if Console().is_terminal else Console(width=160)
-err = Console(stderr=True)
+err = STDERR
 
 
 def user_errors(command: Callable) -> Callable:
@@ -65,6 +68,7 @@ DataDir = Annotated[
 
 @app.command()
 @user_errors
+@with_logging
 def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the dataset into.")],
     firms: Annotated[int, typer.Option(help="Number of firms in the universe.", min=100)] = 20_000,
@@ -104,6 +108,7 @@ def generate(
 
 @app.command()
 @user_errors
+@with_logging
 def validate(
     data: DataDir,
     rejects: Annotated[
@@ -131,6 +136,7 @@ def validate(
 
 @app.command()
 @user_errors
+@with_logging
 def train(
     data: DataDir,
     tiers: Annotated[
@@ -143,6 +149,10 @@ def train(
     force_promote: Annotated[
         bool, typer.Option(help="Give the new models the production alias even if not better.")
     ] = False,
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment of the runs (default: "
+                                      "GIANTWATCH_EXPERIMENT, else 'giantwatch').")
+    ] = None,
 ) -> None:
     """Train a LightGBM model per tier, evaluated walk-forward, and register it in MLflow.
 
@@ -152,29 +162,40 @@ def train(
 
     Tracking goes to MLFLOW_TRACKING_URI, or to sqlite:///mlruns/mlflow.db by default.
     """
+    import shlex
+
+    from training.model_card import FEW_SELECTIONS, formatted
     from training.train import TrainingProblem
     from training.train import train as run_training
 
     tier_list = tuple(t.strip() for t in tiers.split(",") if t.strip())
     try:
-        with err.status("Training...") as status:
+        with err.status("Training..."):
             result = run_training(data, tiers=tier_list, until_year=until_year, seed=seed,
-                                  force_promote=force_promote,
-                                  progress=lambda message: status.update(message))
+                                  force_promote=force_promote, experiment=experiment)
     except TrainingProblem as exc:
         raise UsageProblem(str(exc)) from None
-    _print_frame(result.summary(), title="Walk-forward metrics, mean over test years")
+    _print_frame(formatted(result.summary()), title="Walk-forward metrics, mean over test years")
+    _print_frame(formatted(result.folds()[["tier", "test year", "trained on", "firms tested",
+                                           "selections", "PR AUC", "precision@k"]]),
+                 title="Walk-forward folds (LightGBM)")
+    for tier, years in result.thin_folds().items():
+        err.print(f"[yellow]{tier}: test year(s) {', '.join(map(str, years))} had fewer than "
+                  f"{FEW_SELECTIONS} selections; their metrics are noisy.[/]")
     for tier, outcome in result.tiers.items():
         verdict = "production" if outcome.gate.promoted else "not promoted"
         out.print(f"{tier}: model version {outcome.model_version} ({verdict}: {outcome.gate.reason})")
     out.print(f"MLflow run {result.parent_run_id} in experiment {result.experiment!r} "
               f"({result.tracking_uri}).")
-    out.print("Open the MLflow UI with: .venv/bin/mlflow ui --backend-store-uri "
-              f"{result.tracking_uri}")
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    out.print("Open the MLflow UI with: "
+              f"{shlex.quote(str(mlflow_cli))} ui --backend-store-uri "
+              f"{shlex.quote(result.tracking_uri)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 @user_errors
+@with_logging
 def check(
     data: DataDir,
     year: Annotated[int, typer.Option(help="As-of year: firms are checked on fiscal year YEAR-1.")],
@@ -211,6 +232,7 @@ def check(
 
 @app.command()
 @user_errors
+@with_logging
 def audit(
     data: DataDir,
     out_dir: Annotated[
@@ -237,9 +259,9 @@ def audit(
 
     tier_list = tuple(t.strip() for t in tiers.split(",") if t.strip())
     try:
-        with err.status("Auditing...") as status:
+        with err.status("Auditing..."):
             result = run_audit(data, out_dir, tiers=tier_list, seed=seed,
-                               progress=lambda message: status.update(message),
+                               progress=logging.getLogger("training.audit_run").info,
                                render_report=render_report)
     except AuditProblem as exc:
         raise UsageProblem(str(exc)) from None
@@ -261,6 +283,7 @@ def audit(
 
 @app.command()
 @user_errors
+@with_logging
 def score(
     data: DataDir,
     year: Annotated[
@@ -311,6 +334,7 @@ def score(
 
 @app.command()
 @user_errors
+@with_logging
 def explain(
     data: DataDir,
     year: Annotated[int, typer.Option(help="As-of year t: features use data known by t-1.")],
@@ -342,6 +366,7 @@ def explain(
 
 @app.command()
 @user_errors
+@with_logging
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -369,6 +394,7 @@ def serve(
 
 @app.command()
 @user_errors
+@with_logging
 def bench(
     data: DataDir,
     year: Annotated[int, typer.Option(help="As-of year to score.")],
