@@ -165,6 +165,7 @@ def train(
     import shlex
 
     from training.model_card import FEW_SELECTIONS, formatted
+    from training.tracking import ui_runs_url
     from training.train import TrainingProblem
     from training.train import train as run_training
 
@@ -191,6 +192,8 @@ def train(
     out.print("Open the MLflow UI with: "
               f"{shlex.quote(str(mlflow_cli))} ui --backend-store-uri "
               f"{shlex.quote(result.tracking_uri)}", highlight=False, soft_wrap=True)
+    out.print(f"and go to {ui_runs_url(result.experiment_id)} (the runs, in the UI's model "
+              "training view)", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -21,6 +21,9 @@ MLRUNS = Path("mlruns")
 # model-training pages (runs, metrics, models); without it, it guesses from the contents.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
+# MLflow 3.17's UI decides between its GenAI and model-training pages by a global switch that
+# defaults to GenAI (it no longer reads the tag above); this URL parameter sets it.
+UI_MODEL_TRAINING = "workflowType=machine_learning"
 EXPERIMENT_NOTE = (
     "giantwatch: LightGBM models per tier of the SME cultivation system (Specialized SME, "
     "Little Giant, Single Champion), evaluated walk-forward by year against the published "
@@ -65,6 +68,11 @@ def use_experiment(name: str | None = None) -> str:
                                   EXPERIMENT_NOTE)
     mlflow.set_experiment(experiment_id=experiment.experiment_id)
     return name
+
+
+def ui_runs_url(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The MLflow UI's run list of an experiment, in its model-training view."""
+    return f"{base}/#/experiments/{experiment_id}/runs?{UI_MODEL_TRAINING}"
 
 
 def experiment_for_dataset(data_dir: Path) -> str:

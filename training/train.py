@@ -73,6 +73,7 @@ class TierOutcome:
 class TrainingResult:
     parent_run_id: str
     experiment: str
+    experiment_id: str
     tracking_uri: str
     data_fingerprint: str
     tiers: dict[str, TierOutcome] = field(default_factory=dict)
@@ -140,7 +141,8 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
                          **{f"version.{k}": v for k, v in package_versions().items()}})
         if len(dataset.rejects):
             _log_frame(dataset.rejects, "rejects.csv")
-        result = TrainingResult(parent.info.run_id, experiment, uri, data_fp)
+        result = TrainingResult(parent.info.run_id, experiment, parent.info.experiment_id, uri,
+                                data_fp)
         for tier in tiers:
             with mlflow.start_run(run_name=tier, nested=True) as child:
                 mlflow.set_tags({"tier": tier, "data_fingerprint": data_fp})
