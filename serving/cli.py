@@ -165,6 +165,7 @@ def train(
     import shlex
 
     from training.model_card import FEW_SELECTIONS, formatted
+    from training.settings import SettingsProblem
     from training.tracking import ui_runs_url
     from training.train import TrainingProblem
     from training.train import train as run_training
@@ -174,7 +175,7 @@ def train(
         with err.status("Training..."):
             result = run_training(data, tiers=tier_list, until_year=until_year, seed=seed,
                                   force_promote=force_promote, experiment=experiment)
-    except TrainingProblem as exc:
+    except (TrainingProblem, SettingsProblem) as exc:
         raise UsageProblem(str(exc)) from None
     _print_frame(formatted(result.summary()), title="Walk-forward metrics, mean over test years")
     _print_frame(formatted(result.folds()[["tier", "test year", "trained on", "firms tested",
@@ -374,12 +375,17 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     model_alias: Annotated[
-        str, typer.Option(help="Registry alias of the models to serve.")
-    ] = "production",
+        str | None, typer.Option(help="Registry alias of the models to serve "
+                                      "[default: GIANTWATCH_MODEL_ALIAS or production].")
+    ] = None,
     workers: Annotated[
-        int, typer.Option(help="Server processes (each loads the models).", min=1)
-    ] = 1,
-    max_body_mb: Annotated[float, typer.Option(help="Largest accepted request body, MiB.")] = 10.0,
+        int | None, typer.Option(help="Server processes, each loads the models "
+                                      "[default: GIANTWATCH_WORKERS or 1].", min=1)
+    ] = None,
+    max_body_mb: Annotated[
+        float | None, typer.Option(help="Largest accepted request body, MiB "
+                                        "[default: GIANTWATCH_MAX_BODY_BYTES or 10 MiB].")
+    ] = None,
 ) -> None:
     """Serve the scoring API (POST /score, POST /explain, GET /model, GET /health, docs at /docs).
 
@@ -388,9 +394,17 @@ def serve(
     """
     from serving.api import serve as run_server
     from serving.score import ScoringProblem
+    from training.settings import SettingsProblem, get_settings
 
     try:
-        run_server(host, port, model_alias, int(max_body_mb * 2**20), workers)
+        settings = get_settings()
+    except SettingsProblem as exc:
+        raise UsageProblem(str(exc)) from None
+    model_alias = model_alias or settings.model_alias
+    workers = workers or settings.workers
+    max_body = int(max_body_mb * 2**20) if max_body_mb is not None else settings.max_body_bytes
+    try:
+        run_server(host, port, model_alias, max_body, workers)
     except ScoringProblem as exc:
         raise UsageProblem(str(exc)) from None
 

@@ -4,7 +4,8 @@
     get_settings().experiment      # "giantwatch" unless GIANTWATCH_EXPERIMENT says otherwise
 
 Every variable is optional; command-line options take precedence over them. The README's
-"Settings" table lists them (tests/training/test_settings.py keeps the two in step).
+"Settings" table lists them (`settings_table`; tests/training/test_settings.py keeps the
+two in step).
 """
 
 from __future__ import annotations
@@ -61,11 +62,11 @@ def get_settings() -> Settings:
         raise SettingsProblem("invalid environment variable: " + "; ".join(problems)) from None
 
 
-def settings_table() -> list[tuple[str, str, str]]:
-    """(variable, default, meaning) per setting, for the README."""
-    rows = []
+def settings_table() -> str:
+    """The README's settings table (Markdown): variable, default, meaning."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
     for field, info in Settings.model_fields.items():
         name = info.validation_alias or f"GIANTWATCH_{field.upper()}"
-        default = "" if info.default is None else str(info.default)
-        rows.append((str(name), default, info.description or ""))
-    return rows
+        default = "—" if info.default is None else f"`{info.default}`"
+        lines.append(f"| `{name}` | {default} | {info.description} |")
+    return "\n".join(lines)
