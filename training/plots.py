@@ -54,9 +54,9 @@ def reliability_curve(predictions: pd.DataFrame, tier: str, n_bins: int = 12) ->
     positive = positive[positive > 0]
     floor = max(float(positive.min()) / 2 if len(positive) else 1e-4, 1e-6)
     for label, table in tables.items():
-        line = ax.plot(table["mean_predicted"].clip(lower=floor),
-                       table["observed_rate"].clip(lower=floor), marker="o", label=label)[0]
         empty = table["observed_rate"] == 0
+        line = ax.plot(table.loc[~empty, "mean_predicted"].clip(lower=floor),
+                       table.loc[~empty, "observed_rate"], marker="o", label=label)[0]
         ax.scatter(table.loc[empty, "mean_predicted"].clip(lower=floor),
                    np.full(int(empty.sum()), floor), marker="o", facecolors="white",
                    edgecolors=line.get_color(), zorder=3)

@@ -40,10 +40,14 @@ def setup_tracking() -> str:
     uri = get_settings().tracking_uri
     if not uri:
         MLRUNS.mkdir(exist_ok=True)
-        uri = f"sqlite:///{MLRUNS.resolve() / 'mlflow.db'}"
+        uri = _default_store()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+def _default_store() -> str:
+    return f"sqlite:///{MLRUNS.resolve() / 'mlflow.db'}"
 
 
 def use_experiment(name: str | None = None) -> str:
@@ -56,7 +60,8 @@ def use_experiment(name: str | None = None) -> str:
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         location = None
-        if not get_settings().tracking_uri:
+        # (Not MLFLOW_TRACKING_URI: mlflow.set_tracking_uri sets that variable too.)
+        if mlflow.get_tracking_uri() == _default_store():
             location = (MLRUNS.resolve() / "artifacts" / name).as_uri()
         mlflow.create_experiment(name, artifact_location=location)
         experiment = mlflow.get_experiment_by_name(name)
