@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from serving.logs import STDERR, with_logging
+from serving.logs import STDERR, progress_bar, with_logging
 
 app = typer.Typer(
     name="giantwatch",
@@ -172,7 +172,7 @@ def train(
 
     tier_list = tuple(t.strip() for t in tiers.split(",") if t.strip())
     try:
-        with err.status("Training..."):
+        with progress_bar("Training"):
             result = run_training(data, tiers=tier_list, until_year=until_year, seed=seed,
                                   force_promote=force_promote, experiment=experiment)
     except (TrainingProblem, SettingsProblem) as exc:
@@ -263,7 +263,7 @@ def audit(
 
     tier_list = tuple(t.strip() for t in tiers.split(",") if t.strip())
     try:
-        with err.status("Auditing..."):
+        with progress_bar("Auditing"):
             result = run_audit(data, out_dir, tiers=tier_list, seed=seed,
                                progress=logging.getLogger("training.audit_run").info,
                                render_report=render_report)

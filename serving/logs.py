@@ -7,6 +7,7 @@ does it once per command through `with_logging`, which also gives every command 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -85,3 +86,42 @@ def with_logging(command):
     wrapper.__annotations__ = {**command.__annotations__, "verbose": VerboseOption,
                                "quiet": QuietOption}
     return wrapper
+
+
+class _BarHandler(logging.Handler):
+    """Moves a rich progress bar along with the INFO records of long commands: the record's
+    message becomes the bar's text, and ``extra={"step": (done, total)}`` its position."""
+
+    def __init__(self, progress, task):
+        super().__init__(logging.INFO)
+        self.progress, self.task = progress, task
+
+    def emit(self, record: logging.LogRecord) -> None:
+        step = getattr(record, "step", None)
+        update = {"description": record.getMessage()}
+        if step is not None:
+            update.update(completed=step[0], total=step[1])
+        self.progress.update(self.task, **update)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, console: Console | None = None):
+    """A progress bar on standard error for the duration of the block, driven by the log
+    records (see _BarHandler); outside a terminal nothing is drawn: the log lines are the
+    progress."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = console or STDERR
+    if not console.is_terminal:
+        yield
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        handler = _BarHandler(progress, progress.add_task(description, total=None))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)

@@ -21,7 +21,13 @@ from features.domain import TIERS, labelled_years
 from models.lgbm import TierModel
 from models.pyfunc import MODEL_CODE, OUTPUT_COLUMN, TIER_MODEL_ARTIFACT, signature_frame
 from training import plots
-from training.evaluate import Evaluation, ModelFactory, production_model, walk_forward
+from training.evaluate import (
+    MODEL_NAMES,
+    Evaluation,
+    ModelFactory,
+    production_model,
+    walk_forward,
+)
 from training.model_card import CardFacts, markdown_table, model_card, thin_folds
 from training.splits import walk_forward_folds
 from training.tracking import (
@@ -99,6 +105,18 @@ class TrainingResult:
                 if (years := thin_folds(o.evaluation))}
 
 
+class _Steps:
+    """Logs train's progress (INFO) with ``extra={"step": (done, total)}`` for progress bars;
+    the total assumes every tier gets all n_folds folds (a bar may end short of it)."""
+
+    def __init__(self, total: int):
+        self.done, self.total = 0, total
+
+    def __call__(self, message: str) -> None:
+        self.done += 1
+        log.info(message, extra={"step": (min(self.done, self.total), self.total)})
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in PACKAGES:
@@ -126,7 +144,9 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
     unknown = sorted(set(tiers) - set(MODELLED_TIERS))
     if unknown:
         raise TrainingProblem(f"unknown tier(s) {unknown}; choose from {', '.join(MODELLED_TIERS)}")
-    log.info("Loading and validating the dataset")
+    # Per tier: panels, each model on each fold, the final fit, registration.
+    say = _Steps(1 + len(tiers) * (3 + len(MODEL_NAMES) * n_folds))
+    say("Loading and validating the dataset")
     dataset = load_dataset(data_dir)
     tables = {name: getattr(dataset, name)
               for name in ("firms", "financials", "patents", "certifications")}
@@ -147,7 +167,7 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
             with mlflow.start_run(run_name=tier, nested=True) as child:
                 mlflow.set_tags({"tier": tier, "data_fingerprint": data_fp})
                 result.tiers[tier] = _train_tier(dataset, tier, until_year, seed, n_folds,
-                                                 data_fp, force_promote, child.info.run_id,
+                                                 data_fp, force_promote, say, child.info.run_id,
                                                  data_dir, model_factory)
         _log_summary(result)
     return result
@@ -176,7 +196,7 @@ def _log_summary(result: TrainingResult) -> None:
 
 
 def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: int,
-                data_fp: str, force_promote: bool, run_id: str, data_dir: Path,
+                data_fp: str, force_promote: bool, say: _Steps, run_id: str, data_dir: Path,
                 model_factory: ModelFactory = production_model) -> TierOutcome:
     from features.pipeline import FEATURE_PIPELINE_VERSION, stack_panels
 
@@ -188,7 +208,7 @@ def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: 
         raise TrainingProblem(
             f"tier {tier}: certifications table has grants in {len(years)} year(s) "
             f"({years}); training needs at least 2 labelled years")
-    log.info(f"{tier}: building as-of panels for {years[0]}-{years[-1]}")
+    say(f"{tier}: building as-of panels for {years[0]}-{years[-1]}")
     panel = stack_panels(dataset, years, tier)
     X, y, keys = panel.X, np.asarray(panel.y, dtype=float), panel.keys.reset_index(drop=True)
     X = X.reset_index(drop=True)
@@ -201,10 +221,10 @@ def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: 
         name=f"{Path(data_dir).name}-{tier}-panel"), context="training")
 
     evaluation = walk_forward(X, y, keys, folds, tier, seed=seed, model_factory=model_factory,
-                              progress=log.info)
+                              progress=say)
     _log_evaluation(evaluation, tier)
 
-    log.info(f"{tier}: fitting the final model on {years[0]}-{years[-1]}")
+    say(f"{tier}: fitting the final model on {years[0]}-{years[-1]}")
     final = model_factory(seed=seed).fit(X, y, years=keys["year"].to_numpy())
     mlflow.log_params({"best_iteration": final.best_iteration_,
                        "calibration_folds": final.calibration_folds,
@@ -214,7 +234,7 @@ def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: 
                     "year_offsets.json")
     _log_final_plots(final, X, keys, tier, seed)
 
-    log.info(f"{tier}: registering the model")
+    say(f"{tier}: registering the model")
     version = _register(final, X, tier, data_fp, evaluation, years[-1], FEATURE_PIPELINE_VERSION)
     card = model_card(CardFacts(
         tier=tier, registered_name=registered_name(tier), version=version,

@@ -48,3 +48,24 @@ def test_rich_on_a_terminal_and_the_levels_of_the_options():
     assert sum(h.get_name() == "giantwatch" for h in logging.getLogger().handlers) == 1
     with pytest.raises(typer.BadParameter):
         configure_logging(verbose=True, quiet=True)
+
+
+def test_the_progress_bar_follows_the_log_records():
+    from rich.progress import Progress
+
+    from serving.logs import _BarHandler, progress_bar
+
+    progress = Progress(console=Console(file=io.StringIO()))
+    handler = _BarHandler(progress, progress.add_task("Training", total=None))
+    logger = logging.getLogger("training.train")
+    record = logger.makeRecord("training.train", logging.INFO, __file__, 0,
+                               "%s: fitting the final model", ("champion",), None,
+                               extra={"step": (3, 12)})
+    handler.emit(record)
+    task = progress.tasks[0]
+    assert (task.completed, task.total) == (3, 12)
+    assert task.description == "champion: fitting the final model"
+    # Outside a terminal no bar and no extra handler: the log lines are the progress.
+    before = list(logging.getLogger().handlers)
+    with progress_bar("Training", console=Console(file=io.StringIO(), force_terminal=False)):
+        assert logging.getLogger().handlers == before
