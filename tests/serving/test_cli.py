@@ -81,8 +81,13 @@ def test_train_logs_progress_lines_and_prints_tables_and_absolute_commands(small
     import os
     import re
 
+    from training.synthetic import generate_universe, write_universe
+
+    # A universe of 1,500 firms: enough labelled years for the Single Champion folds.
+    data = tmp_path / "tiny"
+    write_universe(generate_universe(n_firms=1_500, seed=5), data, fmt="parquet")
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    result = subprocess.run([str(GIANTWATCH), "train", "--data", str(small_universe), "--tiers",
+    result = subprocess.run([str(GIANTWATCH), "train", "--data", str(data), "--tiers",
                              "champion", "--experiment", "cli-test"], cwd=tmp_path, env=env,
                             check=False, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -102,7 +107,7 @@ def test_train_logs_progress_lines_and_prints_tables_and_absolute_commands(small
     assert command.group(2) == env["MLFLOW_TRACKING_URI"]
     assert re.search(r"http://127\.0\.0\.1:5000/#/experiments/\d+/runs\?workflowType="
                      r"machine_learning", result.stdout)
-    # Champions are rare (a handful a year among 6,000 firms): such folds are called out.
+    # Champions are rare (one or two a year here): such folds are called out.
     assert re.search(r"│ champion\s+│ \d{4}\s+│ \d{4}-\d{4}\s+│ [\d,]+\s+│ \d ", result.stdout)
     assert "had fewer than 10 selections" in result.stderr
 

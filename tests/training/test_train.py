@@ -7,6 +7,7 @@ import inspect
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -258,11 +259,13 @@ def test_the_mlflow_ui_shows_the_runs_and_the_model_card(trained, venv_bin, tmp_
     client = MlflowClient(trained["uri"])
     run = client.get_run(trained["first"].parent_run_id)
     port = _free_port()
+    # The server's background job workers serve GenAI features only; in a session of its own
+    # so that everything it starts ends with it.
     server = subprocess.Popen(
         [str(venv_bin / "mlflow"), "ui", "--backend-store-uri", trained["uri"], "-h",
          "127.0.0.1", "-p", str(port), "--workers", "1"],
-        cwd=tmp_path, env=env_with_venv_path(venv_bin), stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE)
+        cwd=tmp_path, env=env_with_venv_path(venv_bin, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
     try:
@@ -282,7 +285,7 @@ def test_the_mlflow_ui_shows_the_runs_and_the_model_card(trained, venv_bin, tmp_
             assert trained["first"].data_fingerprint in text and "Known limits" in text
             browser.close()
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
 
