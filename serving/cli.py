@@ -165,7 +165,6 @@ def train(
     import shlex
 
     from training.model_card import FEW_SELECTIONS, formatted
-    from training.settings import SettingsProblem
     from training.tracking import ui_runs_url
     from training.train import TrainingProblem
     from training.train import train as run_training
@@ -175,7 +174,7 @@ def train(
         with progress_bar("Training"):
             result = run_training(data, tiers=tier_list, until_year=until_year, seed=seed,
                                   force_promote=force_promote, experiment=experiment)
-    except (TrainingProblem, SettingsProblem) as exc:
+    except TrainingProblem as exc:
         raise UsageProblem(str(exc)) from None
     _print_frame(formatted(result.summary()), title="Walk-forward metrics, mean over test years")
     _print_frame(formatted(result.folds()[["tier", "test year", "trained on", "firms tested",
@@ -394,12 +393,9 @@ def serve(
     """
     from serving.api import serve as run_server
     from serving.score import ScoringProblem
-    from training.settings import SettingsProblem, get_settings
+    from training.settings import get_settings
 
-    try:
-        settings = get_settings()
-    except SettingsProblem as exc:
-        raise UsageProblem(str(exc)) from None
+    settings = get_settings()  # checked by with_logging
     model_alias = model_alias or settings.model_alias
     workers = workers or settings.workers
     max_body = int(max_body_mb * 2**20) if max_body_mb is not None else settings.max_body_bytes

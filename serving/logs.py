@@ -68,8 +68,9 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Log only warni
 
 
 def with_logging(command):
-    """Give a Typer command the --verbose / --quiet options and configure logging before it
-    runs (the options are added to the command's signature, which Typer reads)."""
+    """Give a Typer command the --verbose / --quiet options, configure logging and check the
+    settings before it runs (the options are added to the command's signature, which Typer
+    reads)."""
     signature = inspect.signature(command, eval_str=True)
     extra = [inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False,
                                annotation=VerboseOption),
@@ -78,7 +79,14 @@ def with_logging(command):
 
     @functools.wraps(command)
     def wrapper(*args, verbose: bool = False, quiet: bool = False, **kwargs):
+        from training.settings import SettingsProblem, get_settings
+
         configure_logging(verbose=verbose, quiet=quiet)
+        try:  # a bad environment variable stops every command before it starts, in one line
+            get_settings()
+        except SettingsProblem as exc:
+            STDERR.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
         return command(*args, **kwargs)
 
     wrapper.__signature__ = signature.replace(

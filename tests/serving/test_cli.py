@@ -115,3 +115,9 @@ def test_train_logs_progress_lines_and_prints_tables_and_absolute_commands(small
                             "--quiet"], cwd=tmp_path, check=False, capture_output=True,
                            text=True, timeout=600)
     assert quiet.returncode == 0 and " INFO " not in quiet.stderr
+    # A bad setting stops any command at once, naming the variable.
+    bad = subprocess.run([str(GIANTWATCH), "validate", "--data", str(small_universe)],
+                         env={**env, "GIANTWATCH_WORKERS": "many"}, cwd=tmp_path, check=False,
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "GIANTWATCH_WORKERS='many'" in bad.stderr
+    assert "Traceback" not in bad.stderr
