@@ -7,7 +7,12 @@ DEMO_DIR ?= data/demo
 DEMO_FIRMS ?= 20000
 DEMO_SEED ?= 7
 
-.PHONY: install chromium demo test lint bench clean
+LOCK := requirements.lock
+# The tools that install and lock, pinned so that both do the same thing next year.
+PIP_VERSION := 26.3
+UV_VERSION := 0.13.9
+
+.PHONY: install lock chromium demo test lint bench clean
 
 install: $(STAMP) chromium
 
@@ -20,12 +25,27 @@ chromium:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null; }
 
-# Reinstall only when the project's dependencies change.
-$(STAMP): pyproject.toml
+# Reinstall only when the project's dependencies change. Every third-party package comes from
+# the lock file, at the tested version and checked against its hashes; giantwatch itself is
+# installed editable on top, without resolving anything. `pip check` stops a lock that no
+# longer covers pyproject.toml (run `make lock`).
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet pip==$(PIP_VERSION)
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
+	  echo "$(LOCK) does not cover pyproject.toml: run 'make lock'"; exit 1; }
 	touch $(STAMP)
+
+# Refresh the lock after a change to the dependencies in pyproject.toml: versions already
+# locked stay unless pyproject.toml rules them out (`make lock UPGRADE=1` takes the newest of
+# everything). Universal: one file for every platform, Python >= 3.11.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	  --generate-hashes --no-header --quiet $(if $(UPGRADE),--upgrade) -o $(LOCK)
 
 demo: install
 	$(BIN)/giantwatch generate --out $(DEMO_DIR) --firms $(DEMO_FIRMS) --seed $(DEMO_SEED)

@@ -2,9 +2,16 @@
 
 A plain LightGBM pyfunc returns labels; analysts need probabilities, and the model must
 carry the feature pipeline version it was trained with so a scorer can refuse a mismatch.
+
+The model is logged "from code" (MLflow's models-from-code): `models/pyfunc_model.py` is the
+model's definition, the fitted TierModel an artifact (joblib), and the `models` package
+travels with it as code, so it loads wherever its pinned requirements are installed,
+with or without giantwatch (see `training.train`).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import mlflow.pyfunc
 import numpy as np
@@ -13,16 +20,25 @@ import pandas as pd
 from models.lgbm import TierModel
 
 OUTPUT_COLUMN = "probability"
+TIER_MODEL_ARTIFACT = "tier_model"
+MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 
 
 class TierProbabilityModel(mlflow.pyfunc.PythonModel):
     """Input: a frame of the model's feature columns (categoricals as plain strings).
-    Output: a frame with one column `probability` in [0, 1], one row per input row."""
+    Output: a frame with one column `probability` in [0, 1], one row per input row.
 
-    def __init__(self, tier_model: TierModel, tier: str, feature_pipeline_version: str):
+    `tier_model` is given when used directly, or read from the TIER_MODEL_ARTIFACT artifact
+    (a joblib file of the fitted TierModel) when MLflow loads the logged model.
+    """
+
+    def __init__(self, tier_model: TierModel | None = None):
         self.tier_model = tier_model
-        self.tier = tier
-        self.feature_pipeline_version = feature_pipeline_version
+
+    def load_context(self, context) -> None:
+        import joblib
+
+        self.tier_model = joblib.load(context.artifacts[TIER_MODEL_ARTIFACT])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         frame = signature_frame(pd.DataFrame(model_input), self.tier_model)

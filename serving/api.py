@@ -49,11 +49,11 @@ from serving.api_schema import (
     shipped_rulebook_names,
 )
 from serving.score import ScoringProblem
+from training.settings import DEFAULT_MAX_BODY, get_settings
 
 __all__ = ["Problems", "ScoreRequest", "create_app", "serve", "shipped_rulebook_names"]
 
 API_KEY_ENV = "GIANTWATCH_API_KEY"
-DEFAULT_MAX_BODY = 10 * 1024 * 1024
 # A body over the limit is still read (and dropped) up to this many bytes, so that the
 # client gets the 413 instead of a reset connection in the middle of its upload.
 DRAIN_FACTOR = 8
@@ -150,7 +150,8 @@ def _results(frame: pd.DataFrame, tiers) -> list[dict]:
 def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MAX_BODY,
                models: dict | None = None) -> FastAPI:
     """The FastAPI app. `models` (from `serving.score.load_models`) skips the registry."""
-    api_key = os.environ.get(API_KEY_ENV) or None
+    secret = get_settings().api_key
+    api_key = (secret.get_secret_value() or None) if secret is not None else None
     scoring = threading.BoundedSemaphore(CONCURRENT_SCORINGS)
 
     @asynccontextmanager
@@ -301,9 +302,9 @@ def _top_contributions(contributions: pd.DataFrame, X: pd.DataFrame, top: int) -
 
 def app_from_env() -> FastAPI:
     """App factory for uvicorn worker processes (`serve(workers=N)`): the settings come from
-    GIANTWATCH_MODEL_ALIAS and GIANTWATCH_MAX_BODY_BYTES."""
-    return create_app(os.environ.get("GIANTWATCH_MODEL_ALIAS", "production"),
-                      int(os.environ.get("GIANTWATCH_MAX_BODY_BYTES", DEFAULT_MAX_BODY)))
+    GIANTWATCH_MODEL_ALIAS and GIANTWATCH_MAX_BODY_BYTES (training.settings)."""
+    settings = get_settings()
+    return create_app(settings.model_alias, settings.max_body_bytes)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, model_alias: str = "production",

@@ -7,6 +7,7 @@ All logic lives in the packages; heavy imports happen inside the commands so tha
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from serving.logs import STDERR, progress_bar, with_logging
 
 app = typer.Typer(
     name="giantwatch",
@@ -28,7 +31,7 @@ app = typer.Typer(
 )
 # Tables of metrics are wide: without a terminal (logs, CI) do not squeeze them into 80 columns.
 out = Console() if Console().is_terminal else Console(width=160)
-err = Console(stderr=True)
+err = STDERR
 
 
 def user_errors(command: Callable) -> Callable:
@@ -94,6 +97,7 @@ DataDir = Annotated[
 
 @app.command()
 @user_errors
+@with_logging
 def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the dataset into.")],
     firms: Annotated[int, typer.Option(help="Number of firms in the universe.", min=100)] = 20_000,
@@ -133,6 +137,7 @@ def generate(
 
 @app.command()
 @user_errors
+@with_logging
 def validate(
     data: DataDir,
     rejects: Annotated[
@@ -165,6 +170,7 @@ def validate(
 
 @app.command("import")
 @user_errors
+@with_logging
 def import_(
     src: Annotated[Path, typer.Option("--from", help="Folder of exports: CSV (any common "
                                       "encoding and delimiter), .xlsx or .parquet files.")],
@@ -208,6 +214,7 @@ def import_(
 
 @app.command()
 @user_errors
+@with_logging
 def train(
     data: DataDir,
     tiers: Annotated[
@@ -220,6 +227,10 @@ def train(
     force_promote: Annotated[
         bool, typer.Option(help="Give the new models the production alias even if not better.")
     ] = False,
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment of the runs (default: "
+                                      "GIANTWATCH_EXPERIMENT, else 'giantwatch').")
+    ] = None,
 ) -> None:
     """Train a LightGBM model per tier, evaluated walk-forward, and register it in MLflow.
 
@@ -229,29 +240,43 @@ def train(
 
     Tracking goes to MLFLOW_TRACKING_URI, or to sqlite:///mlruns/mlflow.db by default.
     """
+    import shlex
+
+    from training.model_card import FEW_SELECTIONS, formatted
+    from training.tracking import ui_runs_url
     from training.train import TrainingProblem
     from training.train import train as run_training
 
     tier_list = tuple(t.strip() for t in tiers.split(",") if t.strip())
     try:
-        with err.status("Training...") as status:
+        with progress_bar("Training"):
             result = run_training(data, tiers=tier_list, until_year=until_year, seed=seed,
-                                  force_promote=force_promote,
-                                  progress=lambda message: status.update(message))
+                                  force_promote=force_promote, experiment=experiment)
     except TrainingProblem as exc:
         raise UsageProblem(str(exc)) from None
-    _print_frame(result.summary(), title="Walk-forward metrics, mean over test years")
+    _print_frame(formatted(result.summary()), title="Walk-forward metrics, mean over test years")
+    _print_frame(formatted(result.folds()[["tier", "test year", "trained on", "firms tested",
+                                           "selections", "PR AUC", "precision@k"]]),
+                 title="Walk-forward folds (LightGBM)")
+    for tier, years in result.thin_folds().items():
+        err.print(f"[yellow]{tier}: test year(s) {', '.join(map(str, years))} had fewer than "
+                  f"{FEW_SELECTIONS} selections; their metrics are noisy.[/]")
     for tier, outcome in result.tiers.items():
         verdict = "production" if outcome.gate.promoted else "not promoted"
         out.print(f"{tier}: model version {outcome.model_version} ({verdict}: {outcome.gate.reason})")
     out.print(f"MLflow run {result.parent_run_id} in experiment {result.experiment!r} "
               f"({result.tracking_uri}).")
-    out.print("Open the MLflow UI with: .venv/bin/mlflow ui --backend-store-uri "
-              f"{result.tracking_uri}")
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    out.print("Open the MLflow UI with: "
+              f"{shlex.quote(str(mlflow_cli))} ui --backend-store-uri "
+              f"{shlex.quote(result.tracking_uri)}", highlight=False, soft_wrap=True)
+    out.print(f"and go to {ui_runs_url(result.experiment_id)} (the runs, in the UI's model "
+              "training view)", highlight=False, soft_wrap=True)
 
 
 @app.command()
 @user_errors
+@with_logging
 def check(
     data: DataDir,
     year: Annotated[int, typer.Option(help="As-of year: firms are checked on fiscal year YEAR-1.")],
@@ -288,6 +313,7 @@ def check(
 
 @app.command()
 @user_errors
+@with_logging
 def audit(
     data: DataDir,
     out_dir: Annotated[
@@ -314,9 +340,9 @@ def audit(
 
     tier_list = tuple(t.strip() for t in tiers.split(",") if t.strip())
     try:
-        with err.status("Auditing...") as status:
+        with progress_bar("Auditing"):
             result = run_audit(data, out_dir, tiers=tier_list, seed=seed,
-                               progress=lambda message: status.update(message),
+                               progress=logging.getLogger("training.audit_run").info,
                                render_report=render_report)
     except AuditProblem as exc:
         raise UsageProblem(str(exc)) from None
@@ -338,6 +364,7 @@ def audit(
 
 @app.command()
 @user_errors
+@with_logging
 def score(
     data: DataDir,
     year: Annotated[
@@ -388,6 +415,7 @@ def score(
 
 @app.command()
 @user_errors
+@with_logging
 def explain(
     data: DataDir,
     year: Annotated[int, typer.Option(help="As-of year t: features use data known by t-1.")],
@@ -419,16 +447,22 @@ def explain(
 
 @app.command()
 @user_errors
+@with_logging
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     model_alias: Annotated[
-        str, typer.Option(help="Registry alias of the models to serve.")
-    ] = "production",
+        str | None, typer.Option(help="Registry alias of the models to serve "
+                                      "[default: GIANTWATCH_MODEL_ALIAS or production].")
+    ] = None,
     workers: Annotated[
-        int, typer.Option(help="Server processes (each loads the models).", min=1)
-    ] = 1,
-    max_body_mb: Annotated[float, typer.Option(help="Largest accepted request body, MiB.")] = 10.0,
+        int | None, typer.Option(help="Server processes, each loads the models "
+                                      "[default: GIANTWATCH_WORKERS or 1].", min=1)
+    ] = None,
+    max_body_mb: Annotated[
+        float | None, typer.Option(help="Largest accepted request body, MiB "
+                                        "[default: GIANTWATCH_MAX_BODY_BYTES or 10 MiB].")
+    ] = None,
 ) -> None:
     """Serve the scoring API (POST /score, POST /explain, GET /model, GET /health, docs at /docs).
 
@@ -437,15 +471,21 @@ def serve(
     """
     from serving.api import serve as run_server
     from serving.score import ScoringProblem
+    from training.settings import get_settings
 
+    settings = get_settings()  # checked by with_logging
+    model_alias = model_alias or settings.model_alias
+    workers = workers or settings.workers
+    max_body = int(max_body_mb * 2**20) if max_body_mb is not None else settings.max_body_bytes
     try:
-        run_server(host, port, model_alias, int(max_body_mb * 2**20), workers)
+        run_server(host, port, model_alias, max_body, workers)
     except ScoringProblem as exc:
         raise UsageProblem(str(exc)) from None
 
 
 @app.command()
 @user_errors
+@with_logging
 def bench(
     data: DataDir,
     year: Annotated[int, typer.Option(help="As-of year to score.")],

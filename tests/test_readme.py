@@ -22,14 +22,15 @@ BOXES = {
     "panel": ["features.panel"],
     "pipeline": ["features.pipeline", "features.rule_features", "features.docs",
                  "features.version"],
-    "lgbm": ["models.lgbm", "models.pyfunc", "models.baselines", "models.metrics"],
+    "lgbm": ["models.lgbm", "models.pyfunc", "models.pyfunc_model", "models.baselines",
+             "models.metrics"],
     "explain": ["models.explain", "models.reasons", "models.reason_text", "models.values"],
     "scoring": ["models.scoring"],
     "whatif": ["models.whatif"],
     "audit": ["models.audit", "models.audit_flags", "models.audit_oof"],
     "synthetic": ["training.synthetic"],
     "train": ["training.train", "training.evaluate", "training.splits", "training.plots",
-              "training.tracking"],
+              "training.tracking", "training.model_card", "training.settings"],
     "audit_run": ["training.audit_run"],
     "score": ["serving.score", "serving.partitions", "serving.executors", "serving.registry",
               "serving.writer"],
@@ -38,7 +39,7 @@ BOXES = {
     "report": ["serving.report", "serving.report_plots", "serving.report_summary",
                "serving.page", "serving.firm_page", "serving.whatif_run"],
     "bench": ["serving.bench"],
-    "cli": ["serving.cli"],
+    "cli": ["serving.cli", "serving.logs"],
 }
 
 

@@ -35,19 +35,45 @@ def roc_pr_curves(predictions: pd.DataFrame, tier: str) -> plt.Figure:
     return fig
 
 
-def reliability_curve(predictions: pd.DataFrame, tier: str) -> plt.Figure:
-    """Observed selection rate against predicted probability, before and after calibration."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+def reliability_curve(predictions: pd.DataFrame, tier: str, n_bins: int = 12) -> plt.Figure:
+    """Observed selection rate against predicted probability, before and after calibration.
+
+    Equal-mass bins on log-log axes: selections are rare (a Single Champion is about one
+    candidate in a thousand), so on linear axes every bin but the top one sits in a corner.
+    Bins without a selection are drawn as open markers on the bottom edge.
+    """
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 5.5))
     y = predictions["label"].to_numpy()
-    for column, label in (("p_lightgbm_raw", "LightGBM, uncalibrated"),
-                          ("p_lightgbm", "LightGBM, calibrated")):
-        table = reliability_table(y, predictions[column].to_numpy(), n_bins=12)
-        ax.plot(table["mean_predicted"], table["observed_rate"], marker="o", label=label)
-    top = float(max(predictions["p_lightgbm"].max(), y.mean() * 3, 0.05))
-    ax.plot([0, top], [0, top], color="grey", linestyle=":", label="perfect calibration")
-    ax.set(xlabel="Predicted probability", ylabel="Observed selection rate",
-           title=f"Reliability (equal-mass bins) — {tier}")
-    ax.legend(fontsize=8)
+    tables = {label: reliability_table(y, predictions[column].to_numpy(), n_bins=n_bins)
+              for column, label in (("p_lightgbm_raw", "LightGBM, uncalibrated"),
+                                    ("p_lightgbm", "LightGBM, calibrated"))}
+    positive = np.concatenate([t[c].to_numpy() for t in tables.values()
+                               for c in ("mean_predicted", "observed_rate")])
+    positive = positive[positive > 0]
+    floor = max(float(positive.min()) / 2 if len(positive) else 1e-4, 1e-6)
+    for label, table in tables.items():
+        empty = table["observed_rate"] == 0
+        line = ax.plot(table.loc[~empty, "mean_predicted"].clip(lower=floor),
+                       table.loc[~empty, "observed_rate"], marker="o", label=label)[0]
+        ax.scatter(table.loc[empty, "mean_predicted"].clip(lower=floor),
+                   np.full(int(empty.sum()), floor), marker="o", facecolors="white",
+                   edgecolors=line.get_color(), zorder=3)
+    ax.plot([floor, 1], [floor, 1], color="grey", linestyle=":", label="perfect calibration")
+    ax.axhline(y.mean(), color="grey", linewidth=0.8, linestyle="--",
+               label=f"selection rate {y.mean():.2%}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(floor, 1)
+    ax.set_ylim(floor * 0.8, 1)
+    ax.set(xlabel="Predicted probability (bin mean, log scale)",
+           ylabel="Observed selection rate (log scale)",
+           title=f"Reliability, {n_bins} equal-mass bins — {tier}")
+    ax.text(0.98, 0.02, f"{len(y):,} out-of-fold firm-years, {int(y.sum()):,} selections;\n"
+            "open markers: bins without a selection", transform=ax.transAxes, ha="right",
+            va="bottom", fontsize=7, color="dimgrey")
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
 

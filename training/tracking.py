@@ -1,10 +1,9 @@
-"""MLflow plumbing: the tracking store, experiments per dataset, fingerprints, the registry gate."""
+"""MLflow plumbing: the tracking store, the experiment, fingerprints, the registry gate."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +12,23 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from training.settings import get_settings
+
 PRODUCTION = "production"
 GATE_METRIC = "pr_auc"
 MLRUNS = Path("mlruns")
+# MLflow 3's UI reads this experiment tag to choose between its GenAI pages (traces) and the
+# model-training pages (runs, metrics, models); without it, it guesses from the contents.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+# MLflow 3.17's UI decides between its GenAI and model-training pages by a global switch that
+# defaults to GenAI (it no longer reads the tag above); this URL parameter sets it.
+UI_MODEL_TRAINING = "workflowType=machine_learning"
+EXPERIMENT_NOTE = (
+    "giantwatch: LightGBM models per tier of the SME cultivation system (Specialized SME, "
+    "Little Giant, Single Champion), evaluated walk-forward by year against the published "
+    "rulebook and a logistic regression. Parent runs `train ...` hold the means per tier and "
+    "model (metrics_summary.csv); child runs one tier each; `audit` runs the selection audit.")
 
 
 def setup_tracking() -> str:
@@ -24,25 +37,53 @@ def setup_tracking() -> str:
     The plain file store ./mlruns is refused by recent MLflow releases, hence SQLite; its
     artifacts go under mlruns/artifacts so everything a run makes lives in one folder.
     """
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = get_settings().tracking_uri
     if not uri:
         MLRUNS.mkdir(exist_ok=True)
-        uri = f"sqlite:///{MLRUNS.resolve() / 'mlflow.db'}"
+        uri = _default_store()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
 
 
-def experiment_for_dataset(data_dir: Path) -> str:
-    """One experiment per dataset folder; artifacts under mlruns/artifacts/<name> by default."""
-    name = f"giantwatch-{Path(data_dir).resolve().name}"
-    if mlflow.get_experiment_by_name(name) is None:
+def _default_store() -> str:
+    return f"sqlite:///{MLRUNS.resolve() / 'mlflow.db'}"
+
+
+def use_experiment(name: str | None = None) -> str:
+    """Make `name` (default: the GIANTWATCH_EXPERIMENT setting, "giantwatch") the active
+    experiment, created if needed and tagged as model training for MLflow's UI.
+
+    With the default store its artifacts go under mlruns/artifacts/<name>.
+    """
+    name = name or get_settings().experiment
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
         location = None
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
+        # (Not MLFLOW_TRACKING_URI: mlflow.set_tracking_uri sets that variable too.)
+        if mlflow.get_tracking_uri() == _default_store():
             location = (MLRUNS.resolve() / "artifacts" / name).as_uri()
         mlflow.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(name)
+        experiment = mlflow.get_experiment_by_name(name)
+    client = MlflowClient()
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+    if "mlflow.note.content" not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, "mlflow.note.content",
+                                  EXPERIMENT_NOTE)
+    mlflow.set_experiment(experiment_id=experiment.experiment_id)
     return name
+
+
+def ui_runs_url(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The MLflow UI's run list of an experiment, in its model-training view."""
+    return f"{base}/#/experiments/{experiment_id}/runs?{UI_MODEL_TRAINING}"
+
+
+def experiment_for_dataset(data_dir: Path) -> str:
+    """The experiment of a run on the dataset at `data_dir`: the configured one (runs record
+    their dataset as the `data_dir` parameter and the data fingerprint tag)."""
+    return use_experiment()
 
 
 def fingerprint(tables: dict[str, pd.DataFrame]) -> str:

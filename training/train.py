@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import platform
+import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,19 +19,28 @@ from mlflow.models import infer_signature
 
 from features.domain import TIERS, labelled_years
 from models.lgbm import TierModel
-from models.pyfunc import OUTPUT_COLUMN, TierProbabilityModel, signature_frame
+from models.pyfunc import MODEL_CODE, OUTPUT_COLUMN, TIER_MODEL_ARTIFACT, signature_frame
 from training import plots
-from training.evaluate import Evaluation, ModelFactory, production_model, walk_forward
+from training.evaluate import (
+    MODEL_NAMES,
+    Evaluation,
+    ModelFactory,
+    production_model,
+    walk_forward,
+)
+from training.model_card import CardFacts, markdown_table, model_card, thin_folds
 from training.splits import walk_forward_folds
 from training.tracking import (
     GATE_METRIC,
     GateDecision,
-    experiment_for_dataset,
     fingerprint,
     promote_if_better,
     registered_name,
     setup_tracking,
+    use_experiment,
 )
+
+log = logging.getLogger(__name__)
 
 MODELLED_TIERS = TIERS
 # MLflow hints about integer columns in inferred schemas; ours are declared optional doubles
@@ -39,8 +49,15 @@ warnings.filterwarnings("ignore", message="Hint: Inferred schema contains intege
                         category=UserWarning)
 warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted",
                         category=UserWarning)
-PACKAGES = ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap", "pandera")
+PACKAGES = ("giantwatch", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap",
+            "pandera")
+# What the registered model needs at load time (models.pyfunc, models.lgbm), pinned to the
+# versions that trained it. giantwatch itself is not a requirement: the model carries its code.
+MODEL_REQUIREMENTS = ("lightgbm", "scikit-learn", "scipy", "joblib", "pandas", "numpy", "mlflow")
+# The packages shipped as the model's code (code_paths): models.pyfunc needs only `models`.
+MODEL_CODE_PACKAGES = ("models",)
 SHAP_SAMPLE = 2_000
+SUMMARY_METRICS = ("pr_auc", "roc_auc", "precision_at_k", "brier", "log_loss", "ece")
 
 
 class TrainingProblem(Exception):
@@ -62,6 +79,7 @@ class TierOutcome:
 class TrainingResult:
     parent_run_id: str
     experiment: str
+    experiment_id: str
     tracking_uri: str
     data_fingerprint: str
     tiers: dict[str, TierOutcome] = field(default_factory=dict)
@@ -72,9 +90,31 @@ class TrainingResult:
         for tier, outcome in self.tiers.items():
             means = outcome.evaluation.metrics.query("test_year == 'mean'")
             frames.append(means.assign(tier=tier))
-        columns = ["tier", "model", "roc_auc", "pr_auc", "precision_at_k", "brier", "log_loss",
-                   "ece"]
-        return pd.concat(frames, ignore_index=True)[columns]
+        return pd.concat(frames, ignore_index=True)[["tier", "model", *SUMMARY_METRICS]]
+
+    def folds(self) -> pd.DataFrame:
+        """One row per tier and walk-forward fold (training.model_card.fold_table)."""
+        from training.model_card import fold_table
+
+        return pd.concat([fold_table(o.evaluation).assign(tier=tier)
+                          for tier, o in self.tiers.items()], ignore_index=True)
+
+    def thin_folds(self) -> dict[str, list[int]]:
+        """Per tier, the test years with too few selections for stable metrics."""
+        return {tier: years for tier, o in self.tiers.items()
+                if (years := thin_folds(o.evaluation))}
+
+
+class _Steps:
+    """Logs train's progress (INFO) with ``extra={"step": (done, total)}`` for progress bars;
+    the total assumes every tier gets all n_folds folds (a bar may end short of it)."""
+
+    def __init__(self, total: int):
+        self.done, self.total = 0, total
+
+    def __call__(self, message: str) -> None:
+        self.done += 1
+        log.info(message, extra={"step": (min(self.done, self.total), self.total)})
 
 
 def package_versions() -> dict[str, str]:
@@ -89,29 +129,31 @@ def package_versions() -> dict[str, str]:
 
 def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: int | None = None,
           seed: int = 0, force_promote: bool = False, n_folds: int = 3,
-          progress: Callable[[str], None] | None = None,
-          model_factory: ModelFactory = production_model) -> TrainingResult:
+          model_factory: ModelFactory = production_model,
+          experiment: str | None = None) -> TrainingResult:
     """Train, evaluate and register one model per tier on the dataset in `data_dir`.
 
     model_factory(seed=seed) builds every LightGBM model: the walk-forward folds' and the final
     one that is registered (default: the production TierModel; see
-    `training.evaluate.ModelFactory`).
+    `training.evaluate.ModelFactory`). Runs go to the MLflow experiment `experiment`
+    (default: the GIANTWATCH_EXPERIMENT setting, "giantwatch"). Progress is logged (INFO).
     """
     from features.contract import load_dataset
     from features.pipeline import FEATURE_PIPELINE_VERSION
 
-    say = progress or (lambda message: None)
     unknown = sorted(set(tiers) - set(MODELLED_TIERS))
     if unknown:
         raise TrainingProblem(f"unknown tier(s) {unknown}; choose from {', '.join(MODELLED_TIERS)}")
+    # Per tier: panels, each model on each fold, the final fit, registration.
+    say = _Steps(1 + len(tiers) * (3 + len(MODEL_NAMES) * n_folds))
     say("Loading and validating the dataset")
     dataset = load_dataset(data_dir)
     tables = {name: getattr(dataset, name)
               for name in ("firms", "financials", "patents", "certifications")}
     data_fp = fingerprint(tables)
     uri = setup_tracking()
-    experiment = experiment_for_dataset(data_dir)
-    with mlflow.start_run(run_name=f"train seed={seed}") as parent:
+    experiment = use_experiment(experiment)
+    with mlflow.start_run(run_name=f"train {Path(data_dir).resolve().name} seed={seed}") as parent:
         mlflow.log_params({"tiers": ",".join(tiers), "until_year": until_year, "seed": seed,
                            "n_folds": n_folds, "data_dir": str(Path(data_dir).resolve()),
                            "feature_pipeline_version": FEATURE_PIPELINE_VERSION})
@@ -119,19 +161,42 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
                          **{f"version.{k}": v for k, v in package_versions().items()}})
         if len(dataset.rejects):
             _log_frame(dataset.rejects, "rejects.csv")
-        result = TrainingResult(parent.info.run_id, experiment, uri, data_fp)
+        result = TrainingResult(parent.info.run_id, experiment, parent.info.experiment_id, uri,
+                                data_fp)
         for tier in tiers:
             with mlflow.start_run(run_name=tier, nested=True) as child:
                 mlflow.set_tags({"tier": tier, "data_fingerprint": data_fp})
                 result.tiers[tier] = _train_tier(dataset, tier, until_year, seed, n_folds,
                                                  data_fp, force_promote, say, child.info.run_id,
                                                  data_dir, model_factory)
-        _log_frame(result.summary(), "metrics_summary.csv")
+        _log_summary(result)
     return result
 
 
+def _log_summary(result: TrainingResult) -> None:
+    """The parent run's view: walk-forward means per tier and model as metrics
+    (``<tier>.<model>.<metric>``), the summary and fold tables as artifacts, and both in the
+    run's description (MLflow shows it on the run page)."""
+    summary = result.summary()
+    for row in summary.itertuples(index=False):
+        for metric in SUMMARY_METRICS:
+            value = getattr(row, metric)
+            if np.isfinite(value):
+                mlflow.log_metric(f"{row.tier}.{row.model}.{metric}", float(value))
+    _log_frame(summary, "metrics_summary.csv")
+    _log_frame(result.folds(), "folds.csv")
+    shown = summary.assign(**{m: summary[m].map("{:.4f}".format) for m in SUMMARY_METRICS})
+    versions = ", ".join(f"{registered_name(t)} v{o.model_version}"
+                         for t, o in result.tiers.items())
+    note = "\n".join([
+        f"Data fingerprint `{result.data_fingerprint}`. Registered: {versions}.", "",
+        "Walk-forward means over the test years:", "", markdown_table(shown), "",
+        "Folds (LightGBM):", "", markdown_table(result.folds()), ""])
+    mlflow.set_tag("mlflow.note.content", note)
+
+
 def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: int,
-                data_fp: str, force_promote: bool, say, run_id: str, data_dir: Path,
+                data_fp: str, force_promote: bool, say: _Steps, run_id: str, data_dir: Path,
                 model_factory: ModelFactory = production_model) -> TierOutcome:
     from features.pipeline import FEATURE_PIPELINE_VERSION, stack_panels
 
@@ -171,6 +236,13 @@ def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: 
 
     say(f"{tier}: registering the model")
     version = _register(final, X, tier, data_fp, evaluation, years[-1], FEATURE_PIPELINE_VERSION)
+    card = model_card(CardFacts(
+        tier=tier, registered_name=registered_name(tier), version=version,
+        data_fingerprint=data_fp, labelled_years=years, rows=len(X), selected=int(y.sum()),
+        feature_pipeline_version=FEATURE_PIPELINE_VERSION,
+        giantwatch_version=package_versions()["giantwatch"], evaluation=evaluation,
+        importance=final.feature_importance()))
+    _describe(tier, version, card)
     fold_key = ",".join(str(f.test_year) for f in folds)
     decision = promote_if_better(registered_name(tier), version,
                                  evaluation.mean("lightgbm", GATE_METRIC),
@@ -189,10 +261,12 @@ def _log_evaluation(evaluation: Evaluation, tier: str) -> None:
             value = row[metric]
             if value is None or not np.isfinite(value):
                 continue
+            # The walk-forward mean under the plain name (what the run page shows); each
+            # fold's value as the `fold.` metric's history, one step per test year.
             if row["test_year"] == "mean":
-                mlflow.log_metric(f"{row['model']}.{metric}.mean", float(value))
+                mlflow.log_metric(f"{row['model']}.{metric}", float(value))
             else:
-                mlflow.log_metric(f"{row['model']}.{metric}", float(value),
+                mlflow.log_metric(f"fold.{row['model']}.{metric}", float(value),
                                   step=int(row["test_year"]))
     for baseline in ("logistic", "rules"):
         for metric in ("pr_auc", "roc_auc"):
@@ -217,23 +291,35 @@ def _log_final_plots(model: TierModel, X: pd.DataFrame, keys: pd.DataFrame, tier
 
 def _register(model: TierModel, X: pd.DataFrame, tier: str, data_fp: str,
               evaluation: Evaluation, trained_until: int, pipeline_version: str) -> str:
+    """Log the model from code (models.pyfunc_model, the TierModel as a joblib artifact,
+    the `models` package as its code) and register it; returns the new version."""
+    import joblib
+
     example = signature_frame(X.head(5), model)
     output = pd.DataFrame({OUTPUT_COLUMN: model.predict_proba(X.head(5))[:, 1]})
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=TierProbabilityModel(model, tier, pipeline_version),
-        signature=_optional_inputs(infer_signature(signature_frame(X.head(500), model), output)),
-        input_example=example,
-        registered_model_name=registered_name(tier),
-        # Pinned to what trained the model; skips MLflow's slow requirement inference.
-        pip_requirements=[f"{p}=={v}" for p, v in package_versions().items()
-                          if p not in ("python", "shap", "pandera") and v != "not installed"],
-        metadata={"tier": tier, "feature_pipeline_version": pipeline_version},
-    )
+    versions = package_versions()
+    with tempfile.TemporaryDirectory() as tmp:
+        artifact = Path(tmp) / "tier_model.joblib"
+        joblib.dump(model, artifact)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            artifacts={TIER_MODEL_ARTIFACT: str(artifact)},
+            code_paths=_model_code(Path(tmp) / "code"),
+            signature=_optional_inputs(
+                infer_signature(signature_frame(X.head(500), model), output)),
+            input_example=example,
+            registered_model_name=registered_name(tier),
+            # Pinned to what trained the model; skips MLflow's slow requirement inference.
+            pip_requirements=_model_requirements(),
+            metadata={"tier": tier, "feature_pipeline_version": pipeline_version,
+                      "giantwatch_version": versions["giantwatch"]},
+        )
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
     folds = ",".join(str(f.test_year) for f in evaluation.folds)
     tags = {"tier": tier, "feature_pipeline_version": pipeline_version,
+            "giantwatch_version": versions["giantwatch"],
             "data_fingerprint": data_fp, "fold_test_years": folds, "trained_until": trained_until,
             "comparable_key": f"{data_fp}|{folds}",
             **{f"cv_{m}": repr(evaluation.mean("lightgbm", m))
@@ -241,6 +327,39 @@ def _register(model: TierModel, X: pd.DataFrame, tier: str, data_fp: str,
     for key, value in tags.items():
         client.set_model_version_tag(registered_name(tier), version, key, str(value))
     return version
+
+
+def _model_code(folder: Path) -> list[str]:
+    """Copies of MODEL_CODE_PACKAGES without caches, for log_model's code_paths."""
+    import importlib
+
+    paths = []
+    for package in MODEL_CODE_PACKAGES:
+        source = Path(importlib.import_module(package).__file__).parent
+        target = folder / package
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        paths.append(str(target))
+    return paths
+
+
+def _model_requirements() -> list[str]:
+    requirements = []
+    for package in MODEL_REQUIREMENTS:
+        try:
+            requirements.append(f"{package}=={importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            requirements.append(package)
+    return requirements
+
+
+def _describe(tier: str, version: str, card: str) -> None:
+    """The model card as the version's description, the registered model's description
+    (what the registry's model page shows: the newest version's card) and a run artifact."""
+    client = mlflow.MlflowClient()
+    client.update_model_version(registered_name(tier), version, description=card)
+    client.update_registered_model(registered_name(tier), description=card)
+    mlflow.log_text(card, "model_card.md")
+    mlflow.set_tag("mlflow.note.content", card)
 
 
 def _optional_inputs(signature):

@@ -5,10 +5,16 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
+import shutil
+import signal
 import socket
 import subprocess
+import sys
+import sysconfig
 import time
 import urllib.request
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -73,9 +79,13 @@ def test_run_is_tracked_with_metrics_artifacts_and_dataset(trained):
     child_id = trained["first"].tiers[TIER].run_id
     run = client.get_run(child_id)
     assert run.data.tags["mlflow.parentRunId"] == trained["first"].parent_run_id
+    evaluation = trained["first"].tiers[TIER].evaluation
     for model in ("lightgbm", "logistic", "rules"):
-        history = client.get_metric_history(child_id, f"{model}.pr_auc")
-        assert len(history) == len(trained["first"].tiers[TIER].evaluation.folds)
+        history = client.get_metric_history(child_id, f"fold.{model}.pr_auc")
+        assert [m.step for m in history] == [f.test_year for f in evaluation.folds]
+        # the plain name is the walk-forward mean, as in the registry's cv_ tags
+        assert run.data.metrics[f"{model}.pr_auc"] == pytest.approx(
+            evaluation.mean(model, "pr_auc"))
     artifacts = {a.path for a in client.list_artifacts(child_id, "plots")}
     assert {"plots/roc_pr.png", "plots/reliability.png", "plots/feature_importance.png",
             "plots/shap_summary.png"} <= artifacts
@@ -87,6 +97,36 @@ def test_run_is_tracked_with_metrics_artifacts_and_dataset(trained):
     parent = client.get_run(trained["first"].parent_run_id)
     assert len(parent.data.tags["data_fingerprint"]) == 16
     assert "version.lightgbm" in parent.data.tags
+    # The parent run carries the means per tier and model, and the summary as a table.
+    for model in ("lightgbm", "logistic", "rules"):
+        assert parent.data.metrics[f"{TIER}.{model}.pr_auc"] == pytest.approx(
+            evaluation.mean(model, "pr_auc"))
+    summary = pd.read_csv(mlflow.artifacts.download_artifacts(
+        f"runs:/{parent.info.run_id}/metrics_summary.csv"))
+    assert len(summary) == 3 and set(summary["tier"]) == {TIER}
+    assert "| little_giant | lightgbm |" in parent.data.tags["mlflow.note.content"]
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.name == "giantwatch"
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_each_registered_version_has_its_model_card(trained):
+    client = MlflowClient(trained["uri"])
+    outcome = trained["first"].tiers[TIER]
+    card = client.get_model_version(registered_name(TIER), outcome.model_version).description
+    assert card.startswith(f"# giantwatch-{TIER} v{outcome.model_version}")
+    assert trained["first"].data_fingerprint in card
+    for fold, selected in zip(outcome.evaluation.folds,
+                              outcome.evaluation.metrics.query(
+                                  "model == 'lightgbm' and test_year != 'mean'")["n_selected"]):
+        assert f"| {fold.test_year} | " in card and f" | {int(selected)} | " in card
+    for heading in ("## Walk-forward folds", "## Against the baselines", "## Features by pillar",
+                    "## Known limits"):
+        assert heading in card
+    assert "| PR AUC | higher |" in card and "新 innovation" in card
+    latest = trained["second"].tiers[TIER].model_version
+    assert client.get_registered_model(registered_name(TIER)).description.startswith(
+        f"# giantwatch-{TIER} v{latest}")
 
 
 def test_registry_alias_gate(trained):
@@ -126,36 +166,126 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_mlflow_models_serve_returns_probabilities(trained, venv_bin):
+def _python_without_giantwatch(folder) -> Path:
+    """A virtual environment with this one's third-party packages but not giantwatch: the
+    packages' folder is added by a .pth line, and .pth files inside a folder added that way
+    (here the editable install's hook) are not run. Console scripts as pip would write them."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True)
+    Path(site.stdout.strip(), "project_packages.pth").write_text(
+        sysconfig.get_paths()["purelib"] + "\n")
+    for script, module, function in (("mlflow", "mlflow.cli", "cli"),
+                                      ("uvicorn", "uvicorn.main", "main")):
+        path = folder / "bin" / script
+        path.write_text(f"#!{python}\nimport sys\nfrom {module} import {function}\n"
+                        f"sys.exit({function}())\n")
+        path.chmod(0o755)
+    return python
+
+
+def test_the_registered_model_loads_and_serves_outside_the_repository(trained, tmp_path):
+    """Where giantwatch is not installed, the registered model loads with the code it
+    carries, predicts as in training, and `mlflow models serve` serves it."""
     mlflow.set_tracking_uri(trained["uri"])
-    model = mlflow.pyfunc.load_model(f"models:/{registered_name(TIER)}@{PRODUCTION}")
+    uri = f"models:/{registered_name(TIER)}@{PRODUCTION}"
+    model = mlflow.pyfunc.load_model(uri)
     example = model.input_example
+    expected = model.predict(example)["probability"].to_numpy()
+    python = _python_without_giantwatch(tmp_path / "venv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(MLFLOW_TRACKING_URI=trained["uri"],
+               PATH=f"{python.parent}{os.pathsep}{env.get('PATH', '')}")
+    script = (
+        "import importlib.util, json, mlflow\n"
+        "assert importlib.util.find_spec('features') is None, 'giantwatch is importable'\n"
+        f"model = mlflow.pyfunc.load_model({uri!r})\n"
+        "import models.lgbm\n"
+        "print(json.dumps({'code': models.lgbm.__file__, 'p': model.predict("
+        "model.input_example)['probability'].tolist()}))\n")
+    done = subprocess.run([str(python), "-c", script], cwd=elsewhere, env=env, text=True,
+                          capture_output=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    repository = Path(__file__).resolve().parents[2]
+    assert loaded["code"].endswith("/code/models/lgbm.py")
+    assert not loaded["code"].startswith(str(repository))
+    np.testing.assert_allclose(loaded["p"], expected, rtol=1e-9)
+    assert "CloudPickle" not in done.stderr
+
     port = _free_port()
-    env = env_with_venv_path(venv_bin, MLFLOW_TRACKING_URI=trained["uri"])
     server = subprocess.Popen(
-        [str(venv_bin / "mlflow"), "models", "serve", "-m",
-         f"models:/{registered_name(TIER)}@{PRODUCTION}", "--env-manager", "local",
+        [str(python.parent / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local",
          "-h", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=elsewhere, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()[-2000:]
-                time.sleep(0.5)
+        _wait_for(f"http://127.0.0.1:{port}/ping", server)
         payload = {"dataframe_split": json.loads(example.to_json(orient="split", index=False))}
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations", data=json.dumps(payload).encode(),
             headers={"Content-Type": "application/json"})
         body = json.loads(urllib.request.urlopen(request, timeout=30).read())
         probabilities = [row["probability"] for row in body["predictions"]]
-        assert len(probabilities) == len(example)
-        np.testing.assert_allclose(probabilities, model.predict(example)["probability"], rtol=1e-9)
+        np.testing.assert_allclose(probabilities, expected, rtol=1e-9)
     finally:
         server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_for(url: str, server: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            assert server.poll() is None, server.stderr.read().decode()[-3000:]
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+def test_the_mlflow_ui_shows_the_runs_and_the_model_card(trained, venv_bin, tmp_path):
+    """MLflow's own UI, in headless Chromium, on the store `train` wrote: the experiment's
+    run list (not the GenAI overview) and the registered model with its card."""
+    from playwright import sync_api
+
+    from tests.serving.test_report import CHROMIUM, CHROMIUM_ARGS
+    from training.tracking import ui_runs_url
+
+    client = MlflowClient(trained["uri"])
+    run = client.get_run(trained["first"].parent_run_id)
+    port = _free_port()
+    # The server's background job workers serve GenAI features only; in a session of its own
+    # so that everything it starts ends with it.
+    server = subprocess.Popen(
+        [str(venv_bin / "mlflow"), "ui", "--backend-store-uri", trained["uri"], "-h",
+         "127.0.0.1", "-p", str(port), "--workers", "1"],
+        cwd=tmp_path, env=env_with_venv_path(venv_bin, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
+    try:
+        _wait_for(f"{base}/health", server)
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(executable),
+                                                 args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(ui_runs_url(run.info.experiment_id, base))
+            page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(tmp_path / "runs.png"))
+            text = page.inner_text("body")
+            assert "Run Name" in text and "Token Usage" not in text
+            page.goto(f"{base}/#/models/{registered_name(TIER)}")
+            page.get_by_text("Walk-forward folds (LightGBM)").first.wait_for(timeout=60_000)
+            text = page.inner_text("body")
+            assert trained["first"].data_fingerprint in text and "Known limits" in text
+            browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
 
