@@ -65,7 +65,7 @@ def _ensure_models(args) -> None:
     data = Path(_run_child("--generate", "--firms", str(args.train_firms), "--seed",
                            str(args.seed), "--data-root", str(args.data_root))["data"])
     start = time.perf_counter()
-    train(data, n_folds=args.folds, seed=0)
+    train(data, n_folds=args.folds, seed=0, force_promote=True)  # speed, not quality
     print(f"trained in {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
 

@@ -262,8 +262,8 @@ def train(
         err.print(f"[yellow]{tier}: test year(s) {', '.join(map(str, years))} had fewer than "
                   f"{FEW_SELECTIONS} selections; their metrics are noisy.[/]")
     for tier, outcome in result.tiers.items():
-        verdict = "production" if outcome.gate.promoted else "not promoted"
-        out.print(f"{tier}: model version {outcome.model_version} ({verdict}: {outcome.gate.reason})")
+        verdict = "is production" if outcome.gate.promoted else "stays out of production"
+        out.print(f"{tier} v{outcome.model_version} {verdict}: {outcome.gate.reason}")
     out.print(f"MLflow run {result.parent_run_id} in experiment {result.experiment!r} "
               f"({result.tracking_uri}).")
     mlflow_cli = Path(sys.executable).parent / "mlflow"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,23 +110,41 @@ class GateDecision:
     previous_version: str | None
 
 
+def _versus(score: float, baselines: Mapping[str, float]) -> str:
+    """"PR-AUC 0.620 vs logistic 0.590, rulebook 0.320"."""
+    against = ", ".join(f"{name} {value:.3f}" for name, value in baselines.items())
+    return f"PR-AUC {score:.3f}" + (f" vs {against}" if against else "")
+
+
 def promote_if_better(name: str, version: str, score: float, comparable_key: str,
-                      force: bool = False) -> GateDecision:
-    """Give `version` the production alias if it is at least as good as the current one.
+                      force: bool = False,
+                      baselines: Mapping[str, float] | None = None) -> GateDecision:
+    """Give `version` the production alias if, on the same walk-forward folds, its
+    PR-AUC `score` beats every baseline's (`baselines`: name -> PR-AUC, e.g. logistic and
+    rulebook) and is at least the current production version's. `force` promotes anyway.
 
     Scores are only comparable when measured on the same folds of the same data, which
     `comparable_key` (data fingerprint + fold years) identifies; otherwise the gate holds.
+    The decision's reason says it in words ("PR-AUC 0.620 vs logistic 0.590, rulebook 0.320").
     """
+    baselines = dict(baselines or {})
+    versus = _versus(score, baselines)
+    beaten_by = {k: v for k, v in baselines.items() if not score > v}
     client = MlflowClient()
     try:
         current = client.get_model_version_by_alias(name, PRODUCTION)
     except MlflowException:
         current = None
     if force:
-        decision = GateDecision(True, "forced by --force-promote",
+        decision = GateDecision(True, f"forced by --force-promote ({versus})",
                                 current.version if current else None)
+    elif beaten_by:
+        losses = ", ".join(f"{k} {v:.3f}" for k, v in beaten_by.items())
+        decision = GateDecision(
+            False, f"PR-AUC {score:.3f} does not beat {losses} on the same folds ({versus}); "
+                   "--force-promote overrides", current.version if current else None)
     elif current is None:
-        decision = GateDecision(True, "no production version yet", None)
+        decision = GateDecision(True, f"{versus}; no production version before", None)
     elif current.tags.get("comparable_key") != comparable_key:
         decision = GateDecision(
             False, f"production v{current.version} was evaluated on other data or folds; "
@@ -134,8 +153,9 @@ def promote_if_better(name: str, version: str, score: float, comparable_key: str
         previous = float(current.tags.get(f"cv_{GATE_METRIC}", "nan"))
         promoted = score >= previous
         decision = GateDecision(
-            promoted, f"cv {GATE_METRIC} {score:.4f} {'>=' if promoted else '<'} "
-                      f"production v{current.version} {previous:.4f}", current.version)
+            promoted, f"{versus}, production v{current.version} {previous:.3f}"
+                      + ("" if promoted else " (not beaten; --force-promote overrides)"),
+            current.version)
     if decision.promoted:
         client.set_registered_model_alias(name, PRODUCTION, version)
     client.set_model_version_tag(name, version, "gate_decision",

@@ -246,7 +246,9 @@ def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: 
     fold_key = ",".join(str(f.test_year) for f in folds)
     decision = promote_if_better(registered_name(tier), version,
                                  evaluation.mean("lightgbm", GATE_METRIC),
-                                 comparable_key=f"{data_fp}|{fold_key}", force=force_promote)
+                                 comparable_key=f"{data_fp}|{fold_key}", force=force_promote,
+                                 baselines={"logistic": evaluation.mean("logistic", GATE_METRIC),
+                                            "rulebook": evaluation.mean("rules", GATE_METRIC)})
     mlflow.set_tags({"gate.promoted": str(decision.promoted), "gate.reason": decision.reason,
                      "model_version": version})
     return TierOutcome(tier, evaluation, version, decision, run_id, rows=len(X), final_model=final)

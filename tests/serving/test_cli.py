@@ -101,6 +101,10 @@ def test_train_logs_progress_lines_and_prints_tables_and_absolute_commands(small
     assert re.search(r"│ champion\s+│ LightGBM\s+│ [01]\.\d{3}\s+│ [01]\.\d{3}\s+│ \d+\.\d% ",
                      result.stdout)
     assert "experiment 'cli-test'" in result.stdout
+    # The gate's verdict in plain words, against both baselines on the same folds.
+    assert re.search(r"champion v1 (is production|stays out of production): PR-AUC \d\.\d{3} "
+                     r"(vs|does not beat) ", result.stdout)
+    assert re.search(r"vs logistic \d\.\d{3}, rulebook \d\.\d{3}", result.stdout)
     command = re.search(r"Open the MLflow UI with: (\S+) ui --backend-store-uri (\S+)",
                         result.stdout)
     assert command and Path(command.group(1)).is_absolute() and Path(command.group(1)).exists()

@@ -40,7 +40,10 @@ def trained(small_universe, tmp_path_factory):
     """Two runs with the same data and seed in one store."""
     home = tmp_path_factory.mktemp("mlflow")
     with isolated_mlflow(home) as uri:
-        first = train(small_universe, tiers=(TIER,), seed=3, model_factory=quick_model)
+        # The first run is forced into production (the later tests load it); the second
+        # meets the gate as `giantwatch train` does.
+        first = train(small_universe, tiers=(TIER,), seed=3, model_factory=quick_model,
+                      force_promote=True)
         second = train(small_universe, tiers=(TIER,), seed=3, model_factory=quick_model)
         yield {"uri": uri, "first": first, "second": second, "home": home}
 
@@ -130,24 +133,43 @@ def test_each_registered_version_has_its_model_card(trained):
 
 
 def test_registry_alias_gate(trained):
+    """Production only for a version that beats the logistic baseline and the rulebook on
+    PR-AUC on the same folds and is at least as good as the current one; the refusal and
+    --force-promote are recorded in words."""
     client = MlflowClient(trained["uri"])
     name = registered_name(TIER)
     first, second = trained["first"].tiers[TIER], trained["second"].tiers[TIER]
-    assert first.gate.promoted and first.gate.reason == "no production version yet"
-    # identical metrics on the same folds: "at least as good" promotes
-    assert second.gate.promoted
-    assert str(client.get_model_version_by_alias(name, PRODUCTION).version) == second.model_version
-    # a worse score on the same folds is held back, and the decision is recorded
+    assert first.gate.promoted and first.gate.reason.startswith("forced by --force-promote")
+    evaluation = second.evaluation
+    score = evaluation.mean("lightgbm", "pr_auc")
+    beats = score > max(evaluation.mean("logistic", "pr_auc"), evaluation.mean("rules", "pr_auc"))
+    # identical metrics on the same folds: promoted exactly when it beats both baselines
+    assert second.gate.promoted == beats
+    assert f"PR-AUC {score:.3f} " in second.gate.reason and "logistic" in second.gate.reason
+    production = second if beats else first
+    assert str(client.get_model_version_by_alias(name, PRODUCTION).version) == \
+        production.model_version
     key = client.get_model_version(name, second.model_version).tags["comparable_key"]
     mlflow.set_tracking_uri(trained["uri"])
-    decision = promote_if_better(name, first.model_version, score=-1.0, comparable_key=key)
-    assert not decision.promoted
-    assert str(client.get_model_version_by_alias(name, PRODUCTION).version) == second.model_version
-    tags = client.get_model_version(name, first.model_version).tags
-    assert tags["gate_decision"].startswith("held:")
-    forced = promote_if_better(name, first.model_version, score=-1.0, comparable_key=key, force=True)
-    assert forced.promoted
-    promote_if_better(name, second.model_version, score=1.0, comparable_key=key, force=True)
+    # A version that loses to its baseline stays out of production, said in words...
+    lost = promote_if_better(name, second.model_version, score=0.5, comparable_key=key,
+                             baselines={"logistic": 0.635, "rulebook": 0.32})
+    assert not lost.promoted
+    assert lost.reason.startswith("PR-AUC 0.500 does not beat logistic 0.635 on the same folds")
+    assert str(client.get_model_version_by_alias(name, PRODUCTION).version) == \
+        production.model_version
+    assert client.get_model_version(name, second.model_version).tags[
+        "gate_decision"].startswith("held: PR-AUC 0.500 does not beat logistic 0.635")
+    # ... and a worse score than production's on the same folds is held back too...
+    worse = promote_if_better(name, first.model_version, score=-1.0, comparable_key=key)
+    assert not worse.promoted
+    # ... unless --force-promote.
+    forced = promote_if_better(name, second.model_version, score=0.5, comparable_key=key,
+                               force=True, baselines={"logistic": 0.635})
+    assert forced.promoted and "vs logistic 0.635" in forced.reason
+    assert str(client.get_model_version_by_alias(name, PRODUCTION).version) == \
+        second.model_version
+    promote_if_better(name, production.model_version, score=1.0, comparable_key=key, force=True)
 
 
 def test_registered_pyfunc_returns_probabilities(trained):
