@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 
@@ -49,6 +50,8 @@ def user_errors(command: Callable) -> Callable:
         except UsageProblem as exc:
             err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
+        except (typer.Exit, typer.Abort, click.ClickException):
+            raise  # already said (a bad setting, a usage error): click ends the command
         except OSError as exc:  # an output under a file, a folder that cannot be written...
             err.print(f"[bold red]Error:[/] {_os_problem(exc)}", highlight=False,
                       soft_wrap=True)

@@ -9,10 +9,13 @@ code builds (its features would mean something else).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from features.domain import TIERS
 from models.lgbm import TierModel
+
+log = logging.getLogger(__name__)
 
 
 class ScoringProblem(Exception):
@@ -46,9 +49,10 @@ class RegisteredModel:
 def registered_versions(alias: str = "production", tiers: tuple[str, ...] = TIERS) -> dict:
     """The registry's ModelVersion with `alias` of each tier (``giantwatch-<tier>``), checked.
 
-    Raises ScoringProblem when a tier has no such version, or when the version was trained
-    with another feature pipeline than this code's FEATURE_PIPELINE_VERSION (its features
-    would mean something else).
+    A tier with no such version (e.g. every version stayed out of production, losing to a
+    baseline) is left out with a logged warning saying why; ScoringProblem when no tier has
+    one, or when a version was trained with another feature pipeline than this code's
+    FEATURE_PIPELINE_VERSION (its features would mean something else).
     """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -58,16 +62,14 @@ def registered_versions(alias: str = "production", tiers: tuple[str, ...] = TIER
 
     uri = setup_tracking()
     client = MlflowClient()
-    versions = {}
+    versions, missing = {}, {}
     for tier in tiers:
         name = registered_name(tier)
         try:
             version = client.get_model_version_by_alias(name, alias)
         except MlflowException:
-            raise ScoringProblem(
-                f"no model {name}@{alias} in the MLflow store {uri}; train one with "
-                f"`giantwatch train` (or set MLFLOW_TRACKING_URI to the store that has it)"
-            ) from None
+            missing[tier] = f"no model {name}@{alias}" + _why_not(client, name)
+            continue
         trained_with = version.tags.get("feature_pipeline_version")
         if trained_with != FEATURE_PIPELINE_VERSION:
             raise ScoringProblem(
@@ -76,7 +78,30 @@ def registered_versions(alias: str = "production", tiers: tuple[str, ...] = TIER
                 f"{FEATURE_PIPELINE_VERSION}; retrain with `giantwatch train` or install the "
                 f"giantwatch version that trained it")
         versions[tier] = version
+    if not versions:
+        raise ScoringProblem(
+            f"{'; '.join(missing.values())} in the MLflow store {uri}; train with "
+            "`giantwatch train` (or set MLFLOW_TRACKING_URI to the store that has them)")
+    for tier, why in missing.items():
+        # A tier whose models all stayed out of production (lost to a baseline) is left out,
+        # said once; the other tiers are scored.
+        log.warning("%s is left out: %s", tier, why)
     return versions
+
+
+def _why_not(client, name: str) -> str:
+    """", the latest version v3 was held: PR-AUC ... does not beat ..." where the registry
+    knows why no version has the alias."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        latest = max(client.search_model_versions(f"name='{name}'"),
+                     key=lambda v: int(v.version), default=None)
+    except MlflowException:
+        return ""
+    if latest is None or "gate_decision" not in latest.tags:
+        return ""
+    return f" (the latest version v{latest.version} was {latest.tags['gate_decision']})"
 
 
 def load_models(alias: str = "production", tiers: tuple[str, ...] = TIERS

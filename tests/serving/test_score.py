@@ -237,6 +237,29 @@ def test_a_missing_alias_is_a_clear_problem(registry):
         load_models("staging")
 
 
+def test_a_tier_without_a_production_model_is_left_out_and_said(registry, caplog):
+    """A tier whose versions all stayed out of production is not scored; a warning names it
+    and why (the latest version's gate decision); the other tiers are scored."""
+    from mlflow import MlflowClient
+
+    from training.tracking import PRODUCTION, registered_name
+
+    client = MlflowClient()
+    name = registered_name("champion")
+    version = client.get_model_version_by_alias(name, PRODUCTION).version
+    client.delete_registered_model_alias(name, PRODUCTION)
+    client.set_model_version_tag(name, version, "gate_decision",
+                                 "held: PR-AUC 0.100 does not beat logistic 0.200")
+    try:
+        with caplog.at_level("WARNING", logger="serving.registry"):
+            loaded = load_models()
+    finally:
+        client.set_registered_model_alias(name, PRODUCTION, version)
+    assert set(loaded) == {"specialized", "little_giant"}
+    assert (f"champion is left out: no model {name}@production (the latest version "
+            f"v{version} was held: PR-AUC 0.100 does not beat logistic 0.200)") in caplog.text
+
+
 @pytest.fixture(scope="module")
 def scored_2026(dataset, models):
     """Scores as of 2026, when the rulebooks in force (2026 Measures) differ from the lens

@@ -6,7 +6,6 @@ import functools
 import inspect
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -275,7 +274,7 @@ def test_the_mlflow_ui_shows_the_runs_and_the_model_card(trained, venv_bin, tmp_
     run list (not the GenAI overview) and the registered model with its card."""
     from playwright import sync_api
 
-    from tests.serving.test_report import CHROMIUM, CHROMIUM_ARGS
+    from tests.serving.browser import CHROMIUM_ARGS, chromium
     from training.tracking import ui_runs_url
 
     client = MlflowClient(trained["uri"])
@@ -289,7 +288,7 @@ def test_the_mlflow_ui_shows_the_runs_and_the_model_card(trained, venv_bin, tmp_
         cwd=tmp_path, env=env_with_venv_path(venv_bin, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
+    executable = chromium()
     try:
         _wait_for(f"{base}/health", server)
         with sync_api.sync_playwright() as playwright:
