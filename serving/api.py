@@ -45,6 +45,7 @@ from serving.api_schema import (
     Message,
     Problems,
     ScoreRequest,
+    WhatIfRequest,
     request_problems,
     shipped_rulebook_names,
 )
@@ -241,6 +242,27 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
         return {"year": body.year, "tier": body.tier, **result,
                 "contributions": _top_contributions(tier_score.contributions, scored.X,
                                                     body.top)}
+
+    @app.post("/whatif", dependencies=[Depends(authorised)],
+              responses={404: {"model": Message, "description": "the firm is not in the "
+                               "posted firms, or is not a candidate of the tier"}, **ANSWERS},
+              summary="What it would take: the smallest changes to the firm's actionable "
+                      "inputs that make it eligible and reach the target probability, each "
+                      "step rescored (from the posted data only)")
+    def whatif(body: WhatIfRequest, request: Request):
+        from serving.whatif_run import WhatIfProblem, as_json, plan_firm
+
+        dataset = _dataset(body)
+        if isinstance(dataset, JSONResponse):
+            return dataset
+        try:
+            with scoring:
+                result = plan_firm(dataset, body.year, body.firm_id, body.tier,
+                                   request.app.state.models, body.target_probability,
+                                   body.rulebook, files=False)
+        except (WhatIfProblem, ScoringProblem) as exc:
+            raise HTTPException(404, str(exc)) from None
+        return as_json(result)
 
     return app
 

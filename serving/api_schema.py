@@ -103,6 +103,16 @@ class ExplainRequest(ScoreRequest):
     format: Literal["json", "png"] = Field("json", description="json, or a PNG waterfall")
 
 
+class WhatIfRequest(ScoreRequest):
+    """The data of `POST /score` plus the firm, tier and target of a what-if plan."""
+
+    firm_id: Id = Field(..., description="the firm to plan for (a firms row)")
+    tier: Tier = Field("little_giant", description="which tier")
+    target_probability: float | None = Field(
+        None, ge=0.0, le=1.0, description="probability to reach (default: that of the last "
+        "posted candidate inside the expected quota, the sum of the probabilities)")
+
+
 class Problem(BaseModel):
     """One failing cell or field: where it is and the rule it breaks."""
 

@@ -451,6 +451,42 @@ def explain(
 @app.command()
 @user_errors
 @with_logging
+def whatif(
+    data: DataDir,
+    year: Annotated[int, typer.Option(help="As-of year t: features use data known by t-1.")],
+    firm: Annotated[str, typer.Option(help="firm_id of the firm to plan for.")],
+    tier: Annotated[str, typer.Option(help="specialized, little_giant or champion.")],
+    target_probability: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Probability to reach (default: the "
+                                   "probability of the last firm inside the year's expected "
+                                   "quota).")
+    ] = None,
+    model_alias: Annotated[str, typer.Option(help="Registry alias of the models.")] = "production",
+    rulebook: Annotated[
+        str | None, typer.Option(help="Rulebook year or id (default: the one in force).")
+    ] = None,
+) -> None:
+    """What it would take: the smallest changes to the firm's R&D expense, R&D staff,
+    invention patents, main-business revenue, liabilities and certification that make it
+    eligible under the rulebook in force and raise its probability to the target, each
+    step rescored by the production models."""
+    from features.contract import load_dataset
+    from serving.score import ScoringProblem, load_models
+    from serving.whatif_run import WhatIfProblem, describe, plan_firm
+
+    try:
+        with err.status(f"Planning for {firm} as of {year}..."):
+            result = plan_firm(load_dataset(data), year, firm, tier, load_models(model_alias),
+                               target_probability, rulebook)
+    except (WhatIfProblem, ScoringProblem) as exc:
+        raise UsageProblem(str(exc)) from None
+    for line in describe(result):
+        out.print(line, highlight=False)
+
+
+@app.command()
+@user_errors
+@with_logging
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,

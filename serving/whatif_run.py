@@ -26,9 +26,12 @@ class WhatIfResult:
 
 
 def plan_firm(dataset, year: int, firm_id: str, tier: str, models: dict,
-              target: float | None = None, rulebook: str | None = None) -> WhatIfResult:
+              target: float | None = None, rulebook: str | None = None,
+              files: bool = True) -> WhatIfResult:
     """The plan for `firm_id` (models: tier -> RegisteredModel). target: probability to
-    reach (None: the quota line of the year's candidates, from the same batch scoring)."""
+    reach (None: the quota line of the year's candidates, from the same batch scoring);
+    rulebook: a year or id (None: the one in force); files=False never reads a rulebook
+    from a path (the API)."""
     from serving.partitions import scored_firm_ids
     from serving.score import score_firms
 
@@ -41,7 +44,7 @@ def plan_firm(dataset, year: int, firm_id: str, tier: str, models: dict,
     if tier not in models:
         raise WhatIfProblem(f"no model for tier {tier!r}; tiers: {', '.join(models)}")
     try:
-        book = resolve_rulebooks(rulebook, year, (tier,))[tier]
+        book = resolve_rulebooks(rulebook, year, (tier,), files=files)[tier]
     except KeyError as e:
         raise WhatIfProblem(str(e).strip("'\"")) from None
     everyone, _ = score_firms(dataset, year, models=models, reasons=0)

@@ -237,3 +237,26 @@ def test_200_concurrent_requests_are_all_answered(server, small_universe, firm_i
             answers = list(pool.map(post, range(200)))
     assert answers == [(200, 1)] * 200
     assert httpx.get(f"{server}/health").status_code == 200
+
+
+def test_whatif_plans_from_the_posted_data_only(server, payload):
+    """POST /whatif: a plan for a posted candidate, each step rescored, the target its own;
+    a firm that is not posted is a 404, and nothing of the request is kept."""
+    scored = httpx.post(f"{server}/score", json=payload, headers=AUTH, timeout=120).json()
+    candidate = next(r for r in scored["results"] if r["p_little_giant"] is not None)
+    body = {**payload, "firm_id": candidate["firm_id"], "tier": "little_giant",
+            "target_probability": min(1.0, 2 * candidate["p_little_giant"])}
+    answer = httpx.post(f"{server}/whatif", json=body, headers=AUTH, timeout=300)
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()
+    assert plan["before"]["probability"] == pytest.approx(candidate["p_little_giant"], rel=1e-9)
+    assert plan["before"]["eligible"] == candidate["eligibility"]["little_giant"]["status"]
+    assert plan["target"] == body["target_probability"]
+    probabilities = [plan["before"]["probability"]] + [s["probability"] for s in plan["steps"]]
+    assert plan["after"]["probability"] == probabilities[-1]
+    assert all(s["unit"] in ("CNY", "persons", "patents", "flag") for s in plan["steps"])
+    assert plan["reached"] == (plan["after"]["eligible"] != "fail"
+                               and plan["after"]["probability"] >= plan["target"])
+    missing = httpx.post(f"{server}/whatif", json={**body, "firm_id": "nobody"}, headers=AUTH,
+                         timeout=60)
+    assert missing.status_code == 404 and "not in the firms table" in missing.text

@@ -12,8 +12,8 @@ import pytest
 from tests.features.contract_fixtures import contract_tables, write_tables
 
 GIANTWATCH = Path(sys.executable).parent / "giantwatch"
-COMMANDS = ("generate", "validate", "check", "train", "audit", "score", "explain", "serve",
-            "bench")
+COMMANDS = ("generate", "validate", "check", "train", "audit", "score", "explain", "whatif",
+            "serve", "bench")
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
