@@ -431,6 +431,10 @@ def explain(
     rulebook: Annotated[
         str | None, typer.Option(help="Rulebook years or ids (default: the one in force).")
     ] = None,
+    whatif: Annotated[
+        list[str] | None, typer.Option(help="Add the what-if plan of this tier (repeatable; "
+                                       "as `giantwatch whatif`, to the quota line).")
+    ] = None,
 ) -> None:
     """One firm on one page: per tier its probability and rank, the rulebook checklist with
     gaps, the reasons and a SHAP waterfall, similar title holders, and its history."""
@@ -442,7 +446,8 @@ def explain(
         raise UsageProblem(f"--out must end in .html, got {out_file.name!r}")
     try:
         with err.status(f"Explaining {firm} as of {year}..."):
-            path = write_firm_page(data, year, firm, out_file, model_alias, rulebook)
+            path = write_firm_page(data, year, firm, out_file, model_alias, rulebook,
+                                   tuple(whatif or ()))
     except (FirmPageProblem, ScoringProblem) as exc:
         raise UsageProblem(str(exc)) from None
     out.print(f"Firm page: {path}")

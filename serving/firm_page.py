@@ -46,6 +46,8 @@ class TierView:
     reasons_against: str = ""
     waterfall: str = ""
     similar: pd.DataFrame = field(default_factory=pd.DataFrame)
+    whatif: pd.DataFrame | None = None  # the what-if plan's steps, when asked for
+    whatif_summary: str = ""
 
 
 @dataclass
@@ -129,9 +131,11 @@ def _history(dataset, firm_id: str, year: int) -> str:
     return png_img(fig)
 
 
-def explain_firm(dataset, year: int, firm_id: str, models: dict, rulebooks: dict) -> FirmView:
+def explain_firm(dataset, year: int, firm_id: str, models: dict, rulebooks: dict,
+                 whatif: tuple[str, ...] = ()) -> FirmView:
     """Everything the firm page shows (see the module docstring). `models`: tier ->
-    RegisteredModel; `rulebooks`: tier -> Rulebook."""
+    RegisteredModel; `rulebooks`: tier -> Rulebook; `whatif`: tiers whose what-if plan
+    (models.whatif, to the year's quota line) the page shows."""
     from serving.score import score_chunk, score_firms, scored_firm_ids
 
     year = int(year)
@@ -166,6 +170,13 @@ def explain_firm(dataset, year: int, firm_id: str, models: dict, rulebooks: dict
             png = waterfall_png(tier_score.contributions, scored.X, max_display=12)
             view.waterfall = base64.b64encode(png).decode("ascii")
             view.similar = _similar(X_all, identity, firm_id, tier)
+            if tier in whatif:
+                from models.whatif import quota_probability, whatif_plan
+                from serving.whatif_run import plan_summary, plan_table
+
+                plan = whatif_plan(dataset, firm_id, year, tier, models[tier].model,
+                                   rulebooks[tier], quota_probability(p.to_numpy(float)))
+                view.whatif, view.whatif_summary = plan_table(plan), plan_summary(plan)
         views.append(view)
     certs = dataset.certifications
     titles = certs[certs["firm_id"] == firm_id].sort_values(["year", "tier"])
@@ -210,6 +221,11 @@ def render_firm_page(view: FirmView) -> str:
             "<h3>What moved the probability</h3>",
             f'<img alt="SHAP waterfall" src="data:image/png;base64,{tier.waterfall}">',
         ]
+        if tier.whatif is not None:
+            parts += ["<h3>What it would take (to the year's quota line)</h3>",
+                      html_table(tier.whatif, ("change", "clears", "eligible after"))
+                      if len(tier.whatif) else "<p>No change of its inputs helps.</p>",
+                      f"<p>{html.escape(tier.whatif_summary)}</p>"]
         if len(tier.similar):
             parts += ["<h3>Title holders of the same industry most like it</h3>",
                       html_table(tier.similar, tuple(tier.similar.columns))]
@@ -221,15 +237,16 @@ def render_firm_page(view: FirmView) -> str:
 
 
 def write_firm_page(data_dir, year: int, firm_id: str, out_file, model_alias: str = "production",
-                    rulebook: str | None = None) -> Path:
-    """Explain `firm_id` as of `year` with the registered models and write the page."""
+                    rulebook: str | None = None, whatif: tuple[str, ...] = ()) -> Path:
+    """Explain `firm_id` as of `year` with the registered models and write the page (with
+    the what-if plans of the tiers in `whatif`)."""
     from features.atomic import atomic_file
     from features.contract import load_dataset
     from serving.score import load_models, rulebooks_for
 
     models = load_models(model_alias)
     rulebooks = rulebooks_for(rulebook, year, tuple(models))
-    view = explain_firm(load_dataset(data_dir), year, firm_id, models, rulebooks)
+    view = explain_firm(load_dataset(data_dir), year, firm_id, models, rulebooks, whatif)
     out_file = Path(out_file)
     with atomic_file(out_file) as tmp:
         tmp.write_text(render_firm_page(view), encoding="utf-8")

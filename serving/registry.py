@@ -112,8 +112,15 @@ def load_models(alias: str = "production", tiers: tuple[str, ...] = TIERS
 
     loaded = {}
     for tier, version in registered_versions(alias, tiers).items():
-        pyfunc = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
+        try:
+            pyfunc = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
+            tier_model = pyfunc.unwrap_python_model().tier_model
+        except (KeyError, AttributeError, ImportError, TypeError) as exc:
+            # A version logged by an older giantwatch stores the model another way.
+            raise ScoringProblem(
+                f"model {version.name} version {version.version} cannot be loaded by this "
+                f"giantwatch ({type(exc).__name__}: {exc}); it was probably saved by an older "
+                "version: retrain with `giantwatch train`") from None
         loaded[tier] = RegisteredModel(tier, version.name, str(version.version),
-                                       list(version.aliases), dict(version.tags),
-                                       pyfunc.unwrap_python_model().tier_model)
+                                       list(version.aliases), dict(version.tags), tier_model)
     return loaded

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from features.domain import TIER_NAMES
 from features.rules import load_rulebook, resolve_rulebooks
@@ -85,6 +86,30 @@ def describe(result: WhatIfResult) -> list[str]:
     verdict = "reached" if plan.reached else "not reached"
     lines.append(f"  {verdict}: {plan.p_after:.1%} chance, eligible {plan.eligible_after}")
     return lines
+
+
+def plan_table(plan: WhatIfPlan) -> pd.DataFrame:
+    """The plan's steps as a reader's table: step, change, clears (criterion names),
+    probability after (a percentage) and eligibility after."""
+    names = _names(plan.rulebook)
+    return pd.DataFrame([{"step": i, "change": s.text,
+                          "clears": "; ".join(names.get(c, c) for c in s.fixes),
+                          "probability after": f"{s.p_after:.1%}",
+                          "eligible after": s.eligible_after}
+                         for i, s in enumerate(plan.steps, 1)],
+                        columns=["step", "change", "clears", "probability after",
+                                 "eligible after"])
+
+
+def plan_summary(plan: WhatIfPlan) -> str:
+    """One sentence: where the plan ends against its target, and what no change clears."""
+    names = _names(plan.rulebook)
+    text = (f"Target {plan.target:.1%}: {'reached' if plan.reached else 'not reached'} "
+            f"({plan.p_after:.1%}, eligible {plan.eligible_after}).")
+    if plan.unfixable:
+        text += (f" No change to fiscal {plan.year - 1} inputs clears: "
+                 + "; ".join(names.get(c, c) for c in plan.unfixable) + ".")
+    return text
 
 
 def as_json(result: WhatIfResult) -> dict:

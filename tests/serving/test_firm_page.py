@@ -28,7 +28,8 @@ def page(small_universe, tmp_path_factory):
         env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
         done = subprocess.run([str(Path(sys.executable).parent / "giantwatch"), "explain",
                                "--data", str(small_universe), "--year", str(SCORE_YEAR),
-                               "--firm", best["firm_id"], "--out", str(out)],
+                               "--firm", best["firm_id"], "--out", str(out),
+                               "--whatif", "little_giant"],
                               check=False, capture_output=True, text=True, env=env,
                               timeout=600)
         missing = subprocess.run([str(Path(sys.executable).parent / "giantwatch"), "explain",
@@ -59,6 +60,15 @@ def test_the_page_says_what_score_says(page):
     for gap in str(best["gaps_little_giant"] or "").split(" | "):
         if gap:
             assert html_module.escape(gap.split(": ", 1)[1]) in text
+
+
+def test_the_page_shows_the_whatif_plan_asked_for(page):
+    """`--whatif little_giant` adds that tier's plan: its steps (if any) and where it ends
+    against the year's quota line, as `giantwatch whatif` computes it."""
+    text = page["html"]
+    assert text.count("What it would take (to the year's quota line)") == 1
+    assert re.search(r"<p>Target \d+\.\d%: (reached|not reached) \(\d+\.\d%, eligible "
+                     r"(pass|fail|unknown)\)\.", text)
 
 
 def test_an_unknown_firm_is_one_clear_message(page):
