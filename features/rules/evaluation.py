@@ -170,11 +170,19 @@ def evaluate(features: pd.DataFrame, rulebook: Rulebook | str) -> RuleResult:
 
 
 def _ids_per_row(mask: np.ndarray, ids: np.ndarray) -> list[list[str]]:
+    """Per row of the (n, criteria) mask, the ids where it is set: a list per distinct row
+    of the mask (few: firms fail in a few typical ways), copied for each row."""
     if mask.shape[0] == 0:
         return []
-    rows, cols = np.nonzero(mask)
-    bounds = np.cumsum(np.bincount(rows, minlength=mask.shape[0]))[:-1]
-    return [list(x) for x in np.split(ids[cols], bounds)]
+    if mask.shape[1] == 0:
+        return [[] for _ in range(mask.shape[0])]
+    if mask.shape[1] < 63:  # each row's bits as one integer: a 1-d unique is fast
+        _, first, inverse = np.unique(mask.astype(np.int64) @ (1 << np.arange(mask.shape[1])),
+                                      return_index=True, return_inverse=True)
+    else:
+        _, first, inverse = np.unique(mask, axis=0, return_index=True, return_inverse=True)
+    lists = [ids[mask[row]].tolist() for row in first]
+    return [lists[k].copy() for k in inverse.reshape(-1).tolist()]
 
 
 def explain_failures(
