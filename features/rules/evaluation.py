@@ -194,21 +194,39 @@ def explain_failures(
     each id in failed + failed_on_data, in the firm's own units (CNY, years, counts, %)."""
     rb = load_rulebook(rulebook) if not isinstance(rulebook, Rulebook) else rulebook
     result = result if result is not None else evaluate(features, rb)
-    ev = result.evaluator if result.evaluator is not None else _evaluator(features, rb)
-    n, ids = len(features), np.array([c.id for c in rb.criteria], dtype=object)
-    strict = (
-        np.column_stack([result.criteria[c.id].cat.codes.to_numpy() for c in rb.criteria])
-        if len(ids)
-        else np.zeros((n, 0), dtype=np.int8)
+    strict, only_on_data = _failure_codes(result, rb, len(features))
+    ids = np.array([c.id for c in rb.criteria], dtype=object)
+    return pd.DataFrame(
+        {
+            "eligible": result.eligible.to_numpy(),
+            "failed": _ids_per_row(strict == FAIL, ids),
+            "unknown": _ids_per_row(strict == UNKNOWN, ids),
+            "failed_on_data": _ids_per_row(only_on_data, ids),
+            "gaps": _gaps(features, rb, result, strict, only_on_data),
+        },
+        index=features.index,
     )
-    loose = (
-        np.column_stack([result.criteria_on_data[c.id].cat.codes.to_numpy() for c in rb.criteria])
-        if len(ids)
-        else strict
+
+
+def _failure_codes(result: RuleResult, rb: Rulebook, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, criteria) strict status codes, and the (n, criteria) mask of criteria undecided
+    that fail on the data alone (only an undocumented alternative could pass them)."""
+    if not rb.criteria:
+        return np.zeros((n, 0), dtype=np.int8), np.zeros((n, 0), dtype=bool)
+    strict = np.column_stack([result.criteria[c.id].cat.codes.to_numpy() for c in rb.criteria])
+    loose = np.column_stack(
+        [result.criteria_on_data[c.id].cat.codes.to_numpy() for c in rb.criteria]
     )
     only_on_data = (strict == UNKNOWN) & (loose == FAIL)
     only_on_data[:, [c.qualitative for c in rb.criteria]] = False
-    gaps: list[dict[str, str]] = [{} for _ in range(n)]
+    return strict, only_on_data
+
+
+def _gaps(features: pd.DataFrame, rb: Rulebook, result: RuleResult, strict: np.ndarray,
+          only_on_data: np.ndarray) -> list[dict[str, str]]:
+    """Per firm, criterion id -> gap text of each criterion failed (strictly or on data)."""
+    ev = result.evaluator if result.evaluator is not None else _evaluator(features, rb)
+    gaps: list[dict[str, str]] = [{} for _ in range(len(features))]
     for j, c in enumerate(rb.criteria):
         for mask, on_data in ((strict[:, j] == FAIL, False), (only_on_data[:, j], True)):
             rows = np.flatnonzero(mask)
@@ -217,19 +235,10 @@ def explain_failures(
             texts = GapWriter(ev, rb.score, on_data).texts(c.node, rows)
             if on_data:
                 unless = ", ".join(q.label for q in c.qualitative_parts)
-                texts = [f"{t} (unless: {unless})" for t in texts]
-            for r, t in zip(rows, texts):
+                texts = texts + f" (unless: {unless})"
+            for r, t in zip(rows.tolist(), texts.tolist()):
                 gaps[r][c.id] = t
-    return pd.DataFrame(
-        {
-            "eligible": result.eligible.to_numpy(),
-            "failed": _ids_per_row(strict == FAIL, ids),
-            "unknown": _ids_per_row(strict == UNKNOWN, ids),
-            "failed_on_data": _ids_per_row(only_on_data, ids),
-            "gaps": gaps,
-        },
-        index=features.index,
-    )
+    return gaps
 
 
 @dataclass
@@ -255,9 +264,12 @@ def assess(features: pd.DataFrame, rulebook: Rulebook | str) -> Assessment:
     evaluation (see :func:`evaluate`, :func:`explain_failures`)."""
     rb = load_rulebook(rulebook) if not isinstance(rulebook, Rulebook) else rulebook
     result = evaluate(features, rb)
-    explained = explain_failures(features, rb, result)
-    failed = [a + b for a, b in zip(explained["failed"], explained["failed_on_data"])]
-    return Assessment(rb, result, result.eligible_on_data, failed, list(explained["gaps"]))
+    strict, only_on_data = _failure_codes(result, rb, len(features))
+    # explain_failures' failed + failed_on_data, in one list per firm.
+    ids = np.array([c.id for c in rb.criteria], dtype=object)
+    failed = _ids_per_row(np.hstack([strict == FAIL, only_on_data]), np.concatenate([ids, ids]))
+    gaps = _gaps(features, rb, result, strict, only_on_data)
+    return Assessment(rb, result, result.eligible_on_data, failed, gaps)
 
 
 def criteria_table(rulebook: Rulebook | str) -> pd.DataFrame:

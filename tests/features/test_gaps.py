@@ -114,3 +114,24 @@ def test_values_at_decimal_ties_are_printed_one_by_one(digits):
 def test_join_skips_empty_texts():
     parts = [np.array(["a", "", "", "b"], dtype=object), np.array(["c", "d", "", ""], dtype=object)]
     assert list(_join(parts, "; ")) == ["a; c", "d", "", "b"]
+
+
+def test_assess_is_explain_failures_in_one_list_per_firm(small_universe):
+    """assess() builds failed ids and gaps from the failure patterns directly; they are
+    explain_failures' failed + failed_on_data and gaps, firm by firm."""
+    from features.contract import load_dataset
+    from features.pipeline import build_features
+    from features.rules import assess, explain_failures, rulebook_in_force
+
+    X = build_features(load_dataset(small_universe), 2024)
+    for tier in ("specialized", "little_giant", "champion"):
+        rb = rulebook_in_force(tier, 2024)
+        verdict = assess(X, rb)
+        explained = explain_failures(X, rb, verdict.result)
+        assert verdict.failed == [a + b for a, b in zip(explained["failed"],
+                                                        explained["failed_on_data"])]
+        assert verdict.gaps == list(explained["gaps"])
+        assert sum(map(len, verdict.failed)) > len(X)  # firms fail in many ways
+        # each firm's lists are its own
+        verdict.failed[0].append("x")
+        assert all(f[-1:] != ["x"] for f in verdict.failed[1:])
