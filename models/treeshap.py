@@ -6,14 +6,14 @@
 The values are LightGBM's own `predict(pred_contrib=True)`: the same algorithm (Lundberg's
 path-dependent TreeSHAP with the node counts as cover), the same decisions (categorical
 bitsets, ``default_left``, missing types None / Zero / NaN) and the same arithmetic per leaf,
-so they agree to rounding (about 1e-12; the tests hold them to 1e-6).
+so they agree to rounding (about 1e-14 on the demo's models; the tests hold them to 1e-6).
 
 Why hand-written: LightGBM walks every tree's recursion (every leaf, an O(depth^2) path
 update at each) for every row. Our trees are small (8 leaves, 7 split nodes), so a row's
 contributions from one tree depend only on which way it goes at those 7 nodes: 2^7 = 128
 patterns. `from_booster` runs LightGBM's recursion once per tree and pattern and keeps the
-result; a row then costs 7 comparisons and a handful of additions per tree, about 30-60x
-less arithmetic. The libraries that precompute like this (WOODELF, FastTreeSHAP) refuse
+result; a row then costs 7 comparisons and a handful of additions per tree instead of a
+walk through every leaf. The libraries that precompute like this (WOODELF, FastTreeSHAP) refuse
 categorical splits or do not install with numpy 2, and ours split on size class, sector,
 province, region and board in most trees. Models with larger trees (more than
 MAX_TABLE_NODES split nodes in a tree) get None here and keep LightGBM's engine.
