@@ -37,6 +37,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
+from models.treeshap import ShapTables, feature_matrix
+
 DEFAULT_PARAMS: dict = {
     "objective": "binary",
     # Early stopping watches a ranking metric: yearly quotas move the selection rate, and
@@ -234,12 +236,35 @@ class TierModel(ClassifierMixin, BaseEstimator):
         """SHAP values on the margin (log-odds): (n_rows, n_features_in_ + 1) frame, columns
         feature_names_in_ + "bias", index of X. Rows sum to `decision_function(X)`.
 
-        LightGBM's pred_contrib computes exactly TreeSHAP, faster than the shap package.
-        num_threads: LightGBM threads for this call (None = the booster's own setting).
+        Exact path-dependent TreeSHAP, the values of LightGBM's pred_contrib (to rounding),
+        from the precomputed tables of models.treeshap; a booster they do not apply to
+        (large trees) goes through pred_contrib itself. num_threads: threads for this call
+        (None = the machine's cores; for pred_contrib, the booster's own setting).
         """
-        extra = {} if num_threads is None else {"num_threads": num_threads}
-        values = self.booster_.predict(self.prepare(X), pred_contrib=True, **extra)
+        tables = self.shap_tables()
+        prepared = self.prepare(X)
+        if tables is None:
+            extra = {} if num_threads is None else {"num_threads": num_threads}
+            values = self.booster_.predict(prepared, pred_contrib=True, **extra)
+        else:
+            values = tables.contributions(feature_matrix(prepared), threads=num_threads)
         return pd.DataFrame(values, index=X.index, columns=[*self.feature_names_in_, "bias"])
+
+    def shap_tables(self) -> ShapTables | None:
+        """booster_'s models.treeshap.ShapTables (None: pred_contrib serves), built on first
+        use and kept with the booster they were built from."""
+        cached = self.__dict__.get("_shap_tables")
+        if cached is None or cached[0] is not self.booster_:
+            cached = (self.booster_, ShapTables.from_booster(self.booster_))
+            self._shap_tables = cached
+        return cached[1]
+
+    def __getstate__(self):
+        # The tables are derived from booster_ and rebuilt on first use: a pickled model
+        # (MLflow artifact, Dask worker copy) stays what training wrote.
+        state = dict(super().__getstate__())  # a copy: the live model keeps its tables
+        state.pop("_shap_tables", None)
+        return state
 
     def feature_importance(self) -> pd.DataFrame:
         """One row per model feature: total gain and split count in booster_, by gain."""

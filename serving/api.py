@@ -160,6 +160,7 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
         from serving.score import load_models
 
         app.state.models = models or load_models(model_alias)
+        _prepare(app.state.models)
         yield
 
     app = FastAPIOffline(title="giantwatch", version="0.1.0", lifespan=lifespan, description=(
@@ -265,6 +266,18 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
         return as_json(result)
 
     return app
+
+
+def _prepare(models: dict) -> None:
+    """Score the documented example once at start, so that the first request pays neither
+    for the SHAP tables and the compiled kernel (models.treeshap) nor for lazy imports,
+    schemas and the current rulebooks."""
+    for registered in models.values():
+        registered.model.shap_tables()  # the example is not every tier's candidate
+    example = ScoreRequest(**ScoreRequest.model_config["json_schema_extra"]["examples"][0])
+    dataset = _dataset(example)
+    if not isinstance(dataset, JSONResponse):
+        _score(dataset, example, models)
 
 
 @functools.lru_cache(maxsize=64)

@@ -53,7 +53,8 @@ PACKAGES = ("giantwatch", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow
             "pandera")
 # What the registered model needs at load time (models.pyfunc, models.lgbm), pinned to the
 # versions that trained it. giantwatch itself is not a requirement: the model carries its code.
-MODEL_REQUIREMENTS = ("lightgbm", "scikit-learn", "scipy", "joblib", "pandas", "numpy", "mlflow")
+MODEL_REQUIREMENTS = ("lightgbm", "scikit-learn", "scipy", "joblib", "pandas", "numpy", "mlflow",
+                      "numba")  # numba: models.treeshap, the contributions engine
 # The packages shipped as the model's code (code_paths): models.pyfunc needs only `models`.
 MODEL_CODE_PACKAGES = ("models",)
 SHAP_SAMPLE = 2_000

@@ -170,11 +170,19 @@ def evaluate(features: pd.DataFrame, rulebook: Rulebook | str) -> RuleResult:
 
 
 def _ids_per_row(mask: np.ndarray, ids: np.ndarray) -> list[list[str]]:
+    """Per row of the (n, criteria) mask, the ids where it is set: a list per distinct row
+    of the mask (few: firms fail in a few typical ways), copied for each row."""
     if mask.shape[0] == 0:
         return []
-    rows, cols = np.nonzero(mask)
-    bounds = np.cumsum(np.bincount(rows, minlength=mask.shape[0]))[:-1]
-    return [list(x) for x in np.split(ids[cols], bounds)]
+    if mask.shape[1] == 0:
+        return [[] for _ in range(mask.shape[0])]
+    if mask.shape[1] < 63:  # each row's bits as one integer: a 1-d unique is fast
+        _, first, inverse = np.unique(mask.astype(np.int64) @ (1 << np.arange(mask.shape[1])),
+                                      return_index=True, return_inverse=True)
+    else:
+        _, first, inverse = np.unique(mask, axis=0, return_index=True, return_inverse=True)
+    lists = [ids[mask[row]].tolist() for row in first]
+    return [lists[k].copy() for k in inverse.reshape(-1).tolist()]
 
 
 def explain_failures(
@@ -186,21 +194,39 @@ def explain_failures(
     each id in failed + failed_on_data, in the firm's own units (CNY, years, counts, %)."""
     rb = load_rulebook(rulebook) if not isinstance(rulebook, Rulebook) else rulebook
     result = result if result is not None else evaluate(features, rb)
-    ev = result.evaluator if result.evaluator is not None else _evaluator(features, rb)
-    n, ids = len(features), np.array([c.id for c in rb.criteria], dtype=object)
-    strict = (
-        np.column_stack([result.criteria[c.id].cat.codes.to_numpy() for c in rb.criteria])
-        if len(ids)
-        else np.zeros((n, 0), dtype=np.int8)
+    strict, only_on_data = _failure_codes(result, rb, len(features))
+    ids = np.array([c.id for c in rb.criteria], dtype=object)
+    return pd.DataFrame(
+        {
+            "eligible": result.eligible.to_numpy(),
+            "failed": _ids_per_row(strict == FAIL, ids),
+            "unknown": _ids_per_row(strict == UNKNOWN, ids),
+            "failed_on_data": _ids_per_row(only_on_data, ids),
+            "gaps": _gaps(features, rb, result, strict, only_on_data),
+        },
+        index=features.index,
     )
-    loose = (
-        np.column_stack([result.criteria_on_data[c.id].cat.codes.to_numpy() for c in rb.criteria])
-        if len(ids)
-        else strict
+
+
+def _failure_codes(result: RuleResult, rb: Rulebook, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, criteria) strict status codes, and the (n, criteria) mask of criteria undecided
+    that fail on the data alone (only an undocumented alternative could pass them)."""
+    if not rb.criteria:
+        return np.zeros((n, 0), dtype=np.int8), np.zeros((n, 0), dtype=bool)
+    strict = np.column_stack([result.criteria[c.id].cat.codes.to_numpy() for c in rb.criteria])
+    loose = np.column_stack(
+        [result.criteria_on_data[c.id].cat.codes.to_numpy() for c in rb.criteria]
     )
     only_on_data = (strict == UNKNOWN) & (loose == FAIL)
     only_on_data[:, [c.qualitative for c in rb.criteria]] = False
-    gaps: list[dict[str, str]] = [{} for _ in range(n)]
+    return strict, only_on_data
+
+
+def _gaps(features: pd.DataFrame, rb: Rulebook, result: RuleResult, strict: np.ndarray,
+          only_on_data: np.ndarray) -> list[dict[str, str]]:
+    """Per firm, criterion id -> gap text of each criterion failed (strictly or on data)."""
+    ev = result.evaluator if result.evaluator is not None else _evaluator(features, rb)
+    gaps: list[dict[str, str]] = [{} for _ in range(len(features))]
     for j, c in enumerate(rb.criteria):
         for mask, on_data in ((strict[:, j] == FAIL, False), (only_on_data[:, j], True)):
             rows = np.flatnonzero(mask)
@@ -209,19 +235,10 @@ def explain_failures(
             texts = GapWriter(ev, rb.score, on_data).texts(c.node, rows)
             if on_data:
                 unless = ", ".join(q.label for q in c.qualitative_parts)
-                texts = [f"{t} (unless: {unless})" for t in texts]
-            for r, t in zip(rows, texts):
+                texts = texts + f" (unless: {unless})"
+            for r, t in zip(rows.tolist(), texts.tolist()):
                 gaps[r][c.id] = t
-    return pd.DataFrame(
-        {
-            "eligible": result.eligible.to_numpy(),
-            "failed": _ids_per_row(strict == FAIL, ids),
-            "unknown": _ids_per_row(strict == UNKNOWN, ids),
-            "failed_on_data": _ids_per_row(only_on_data, ids),
-            "gaps": gaps,
-        },
-        index=features.index,
-    )
+    return gaps
 
 
 @dataclass
@@ -247,9 +264,12 @@ def assess(features: pd.DataFrame, rulebook: Rulebook | str) -> Assessment:
     evaluation (see :func:`evaluate`, :func:`explain_failures`)."""
     rb = load_rulebook(rulebook) if not isinstance(rulebook, Rulebook) else rulebook
     result = evaluate(features, rb)
-    explained = explain_failures(features, rb, result)
-    failed = [a + b for a, b in zip(explained["failed"], explained["failed_on_data"])]
-    return Assessment(rb, result, result.eligible_on_data, failed, list(explained["gaps"]))
+    strict, only_on_data = _failure_codes(result, rb, len(features))
+    # explain_failures' failed + failed_on_data, in one list per firm.
+    ids = np.array([c.id for c in rb.criteria], dtype=object)
+    failed = _ids_per_row(np.hstack([strict == FAIL, only_on_data]), np.concatenate([ids, ids]))
+    gaps = _gaps(features, rb, result, strict, only_on_data)
+    return Assessment(rb, result, result.eligible_on_data, failed, gaps)
 
 
 def criteria_table(rulebook: Rulebook | str) -> pd.DataFrame:

@@ -1,6 +1,9 @@
 """Human-readable gap texts for failed criteria, in each firm's own units.
 
 Texts are built only for the firms that fail a criterion, so the cost scales with failures.
+A text shows its numbers rounded (3 significant digits of CNY, a percentage to a decimal),
+so many firms share one: `GapWriter` writes each distinct text once, with `leaf_text`, and
+hands it to every firm whose rounded numbers are the same (`rounding_key`).
 """
 
 from __future__ import annotations
@@ -84,8 +87,90 @@ def leaf_text(leaf: Leaf, v: float, num: float = math.nan, den: float = math.nan
     return text
 
 
+def rounding_key(x: np.ndarray, *, significant: int | None = None,
+                 decimals: int | None = None) -> np.ndarray:
+    """(n, 3) int64: two values with equal keys print alike with ``f"{x:.{significant}g}"``
+    (or ``f"{x:.{decimals}f}"``), so a text that shows x rounded so can be written once per
+    key. Columns: kind (rounded / zero / NaN / infinite / one of a kind) with the sign, the
+    rounded digits, the decimal exponent. A value too close to a rounding tie to be sure of
+    its digits (or too large for the float arithmetic here) is one of a kind: its key
+    holds its row number, so it is printed on its own."""
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    with np.errstate(all="ignore"):
+        a = np.abs(x)
+        if significant is not None:
+            exponent = np.floor(np.log10(a))
+            z = a / 10.0 ** (exponent - significant + 1)
+            # A wrong exponent (log10 rounding at a power of ten) shows as z out of range.
+            sure = (z >= 10.0 ** (significant - 1) + 1e-6) & (z < 10.0 ** significant - 1e-6)
+        else:
+            exponent = np.zeros(n)
+            z = a * 10.0 ** decimals
+            sure = z < 1e9
+        sure &= np.isfinite(z) & (a > 0) & (np.abs(z - np.floor(z) - 0.5) > 1e-6)
+    kind = np.select([sure, a == 0, np.isnan(x), np.isinf(x)], [0, 1, 2, 3], default=4)
+    key = np.zeros((n, 3), dtype=np.int64)
+    key[:, 0] = 2 * kind + np.signbit(x)
+    key[:, 1] = np.where(sure, np.rint(np.where(sure, z, 0)), np.where(kind == 4, np.arange(n), 0))
+    key[:, 2] = np.where(sure, exponent, 0)
+    return key
+
+
+def exact_key(x: np.ndarray) -> np.ndarray:
+    """(n, 1) int64: equal keys for bit-identical values (texts that print x in full)."""
+    return np.ascontiguousarray(x, dtype=np.float64).view(np.int64).reshape(-1, 1)
+
+
+def leaf_keys(leaf: Leaf, v: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """(n, k) int64: rows with equal keys get the same `leaf_text` (every number it prints,
+    computed as it computes them, keyed by how it rounds them)."""
+    n = len(v)
+    if leaf.fail_text:
+        return np.zeros((n, 1), dtype=np.int64)
+    if leaf.unit == "flag":
+        return (v == 1).astype(np.int64).reshape(-1, 1)
+    if leaf.unit == "fraction":
+        keys = [rounding_key(v * 100, decimals=leaf.decimals)]
+        if leaf.gap:
+            with np.errstate(all="ignore"):  # as _ratio_gap fills and computes them
+                num = np.where(np.isnan(num), v * den, num)
+                den = np.where(np.isnan(den) & (v != 0), num / v, den)
+                needed = np.abs(leaf.threshold * den - num)
+            keys.append(exact_key(np.ceil(needed)) if leaf.gap.unit == "count"
+                        else rounding_key(needed, significant=2))
+        return np.hstack(keys)
+    if leaf.unit == "CNY":
+        return np.hstack([rounding_key(v, significant=3),
+                          rounding_key(np.abs(leaf.threshold - v), significant=3)])
+    return exact_key(v)
+
+
+def texts_by_key(keys: np.ndarray, write) -> np.ndarray:
+    """Object array of ``write(i)`` for every row i, calling `write` once per distinct row
+    of `keys` (n, k) (on the first row holding it)."""
+    if not len(keys):
+        return np.empty(0, dtype=object)
+    # Sorting the key columns together (np.unique with axis=0 sorts rows as opaque bytes,
+    # several times slower).
+    order = np.lexsort(keys.T[::-1])
+    ordered = keys[order]
+    starts = np.ones(len(keys), dtype=bool)
+    starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(starts) - 1
+    texts = np.empty(int(starts.sum()), dtype=object)
+    texts[:] = [write(i) for i in order[starts]]
+    return texts[inverse]
+
+
 def _join(parts: list[np.ndarray], sep: str) -> np.ndarray:
-    return np.array([sep.join(p for p in row if p) for row in zip(*parts)], dtype=object)
+    """Per row, the non-empty texts of `parts` (object arrays of str) joined by `sep`."""
+    joined = parts[0]
+    for part in parts[1:]:
+        both = (joined != "") & (part != "")
+        joined = np.where(both, joined + sep + part, np.where(joined == "", part, joined))
+    return np.asarray(joined, dtype=object)
 
 
 class GapWriter:
@@ -122,7 +207,7 @@ class GapWriter:
                 part = empty.copy()
                 need = (w == PASS) | (none_applies & (w != FAIL))
                 if need.any():
-                    part[need] = [f"{case.label}: {t}" for t in self.texts(case.then, rows[need])]
+                    part[need] = f"{case.label}: " + self.texts(case.then, rows[need])
                 parts.append(part)
             return _join(parts, "; or ")
         raise TypeError(f"unknown condition node {node!r}")
@@ -135,33 +220,24 @@ class GapWriter:
         num = cols.get(gap.numerator)[rows] if gap and gap.numerator else nan
         den = cols.get(gap.denominator)[rows] if gap and gap.denominator else nan
         out = np.full(len(rows), "", dtype=object)
-        known = ~np.isnan(v)
-        out[known] = [leaf_text(leaf, a, b, c) for a, b, c in zip(v[known], num[known], den[known])]
+        known = np.flatnonzero(~np.isnan(v))
+        v, num, den = v[known], num[known], den[known]
+        out[known] = texts_by_key(leaf_keys(leaf, v, num, den),
+                                  lambda i: leaf_text(leaf, v[i], num[i], den[i]))
         return out
 
     def _score(self, node: ScorePass, rows: np.ndarray) -> np.ndarray:
         s = self.ev.score
         lo, hi, thr = s.lo[rows], s.hi[rows], s.threshold_lo[rows]
-        parts = [
-            np.array(
-                [
-                    f"{node.label} {a:g} (at most {b:g}) < {t:g}: at least {t - b:g} more points"
-                    if b < t
-                    else ""
-                    for a, b, t in zip(lo, hi, thr)
-                ],
-                dtype=object,
-            )
-        ]
+        parts = [texts_by_key(
+            np.hstack([exact_key(lo), exact_key(hi), exact_key(thr)]),
+            lambda i: (f"{node.label} {lo[i]:g} (at most {hi[i]:g}) < {thr[i]:g}: at least "
+                       f"{thr[i] - hi[i]:g} more points" if hi[i] < thr[i] else ""))]
         for pillar, minimum in self.score_def.pillar_min.items():
             p_hi = s.pillar_hi[pillar][rows]
-            parts.append(
-                np.array(
-                    [
-                        f"{pillar} points at most {b:g} < {minimum:g}" if b < minimum else ""
-                        for b in p_hi
-                    ],
-                    dtype=object,
-                )
-            )
+            parts.append(texts_by_key(
+                exact_key(p_hi),
+                lambda i, p_hi=p_hi, pillar=pillar, minimum=minimum:
+                    f"{pillar} points at most {p_hi[i]:g} < {minimum:g}" if p_hi[i] < minimum
+                    else ""))
         return _join(parts, "; ")

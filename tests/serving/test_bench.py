@@ -27,6 +27,11 @@ def test_bench_reports_stages_engine_and_memory(result):
     assert sum(result["stages"].values()) <= result["end_to_end_s"] * 1.01
     assert result["ratio"] == pytest.approx(result["end_to_end_s"] / result["raw_contrib_s"])
     assert result["plain_path_s"] >= result["end_to_end_s"]
+    assert result["shap_speedup"] == pytest.approx(result["raw_contrib_s"]
+                                                   / result["stages"]["shap"])
+    assert result["rows_per_s"] == pytest.approx(result["rows"] / result["end_to_end_s"])
+    # the scorer's contributions are LightGBM's on the benchmark's own rows
+    assert result["max_abs_difference"] < 1e-6
     assert result["peak_rss_mb"] > 50
     json.dumps(result)  # the CLI prints it as one JSON line
     assert "ratio" in format_bench(result)

@@ -1,0 +1,139 @@
+"""One-firm `POST /score` latency on a warm local server, and a burst of concurrent requests.
+
+    .venv/bin/python bench/bench_api.py --data data/demo --year 2026 --requests 200 --burst 200
+
+Starts `giantwatch serve` (the registry's production models, MLFLOW_TRACKING_URI as the
+CLI reads it) on 127.0.0.1 at a free port, waits for /health, sends one warm-up request,
+then `--requests` one-firm requests one after the other (each a different firm of the
+dataset, with its financials, patents and certifications) and reports the median and 99th
+percentile; then `--burst` requests at once from as many threads, and counts the answers
+(every request must get a 200). Targets: p50 <= 50 ms, p99 <= 200 ms, the burst all answered.
+Prints a table and, as the last line, one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TABLES = ("firms", "financials", "patents", "certifications")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _jsonable(frame: pd.DataFrame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
+
+
+def one_firm_bodies(data: Path, year: int, n: int, seed: int = 0) -> list[dict]:
+    """`n` request bodies, each one firm with financials for year-1 and all its rows."""
+    tables = {t: pd.read_parquet(data / f"{t}.parquet") if (data / f"{t}.parquet").is_file()
+              else pd.read_csv(data / f"{t}.csv", dtype=str, keep_default_na=False)
+              for t in TABLES}
+    fin = tables["financials"]
+    with_financials = fin.loc[pd.to_numeric(fin["year"]) == year - 1, "firm_id"].unique()
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(with_financials, size=min(n, len(with_financials)), replace=False)
+    grouped = {t: dict(tuple(tables[t].groupby("firm_id"))) for t in TABLES}
+    bodies = []
+    for firm in chosen:
+        body = {"year": year, "reasons": 3}
+        for t in TABLES:
+            rows = grouped[t].get(firm)
+            body[t] = [] if rows is None else _jsonable(rows)
+        bodies.append(body)
+    return bodies
+
+
+def _post(client, url: str, body: dict) -> tuple[int, float]:
+    start = time.perf_counter()
+    response = client.post(url, json=body, timeout=120)
+    return response.status_code, time.perf_counter() - start
+
+
+def run(data: Path, year: int, requests: int, burst: int) -> dict:
+    import httpx
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--host",
+                               "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        started = time.perf_counter()
+        with httpx.Client() as client:
+            while True:
+                if server.poll() is not None:
+                    raise SystemExit(f"server stopped:\n{server.stderr.read().decode()[-3000:]}")
+                try:
+                    if client.get(f"{base}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            start_s = time.perf_counter() - started
+            bodies = one_firm_bodies(data, year, max(requests, burst) + 1)
+            first_status, first_s = _post(client, f"{base}/score", bodies[0])
+            timings, statuses = [], []
+            for body in bodies[1:requests + 1]:
+                status, seconds = _post(client, f"{base}/score", body)
+                statuses.append(status)
+                timings.append(seconds)
+        limits = httpx.Limits(max_connections=burst)
+        with httpx.Client(limits=limits) as client, ThreadPoolExecutor(burst) as pool:
+            burst_start = time.perf_counter()
+            answers = list(pool.map(lambda b: _post(client, f"{base}/score", b),
+                                    (bodies[1 + i % (len(bodies) - 1)] for i in range(burst))))
+            burst_s = time.perf_counter() - burst_start
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    ms = sorted(1000 * t for t in timings)
+    return {
+        "requests": len(timings),
+        "server_start_s": start_s,
+        "first_request_ms": 1000 * first_s,
+        "first_status": first_status,
+        "ok": sum(s == 200 for s in statuses),
+        "p50_ms": statistics.median(ms),
+        "p90_ms": ms[int(0.90 * (len(ms) - 1))],
+        "p99_ms": ms[int(0.99 * (len(ms) - 1))],
+        "burst": burst,
+        "burst_ok": sum(s == 200 for s, _ in answers),
+        "burst_wall_s": burst_s,
+        "burst_p50_ms": statistics.median(1000 * t for _, t in answers),
+        "burst_max_ms": max(1000 * t for _, t in answers),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("data/demo"))
+    parser.add_argument("--year", type=int, default=2026)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--burst", type=int, default=200)
+    args = parser.parse_args()
+    r = run(args.data, args.year, args.requests, args.burst)
+    print(f"server up in {r['server_start_s']:.1f} s; first request {r['first_request_ms']:.0f} ms")
+    print(f"{r['requests']} one-firm requests one after the other: p50 {r['p50_ms']:.0f} ms, "
+          f"p90 {r['p90_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms ({r['ok']} answered 200)")
+    print(f"{r['burst']} at once: {r['burst_ok']} answered 200 in {r['burst_wall_s']:.1f} s "
+          f"(median {r['burst_p50_ms']:.0f} ms, slowest {r['burst_max_ms']:.0f} ms)")
+    print(json.dumps({"bench": "api", "year": args.year, **r}))
+
+
+if __name__ == "__main__":
+    main()
