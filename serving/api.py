@@ -149,8 +149,9 @@ def _results(frame: pd.DataFrame, tiers) -> list[dict]:
 
 
 def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MAX_BODY,
-               models: dict | None = None) -> FastAPI:
-    """The FastAPI app. `models` (from `serving.score.load_models`) skips the registry."""
+               models: dict | None = None, prepare: bool = True) -> FastAPI:
+    """The FastAPI app. `models` (from `serving.score.load_models`) skips the registry;
+    `prepare=False` skips scoring the documented example at start (see `_prepare`)."""
     secret = get_settings().api_key
     api_key = (secret.get_secret_value() or None) if secret is not None else None
     scoring = threading.BoundedSemaphore(CONCURRENT_SCORINGS)
@@ -160,7 +161,8 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
         from serving.score import load_models
 
         app.state.models = models or load_models(model_alias)
-        _prepare(app.state.models)
+        if prepare:
+            _prepare(app.state.models)
         yield
 
     app = FastAPIOffline(title="giantwatch", version="0.1.0", lifespan=lifespan, description=(

@@ -20,7 +20,8 @@ YEAR = 2022
 @pytest.fixture(scope="module")
 def client():
     # Requests that fail validation never reach the models; none are loaded.
-    with TestClient(create_app(models={"little_giant": None})) as test_client:
+    # No models: every request here is refused before scoring (nothing to prepare).
+    with TestClient(create_app(models={"little_giant": None}, prepare=False)) as test_client:
         yield test_client
 
 

@@ -69,14 +69,13 @@ def test_generated_requests_get_no_5xx_and_conforming_answers(live, tmp_path):
 def test_the_docs_render_in_chromium_with_no_network(live, page_path, text):
     """Every request that leaves the server is refused: the pages must still render. (ReDoc's
     footer asks its CDN for a decorative logo; no script, style or font is fetched.)"""
-    import shutil
 
     from playwright import sync_api
 
-    from tests.serving.test_report import CHROMIUM, CHROMIUM_ARGS
+    from tests.serving.browser import CHROMIUM_ARGS, chromium
 
     base, _ = live
-    executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
+    executable = chromium()
     assert executable, "chromium is not installed: run `make install`"
     outside, errors = [], []
     with sync_api.sync_playwright() as playwright:
