@@ -92,7 +92,9 @@ class _Part:
             offset: np.ndarray) -> None:
         """Weighted logistic fit on soft targets in [0, 1] with an offset (warm start)."""
         total = weight.sum()
-        penalty = np.r_[0.0, np.full(D.shape[1] - 1, self.alpha)]
+        # alpha is per fit, not per row (as sklearn's C = 1 / alpha): a rare outcome gives a
+        # small mean loss, which a per-row penalty would swamp.
+        penalty = np.r_[0.0, np.full(D.shape[1] - 1, self.alpha / total)]
 
         def loss(beta):
             eta = offset + D @ beta
@@ -119,7 +121,8 @@ class TwoChannelSelection(BaseEstimator):
     structure : "separate", "additive" or "auto" (choose by held-out log-likelihood).
     merit_signs, channel_signs : {column: +1 / -1}, the known direction of a numeric column
         of X (merit) or Z (non-merit); the coefficient is bounded to that sign.
-    alpha : ridge penalty on the standardised coefficients (per unit of mean log-loss).
+    alpha : ridge penalty on the standardised coefficients, against the summed (weighted)
+        log-loss.
     max_iter, tol : EM iterations and the tolerance on the mean log-likelihood change.
 
     Fitted attributes
@@ -132,7 +135,7 @@ class TwoChannelSelection(BaseEstimator):
     """
 
     def __init__(self, structure: str = "auto", merit_signs: dict | None = None,
-                 channel_signs: dict | None = None, alpha: float = 1e-3, max_iter: int = 200,
+                 channel_signs: dict | None = None, alpha: float = 1.0, max_iter: int = 200,
                  tol: float = 1e-7):
         self.structure = structure
         self.merit_signs = merit_signs
@@ -265,13 +268,15 @@ class TwoChannelSelection(BaseEstimator):
         weight = None if sample_weight is None else np.asarray(sample_weight, float)
         return _loglik(np.asarray(y, float), self._p_selected(X, Z, offset), weight)
 
-    def excess(self, X, Z, Z_counterfactual, by, offset=None) -> pd.DataFrame:
+    def excess(self, X, Z, Z_counterfactual, by, offset=None,
+               sample_weight=None) -> pd.DataFrame:
         """Selections expected per group of ``by`` (n,) against those expected with the
         non-merit features replaced by ``Z_counterfactual`` (n, q) (e.g. the province left
-        unknown): columns group, candidates, expected, counterfactual, excess
-        (expected / counterfactual - 1)."""
-        p = self._p_selected(X, Z, offset)
-        p0 = self._p_selected(X, Z_counterfactual, offset)
+        unknown): columns group, candidates (rows), expected, counterfactual (weighted sums
+        of probabilities), excess (expected / counterfactual - 1)."""
+        weight = np.ones(len(by)) if sample_weight is None else np.asarray(sample_weight)
+        p = self._p_selected(X, Z, offset) * weight
+        p0 = self._p_selected(X, Z_counterfactual, offset) * weight
         table = pd.DataFrame({"group": np.asarray(by), "p": p, "p0": p0}).groupby(
             "group").agg(candidates=("p", "size"), expected=("p", "sum"),
                          counterfactual=("p0", "sum")).reset_index()
@@ -285,23 +290,30 @@ def _loglik(y, p, weight=None) -> float:
     return float(np.average(values, weights=weight))
 
 
-def bootstrap_excess(model: TwoChannelSelection, X, Z, y, Z_counterfactual, by,
+def bootstrap_excess(model: TwoChannelSelection, X, Z, y, counterfactuals: dict,
                      offset=None, sample_weight=None, n_boot: int = 50, level: float = 0.9,
-                     seed: int = 0) -> pd.DataFrame:
-    """``model.excess`` with a ``level`` interval from ``n_boot`` refits of its structure on
-    Poisson-bootstrap row weights: columns group, candidates, excess, low, high."""
-    point = model.excess(X, Z, Z_counterfactual, by, offset)
+                     seed: int = 0) -> dict[str, pd.DataFrame]:
+    """``model.excess`` for each ``{name: (Z_counterfactual, by)}``, with a ``level``
+    interval from ``n_boot`` refits of its structure on Poisson-bootstrap row weights (the
+    uncertainty of the fitted channels; each refit's excess is counted over the same rows).
+    Returns {name: frame with columns group, candidates, excess, low, high}."""
+    points = {name: model.excess(X, Z, Z_cf, by, offset, sample_weight)
+              for name, (Z_cf, by) in counterfactuals.items()}
     rng = np.random.default_rng(seed)
     base = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-    draws = []
+    draws = {name: [] for name in counterfactuals}
     for _ in range(n_boot):
         refit = TwoChannelSelection(model.structure_, model.merit_signs, model.channel_signs,
                                     model.alpha, model.max_iter, model.tol)
         refit.fit(X, Z, y, offset, base * rng.poisson(1.0, len(base)), init=model)
-        draws.append(refit.excess(X, Z, Z_counterfactual, by, offset)
-                     .set_index("group")["excess"])
-    draws = pd.concat(draws, axis=1).reindex(point["group"])
+        for name, (Z_cf, by) in counterfactuals.items():
+            draws[name].append(refit.excess(X, Z, Z_cf, by, offset, sample_weight)
+                               .set_index("group")["excess"])
     tail = (1 - level) / 2
-    point["low"] = draws.quantile(tail, axis=1).to_numpy()
-    point["high"] = draws.quantile(1 - tail, axis=1).to_numpy()
-    return point[["group", "candidates", "excess", "low", "high"]]
+    out = {}
+    for name, point in points.items():
+        table = pd.concat(draws[name], axis=1).reindex(point["group"])
+        point["low"] = table.quantile(tail, axis=1).to_numpy()
+        point["high"] = table.quantile(1 - tail, axis=1).to_numpy()
+        out[name] = point[["group", "candidates", "excess", "low", "high"]]
+    return out

@@ -81,8 +81,12 @@ def test_known_direction_bounds_the_coefficient():
 def test_province_excess_with_bootstrap_intervals_orders_the_provinces():
     X, Z, y, offset, _, _, _ = simulate(3000, "additive", seed=11)
     model = TwoChannelSelection("additive", **SIGNS).fit(X, Z, y, offset)
-    table = bootstrap_excess(model, X, Z, y, Z.assign(province="none"), Z["province"],
-                             offset, n_boot=15, seed=0).set_index("group")
+    tables = bootstrap_excess(model, X, Z, y, {
+        "province": (Z.assign(province="none"), Z["province"]),
+        "state": (Z.assign(state=0.0), np.where(Z["state"] == 1, "state", "other"))},
+        offset, n_boot=15, seed=0)
+    assert tables["state"].set_index("group").loc["state", "low"] > 0.1
+    table = tables["province"].set_index("group")
     assert (table["low"] <= table["excess"]).all() and (table["excess"] <= table["high"]).all()
     assert table.loc["E", "low"] > 0 > table.loc["A", "high"]
     assert spearmanr(table["excess"], pd.Series(PROVINCE_EFFECT)[table.index])[0] > 0.85
