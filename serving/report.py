@@ -125,9 +125,9 @@ def _channel_section(audit) -> list[str]:
     parts = ["<h3>Merit and non-merit channels</h3>"]
     channels = audit.channels
     if channels is None:
-        return parts + [f'<p class="note">Not modelled: {html.escape(audit.fallback)}; the '
-                        "anomaly score is the merit gap (the percentile of the firm's merit "
-                        "rank in units of the year's places).</p>"]
+        return parts + [(f'<p class="note">Not modelled: {html.escape(audit.fallback)}; the '
+                         "anomaly score is the merit gap (the percentile of the firm's merit "
+                         "rank in units of the year's places).</p>")]
     structure = {"separate": "two separate channels (a list filled partly by merit, partly "
                              "by favours)",
                  "additive": "one committee whose log-odds add a non-merit bonus"}

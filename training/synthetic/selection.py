@@ -245,12 +245,13 @@ def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
             committee.champion_merit(f, lg_before, year),
         ])
         merit = score + noise
-
-        def decide(tier, score_, noise_, eligible, group, quota_):
-            return _decide(score_, noise_, NOISE[tier], tier_favours[tier], eligible, group,
-                           quota_, mechanism, favour_draw[tier], SEPARATE_SHARE[tier])
         champ_favours = favours * np.array([0, 0.15, 0.25, 0.1, 0], F32)[:, None]
         tier_favours = (favours, favours, champ_favours)
+
+        def decide(tier, score_, noise_, eligible, group, quota_, favours_=tier_favours,
+                   draw=favour_draw):
+            return _decide(score_, noise_, NOISE[tier], favours_[tier], eligible, group,
+                           quota_, mechanism, draw[tier], SEPARATE_SHARE[tier])
 
         for tier in (SPEC, LG, CHAMP):
             struck = valid[tier] & (violation[tier] | (~f["obs"] & silent[tier]))
