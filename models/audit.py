@@ -56,7 +56,7 @@ from models.reasons import reason_codes
 WEIGHTS = {"merit_gap": 0.5, "non_merit_share": 0.2, "shap_isolation": 0.1,
            "rule_shortfalls": 0.2}
 SOFT_SHORTFALLS = ("weak_performance", "fails_rd_or_ip")
-DISQUALIFYING = ("exceeds_sme_size", "subsidiary_of_large_group")
+DISQUALIFYING = af.DISQUALIFYING
 LOW_MERIT_DEPTH = 2.0          # ranks beyond twice the year's number of selections
 NON_MERIT_SHARE_FLAG = 0.25    # a quarter or more of the push from ownership or region
 SAMPLE_SIZE = 1_000            # candidates whose SHAP values feed the global plots

@@ -2,10 +2,12 @@
 fold on a tier's stacked panel.
 
 The merit part sees the out-of-fold merit model's log-odds (published criteria and the
-firm's own performance only) and the two published-rule shortfalls computed for every
-candidate (exceeds the SME size limit, weak performance); the non-merit part sees only the
-ownership and region features (ownership, parent group, state share, listing, subsidies,
-province). Both structures are fitted per fold on the fold's training years and score the
+firm's own performance only), the firm's merit depth in its year, the published criteria it
+fails on the rule results and two shortfalls (exceeds the SME size limit, weak
+performance); the non-merit part sees only the ownership and region features (ownership,
+parent group, state share, listing, subsidies, province). Only candidates holding the title
+a list requires are fitted (neither channel selects anyone else). A selection breaking a
+published eligibility rule gets p_non_merit 1. Both structures are fitted per fold on the fold's training years and score the
 fold's test year; the structure with the better summed held-out log-likelihood gives every
 selection its ``p_non_merit``. One more fit on every labelled year gives the province and
 ownership effects, with Poisson-bootstrap intervals.
@@ -28,7 +30,6 @@ from models.explain import non_merit_features, rule_criterion
 from models.selection_channels import STRUCTURES, TwoChannelSelection, bootstrap_excess
 
 MIN_SELECTIONS = 200
-DISQUALIFYING = ("exceeds_sme_size", "subsidiary_of_large_group")
 NEGATIVES_PER_SELECTION = 15   # non-selected rows kept per selection, reweighted
 MAX_SELECTIONS = 1_500         # selections kept per fit, reweighted
 N_BOOT = 30
@@ -36,7 +37,8 @@ ALPHA = 1.0  # ridge penalty of both parts (models.selection_channels)
 LEVEL = 0.9
 # Redundant with province (macro_region) or with listed (the board name).
 CHANNEL_EXCLUDED = frozenset({"macro_region", "listed_board"})
-MERIT_SIGNS = {"merit_log_odds": 1, "merit_depth": 1, "rule_failures": -1, "exceeds_sme_size": -1, "weak_performance": -1}
+MERIT_SIGNS = {"merit_log_odds": 1, "merit_depth": 1, "rule_failures": -1,
+               "exceeds_sme_size": -1, "weak_performance": -1}
 CHANNEL_SIGNS = {"state_share": 1}
 # What an independent firm looks like in the non-merit features (the ownership
 # counterfactual); listing and subsidies are left as they are.
@@ -153,7 +155,13 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
     (status_eligible) are fitted and scored."""
     rank = merit_rank(np.where(scored, p_merit, -np.inf), years)
     places = pd.Series(y).groupby(years).transform("sum").to_numpy()
-    scored = scored & status_eligible(X)
+    # A selection that breaks a published eligibility rule (the title a list requires, the
+    # SME size, subsidiary of a large group) cannot have been made on merit: p_non_merit 1.
+    breach = (af.shortfall_flags(X, tier, None)[list(af.DISQUALIFYING)].max(axis=1)
+              .to_numpy() == 1)
+    eligible = status_eligible(X)
+    breach = (breach | ~eligible) & (y == 1) & scored
+    scored = scored & eligible
     XM = merit_design(p_merit, rank / np.maximum(places, 1), X, tier)
     Z = channel_design(X)
     offset = year_offset(y, years)
@@ -192,11 +200,8 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
         "province": (Z.assign(province=NO_PROVINCE) if "province" in Z else Z, province),
         "ownership": (Z.assign(**{c: v for c, v in INDEPENDENT.items() if c in Z}),
                       ownership)}, rows, weights, everything, n_boot, seed)
-    # A selection that breaks a published eligibility rule (SME size, subsidiary of a large
-    # group) cannot have been made on merit.
-    breach = af.shortfall_flags(X, tier, None)[list(DISQUALIFYING)].max(axis=1).to_numpy() == 1
     for values in p_non.values():
-        values[breach & (y == 1) & scored] = 1.0
+        values[breach] = 1.0
     return ChannelAudit(p_non[structure], structure, heldout, model, effects["province"],
                         effects["ownership"], fold_structures, p_non)
 
