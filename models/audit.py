@@ -191,11 +191,13 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     if int(y[scored].sum()) >= MIN_SELECTIONS:
         say(f"{tier}: merit and non-merit channels")
         channels = fit_channels(X_full, cf.p_merit, y, years, cf.folds, scored, tier, seed)
+    if channels is not None:
         p_non_merit = channels.p_non_merit[pos]
         score, basis = p_non_merit, f"two_channel_{channels.structure}"
     else:
-        fallback = (f"{int(y[scored].sum())} selections, fewer than the {MIN_SELECTIONS} the "
-                    "channel model needs: ranked by the merit gap")
+        fallback = (f"{int(y[scored].sum())} selections scored, fewer than the "
+                    f"{MIN_SELECTIONS} (among candidates holding the title the list requires) "
+                    "the channel model needs: ranked by the merit gap")
         p_non_merit = np.full(len(pos), np.nan)
         score, basis = parts["merit_gap"].to_numpy() / WEIGHTS["merit_gap"], "merit_gap"
     details = pd.DataFrame({"merit_rank": rank[pos], "candidates": candidates_n[pos],

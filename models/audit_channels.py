@@ -76,7 +76,7 @@ def merit_design(p_merit: np.ndarray, merit_depth: np.ndarray, X: pd.DataFrame,
     return pd.DataFrame({
         "merit_log_odds": logit(np.clip(p_merit, 1e-6, 1 - 1e-6)),
         "merit_depth": -np.log(merit_depth),
-        "rule_failures": rule_failures(X),
+        "rule_failures": rule_failures(X, tier),
         "exceeds_sme_size": flags["exceeds_sme_size"].to_numpy(dtype=float),
         "weak_performance": flags["weak_performance"].to_numpy(dtype=float),
     })
@@ -96,25 +96,26 @@ def channel_design(X: pd.DataFrame) -> pd.DataFrame:
     return Z
 
 
-def _rule_columns(X: pd.DataFrame, status: bool) -> list[str]:
+def _rule_columns(X: pd.DataFrame, tier: str, status: bool) -> list[str]:
+    """The panel's rule-result columns of ``tier``'s own criteria, status or not."""
     return [c for c in X.columns if (criterion := rule_criterion(c)) is not None
-            and (criterion.pillar == "status") == status]
+            and criterion.tier == tier and (criterion.pillar == "status") == status]
 
 
-def rule_failures(X: pd.DataFrame) -> np.ndarray:
-    """(n,) published criteria (other than the title a list requires) each row fails, on
-    the rule results the panel carries (a missing result counts as no failure)."""
-    columns = _rule_columns(X, status=False)
+def rule_failures(X: pd.DataFrame, tier: str) -> np.ndarray:
+    """(n,) published criteria of the tier (other than the title its list requires) each
+    row fails, on the rule results the panel carries (a missing result is no failure)."""
+    columns = _rule_columns(X, tier, status=False)
     if not columns:
         return np.zeros(len(X))
     return (X[columns].to_numpy(dtype=float) == 0).sum(axis=1).astype(float)
 
 
-def status_eligible(X: pd.DataFrame) -> np.ndarray:
+def status_eligible(X: pd.DataFrame, tier: str) -> np.ndarray:
     """(n,) bool: rows that pass every status criterion the panel's rule results carry (the
     title a list requires, e.g. a Little Giant must hold the Specialized title). Neither
     channel can select a firm without it, so the model is fitted on these rows only."""
-    columns = _rule_columns(X, status=True)
+    columns = _rule_columns(X, tier, status=True)
     if not columns:
         return np.ones(len(X), dtype=bool)
     values = X[columns].to_numpy(dtype=float)
@@ -148,20 +149,23 @@ def training_sample(y: np.ndarray, rows: np.ndarray, seed: int) -> tuple[np.ndar
 
 def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.ndarray,
                  folds: list[AuditFold], scored: np.ndarray, tier: str, seed: int = 0,
-                 n_boot: int = N_BOOT) -> ChannelAudit:
+                 n_boot: int = N_BOOT) -> ChannelAudit | None:
     """Fit the two-channel model out of fold over the panel rows (X: (n, features),
     p_merit: (n,) out-of-fold merit probabilities, y: (n,) 0/1, years: (n,), scored: (n,)
     bool rows with an out-of-fold score); only rows passing the status criteria
-    (status_eligible) are fitted and scored."""
+    (status_eligible) are fitted and scored; None when they hold fewer than
+    MIN_SELECTIONS selections."""
     rank = merit_rank(np.where(scored, p_merit, -np.inf), years)
     places = pd.Series(y).groupby(years).transform("sum").to_numpy()
     # A selection that breaks a published eligibility rule (the title a list requires, the
     # SME size, subsidiary of a large group) cannot have been made on merit: p_non_merit 1.
     breach = (af.shortfall_flags(X, tier, None)[list(af.DISQUALIFYING)].max(axis=1)
               .to_numpy() == 1)
-    eligible = status_eligible(X)
+    eligible = status_eligible(X, tier)
     breach = (breach | ~eligible) & (y == 1) & scored
     scored = scored & eligible
+    if int(y[scored].sum()) < MIN_SELECTIONS:
+        return None
     XM = merit_design(p_merit, rank / np.maximum(places, 1), X, tier)
     Z = channel_design(X)
     offset = year_offset(y, years)
