@@ -135,12 +135,16 @@ def summary_words(anomalies: pd.DataFrame) -> list[str]:
 
 
 def effect_words(group: str, tier: str, excess: float, low: float, high: float,
-                 level: float = 0.9) -> str:
+                 level: float = 0.9, preposition: str = "In") -> str:
     """"In Jiangsu 江苏省, Little Giant selections exceed what merit predicts by 18% (90%
-    interval 9–27%)" for one group's excess (fractions)."""
-    verb = "exceed" if excess >= 0 else "fall short of"
-    return (f"In {group}, {TIER_NAMES[tier][0]} selections {verb} what merit predicts by "
-            f"{abs(excess):.0%} ({level:.0%} interval {low:.0%} to {high:.0%})")
+    interval 9% to 27%)" for one group's excess (fractions); a shortfall is worded as one,
+    its interval in the same magnitudes."""
+    if excess >= 0:
+        verb, size, (a, b) = "exceed", excess, (low, high)
+    else:
+        verb, size, (a, b) = "fall short of", -excess, (-high, -low)
+    return (f"{preposition} {group}, {TIER_NAMES[tier][0]} selections {verb} what merit "
+            f"predicts by {size:.0%} ({level:.0%} interval {a:.0%} to {b:.0%})")
 
 
 def effects_table(effects: pd.DataFrame, provinces: bool) -> pd.DataFrame:
@@ -171,5 +175,6 @@ def effect_summary(audit, most: int = 3) -> list[str]:
         below = clear[clear["excess"] < 0].tail(most).iloc[::-1]
         for r in pd.concat([above, below]).itertuples():
             name = province_label(r.group) if provinces else f"{r.group} firms"
-            sentences.append(effect_words(name, audit.tier, r.excess, r.low, r.high))
+            sentences.append(effect_words(name, audit.tier, r.excess, r.low, r.high,
+                                          preposition="In" if provinces else "Among"))
     return sentences
