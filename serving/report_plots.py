@@ -232,6 +232,6 @@ def effects_plot(audit) -> str:
         ax.axvline(0, color="grey", linestyle=":")
         labels = table["group"].map(province_label) if provinces else table["group"]
         ax.set_yticks(y, labels, fontsize=8 if provinces else 9)
-        ax.set(title=title, xlabel="selections above what merit predicts (%), 90% interval")
+        ax.set(title=title, xlabel="selections above merit (%), 90% interval")
     fig.tight_layout()
     return png_img(fig)
