@@ -20,8 +20,16 @@ anomaly score therefore combines
 - rule shortfalls: weak performance and failed R&D/IP criteria; and, as disqualifying, the
   two size breaches (own size or a large parent group above the SME limits).
 The soft parts are rank percentiles among the tier's certified firm-years, weighted a
-priori (WEIGHTS); a disqualifying breach adds 1, so such selections rank first. No weight
-or threshold is fitted to any record of which selections were irregular.
+priori (WEIGHTS); a disqualifying breach adds 1, so such selections rank first. That blend
+is the ranking (``anomaly_score``).
+
+Beside it, ``p_non_merit``: the posterior, from a model of how the list is filled by a merit
+channel and a non-merit channel (models/audit_channels.py), that the selection would not
+have happened on merit alone (empty for a tier with fewer than
+audit_channels.MIN_SELECTIONS selections). It does not order the anomalies: on the default
+universe it finds the non-merit selections less well than the blend (README). The flags
+explain the score. No weight or threshold is fitted to any record of which selections were
+irregular.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 from models import audit_flags as af
+from models.audit_channels import MIN_SELECTIONS, ChannelAudit, fit_channels
 from models.audit_oof import AuditFold, cross_fit, merit_rank, quota_expected
 from models.explain import (
     NON_MERIT_PILLARS,
@@ -48,7 +57,7 @@ from models.reasons import reason_codes
 WEIGHTS = {"merit_gap": 0.5, "non_merit_share": 0.2, "shap_isolation": 0.1,
            "rule_shortfalls": 0.2}
 SOFT_SHORTFALLS = ("weak_performance", "fails_rd_or_ip")
-DISQUALIFYING = ("exceeds_sme_size", "subsidiary_of_large_group")
+DISQUALIFYING = af.DISQUALIFYING
 LOW_MERIT_DEPTH = 2.0          # ranks beyond twice the year's number of selections
 NON_MERIT_SHARE_FLAG = 0.25    # a quarter or more of the push from ownership or region
 SAMPLE_SIZE = 1_000            # candidates whose SHAP values feed the global plots
@@ -74,7 +83,9 @@ class TierAudit:
     flags, components, anomaly_score and reasons; overlooked: high-merit candidates not
     selected; candidates: every scored candidate (firm_id, year, province, ownership,
     p_merit, p_full, expected_merit, selected); X / contributions_*: features and SHAP values
-    of the rows explained (certified, a sample of candidates, overlooked)."""
+    of the rows explained (certified, a sample of candidates, overlooked); channels: the
+    two-channel model (None when the tier falls back to the merit gap, ``fallback`` says
+    why)."""
 
     tier: str
     certified: pd.DataFrame
@@ -85,6 +96,8 @@ class TierAudit:
     contributions_merit: pd.DataFrame
     folds: list[AuditFold]
     merit_features: list[str]
+    channels: ChannelAudit | None = None
+    fallback: str = ""
 
 
 def _percentile(values: np.ndarray) -> np.ndarray:
@@ -175,6 +188,21 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     flags["low_merit_probability"] = (depth > LOW_MERIT_DEPTH).astype("int64")
     flags["non_merit_attribution_share"] = (share >= NON_MERIT_SHARE_FLAG).astype("int64")
     parts = anomaly_components(depth, share, isolation, flags)
+    channels, fallback = None, ""
+    if int(y[scored].sum()) >= MIN_SELECTIONS:
+        say(f"{tier}: merit and non-merit channels")
+        channels = fit_channels(X_full, cf.p_merit, y, years, cf.folds, scored, tier, seed)
+    # The ranking stays on the blend: on the default universe it finds the non-merit
+    # selections better than the two-channel posterior does (README, the audit's table);
+    # the posterior is reported beside it.
+    score = parts.sum(axis=1).to_numpy()
+    if channels is not None:
+        p_non_merit = channels.p_non_merit[pos]
+    else:
+        fallback = (f"{int(y[scored].sum())} selections scored, fewer than the "
+                    f"{MIN_SELECTIONS} (among candidates holding the title the list requires) "
+                    "the channel model needs")
+        p_non_merit = np.full(len(pos), np.nan)
     details = pd.DataFrame({"merit_rank": rank[pos], "candidates": candidates_n[pos],
                             "quota": quota[pos], "non_merit_share": share})
     X_cert_idx = X_cert.set_axis(pd.RangeIndex(len(pos)))
@@ -184,7 +212,7 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     shortfalls = _reasons_in_force(X_merit.iloc[pos], merit_c, verdicts, "against")
     certified = pd.DataFrame({
         "firm_id": keys["firm_id"].to_numpy()[pos], "year": years[pos], "tier": tier,
-        "anomaly_score": parts.sum(axis=1).to_numpy(),
+        "anomaly_score": score, "p_non_merit": p_non_merit,
         **{c: flags[c].to_numpy() for c in FLAG_COLUMNS},
         "falls_short": flags[list(af.SHORTFALL_FLAGS)].max(axis=1).to_numpy(),
         "merit_probability": cf.p_merit[pos], "merit_rank": rank[pos],
@@ -224,7 +252,8 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     })
     explained = cf.contributions_full.index.union(cf.contributions_merit.index)
     return TierAudit(tier, certified, overlooked, candidates, X_full.loc[explained],
-                     cf.contributions_full, cf.contributions_merit, cf.folds, merit)
+                     cf.contributions_full, cf.contributions_merit, cf.folds, merit,
+                     channels, fallback)
 
 
 def _drivers(contributions: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,8 @@ from features.rules import Assessment, assess, rulebook_in_force
 
 SHORTFALL_FLAGS = ("exceeds_sme_size", "weak_performance", "subsidiary_of_large_group",
                    "fails_rd_or_ip")
+# Breaches of the published SME eligibility rules: no selection breaking one is on merit.
+DISQUALIFYING = ("exceeds_sme_size", "subsidiary_of_large_group")
 FLAG_LABELS = {
     "exceeds_sme_size": "exceeds the SME size",
     "weak_performance": "weak performance",

@@ -111,20 +111,29 @@ def generate(
     calibration: Annotated[
         bool, typer.Option(help="Print the calibration check against published figures.")
     ] = True,
+    mechanism: Annotated[
+        str, typer.Option(help="How non-merit channels fill the lists: additive (favours add "
+                          "to the committee score) or separate (a favour channel fills part "
+                          "of each list independently of merit).")
+    ] = "additive",
 ) -> None:
     """Write a synthetic firm universe (fiscal years 2013-2025) in the data-contract format.
 
     Besides the four contract tables it writes truth.parquet: the channel (merit or a
-    non-merit channel) behind every certification event. No loader reads it.
+    non-merit channel) behind every certification event and its true probabilities. No
+    loader reads it.
     """
     from training.synthetic import generate_universe, write_universe
     from training.synthetic.calibration import calibration_report
 
     if fmt not in ("parquet", "csv"):
         raise UsageProblem(f"--format must be parquet or csv, got {fmt!r}")
+    if mechanism not in ("additive", "separate"):
+        raise UsageProblem(f"--mechanism must be additive or separate, got {mechanism!r}")
     with err.status("Generating the firm universe...") as status:
         tables = generate_universe(
-            n_firms=firms, seed=seed, progress=lambda stage: status.update(f"{stage}...")
+            n_firms=firms, seed=seed, progress=lambda stage: status.update(f"{stage}..."),
+            mechanism=mechanism,
         )
         status.update("Writing tables...")
         write_universe(tables, out_dir, fmt=fmt)

@@ -5,7 +5,8 @@ Sections: MERICS-style summary (how many selections fall short, by category, pro
 ownership), the check against truth where known, per tier the global SHAP plots (beeswarm,
 pillars, dependence on threshold criteria with the official thresholds), the top anomalies
 with waterfall plots and reasons, the disparity of selections against merit by province and
-ownership, and the overlooked candidates.
+ownership (observed against merit, and the non-merit channel's effects with intervals and in
+plain words), and the overlooked candidates.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from serving.report_plots import (
     beeswarm,
     dependence_plots,
     disparity_plot,
+    effects_plot,
     pillar_chart,
     waterfall,
 )
 from serving.report_summary import (
     by_year_table,
+    effect_summary,
+    effects_table,
     province_label,
     shortfall_by,
     shortfall_summary,
@@ -87,14 +91,14 @@ def _tier_section(audit, top_n: int, names: dict) -> list[str]:
             f'<div class="card" data-year="{r.year}" data-all="{int(row in overall)}" '
             f'data-year-top="{int(row in of_year)}"{shown}>'
             f'<b>{html.escape(_named(r.firm_id, names))}</b>, {r.year}: '
-            f'anomaly score '
-            f'{r.anomaly_score:.3f}; merit rank {r.merit_rank:,.0f} of {r.candidates:,.0f} for '
+            f'{_score_words(r)}; merit rank {r.merit_rank:,.0f} of {r.candidates:,.0f} for '
             f'{r.quota:,.0f} places; full-model probability {percent(r.full_probability)}'
             f'<br><span class="flags">Flags: {html.escape(flags)}</span>'
             f"<br>{html.escape(r.reasons or '')}"
             f"<br><b>Pushed towards selection:</b> {html.escape(r.reasons_for or '')}"
             f"<br><b>Short on merit:</b> {html.escape(r.reasons_against or '')}"
             f"<br>{waterfall(audit, row)}</div>")
+    parts += _channel_section(audit)
     by_owner = disparity(audit.candidates, "ownership")
     by_province = disparity(audit.candidates, "province")
     by_province["group"] = by_province["group"].map(province_label)
@@ -105,6 +109,47 @@ def _tier_section(audit, top_n: int, names: dict) -> list[str]:
                "sqrt(expected).</p>"), disparity_plot(audit),
               '<div class="grid"><div>', html_table(by_owner, ("group",), "{:.2f}"), "</div><div>",
               html_table(by_province, ("group",), "{:.2f}"), "</div></div>"]
+    return parts
+
+
+def _score_words(r) -> str:
+    """The card's score, and the posterior where the tier is modelled."""
+    words = f"anomaly score {r.anomaly_score:.3f}"
+    if pd.notna(r.p_non_merit):
+        words += f"; not on merit alone: {percent(r.p_non_merit)}"
+    return words
+
+
+def _channel_section(audit) -> list[str]:
+    """How the list was filled: the structure the data chose, the non-merit channel's province
+    and ownership effects with intervals, and the clearest effects in words."""
+    parts = ["<h3>Merit and non-merit channels</h3>"]
+    channels = audit.channels
+    if channels is None:
+        return parts + [f'<p class="note">Not modelled: {html.escape(audit.fallback)}.</p>']
+    structure = {"separate": "two separate channels (a list filled partly by merit, partly "
+                             "by favours)",
+                 "additive": "one committee whose log-odds add a non-merit bonus"}
+    loglik = ", ".join(f"{k} {v:.4f}" for k, v in channels.heldout_loglik.items())
+    parts.append(
+        f'<p class="note">The data chose {structure[channels.structure]} (held-out '
+        f"log-likelihood per candidate, walk-forward: {html.escape(loglik)}). Each selection's "
+        "<code>p_non_merit</code> is the probability that it would not have happened on merit "
+        "alone; it is shown on each anomaly's card but does not order them (on the default "
+        "universe the anomaly score finds the non-merit selections better). An effect "
+        "compares the selections the model expects in a province (or ownership class) with those it expects when that province's effect "
+        "is removed (or the firms are taken as independent), merit unchanged: +18% means 18% "
+        "more selections than merit and the other features predict. Intervals: 90%, from "
+        "bootstrap refits.</p>")
+    sentences = effect_summary(audit)
+    parts.append("<ul>" + "".join(f"<li>{html.escape(t)}.</li>" for t in sentences) + "</ul>"
+                 if sentences else '<p class="note">No province or ownership class has an '
+                 "effect whose interval excludes zero.</p>")
+    parts += [effects_plot(audit), '<div class="grid"><div>',
+              html_table(effects_table(channels.ownership_effects, False),
+                         ("group", "excess over merit", "interval", "clear")), "</div><div>",
+              html_table(effects_table(channels.province_effects, True),
+                         ("group", "excess over merit", "interval", "clear")), "</div></div>"]
     return parts
 
 

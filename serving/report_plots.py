@@ -212,3 +212,26 @@ def disparity_plot(audit) -> str:
     fig.tight_layout()
     return png_img(fig)
 
+
+
+def effects_plot(audit) -> str:
+    """The non-merit channel's effects with their intervals: provinces (left), ownership
+    classes (right); excess over what merit predicts, in percent."""
+    channels = audit.channels
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 6.5),
+                                      gridspec_kw={"width_ratios": [3, 2]})
+    for ax, effects, provinces, title in (
+            (left, channels.province_effects, True, "By province"),
+            (right, channels.ownership_effects, False, "By ownership")):
+        table = effects.sort_values("excess", ignore_index=True)
+        y = np.arange(len(table))
+        centre = 100 * table["excess"].to_numpy()
+        err = 100 * np.vstack([table["excess"] - table["low"], table["high"] - table["excess"]])
+        ax.errorbar(centre, y, xerr=np.clip(err, 0, None), fmt="o", color="#1f5f8b",
+                    ecolor="#9aa3ae", capsize=2, markersize=4)
+        ax.axvline(0, color="grey", linestyle=":")
+        labels = table["group"].map(province_label) if provinces else table["group"]
+        ax.set_yticks(y, labels, fontsize=8 if provinces else 9)
+        ax.set(title=title, xlabel="selections above merit (%), 90% interval")
+    fig.tight_layout()
+    return png_img(fig)

@@ -134,3 +134,49 @@ def summary_words(anomalies: pd.DataFrame) -> list[str]:
             text += f". The largest share falling short: {worst} ({shares[worst]:.0%})"
         out.append(f"<p>{text}.</p>")
     return out
+
+
+def effect_words(group: str, tier: str, excess: float, low: float, high: float,
+                 level: float = 0.9, preposition: str = "In") -> str:
+    """"In Jiangsu 江苏省, Little Giant selections exceed what merit predicts by 18% (90%
+    interval 9% to 27%)" for one group's excess (fractions); a shortfall is worded as one,
+    its interval in the same magnitudes."""
+    if excess >= 0:
+        verb, size, (a, b) = "exceed", excess, (low, high)
+    else:
+        verb, size, (a, b) = "fall short of", -excess, (-high, -low)
+    return (f"{preposition} {group}, {TIER_NAMES[tier][0]} selections {verb} what merit "
+            f"predicts by {size:.0%} ({level:.0%} interval {a:.0%} to {b:.0%})")
+
+
+def effects_table(effects: pd.DataFrame, provinces: bool) -> pd.DataFrame:
+    """A channel-effect table as a reader sees it: group names, excess and interval in
+    percent, and whether the interval excludes no effect."""
+    out = pd.DataFrame({
+        "group": effects["group"].map(province_label) if provinces else effects["group"],
+        "candidates": effects["candidates"],
+        "excess over merit": effects["excess"].map("{:+.0%}".format),
+        "interval": [f"{lo:+.0%} to {hi:+.0%}" for lo, hi in zip(effects["low"],
+                                                                 effects["high"])],
+        "clear": np.where((effects["low"] > 0) | (effects["high"] < 0), "yes", "no"),
+    })
+    return out
+
+
+def effect_summary(audit, most: int = 3) -> list[str]:
+    """Plain-words sentences for a tier's clearest effects: the provinces (up to ``most``
+    above and ``most`` below) and ownership classes whose interval excludes no effect."""
+    channels = audit.channels
+    if channels is None:
+        return []
+    sentences = []
+    for effects, provinces in ((channels.province_effects, True),
+                               (channels.ownership_effects, False)):
+        clear = effects[(effects["low"] > 0) | (effects["high"] < 0)]
+        above = clear[clear["excess"] > 0].head(most)
+        below = clear[clear["excess"] < 0].tail(most).iloc[::-1]
+        for r in pd.concat([above, below]).itertuples():
+            name = province_label(r.group) if provinces else f"{r.group} firms"
+            sentences.append(effect_words(name, audit.tier, r.excess, r.low, r.high,
+                                          preposition="In" if provinces else "Among"))
+    return sentences

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score
 
 from features.atomic import CSV_ENCODING, move_folder_into_place
@@ -27,7 +28,9 @@ from models.audit import FLAG_COLUMNS, TierAudit, audit_tier
 AUDITED_TIERS = TIERS
 OUTPUT_FILES = ("anomalies.csv", "overlooked.csv", "report.html")
 ANOMALY_COLUMNS = [
-    "firm_id", "name", "province_en", "province_zh", "industry_code", "year", "tier", "anomaly_score", *FLAG_COLUMNS, "falls_short", "reasons",
+    "firm_id", "name", "province_en", "province_zh", "industry_code", "year", "tier",
+    "anomaly_score", "p_non_merit", *FLAG_COLUMNS,
+    "falls_short", "reasons",
     "reasons_for", "reasons_against", "merit_probability", "merit_rank", "candidates", "quota",
     "full_probability", "non_merit_share", "shap_isolation", "rulebook", "failed_criteria",
     "rule_failures",
@@ -36,6 +39,9 @@ ANOMALY_COLUMNS = [
 ]
 METHODS = {
     "audit": "anomaly score (merit gap, non-merit share, SHAP isolation, rule flags)",
+    "p_non_merit": "the two-channel model's posterior of the non-merit channel (tiers with "
+                   "enough selections)",
+    "oracle": "the generator's true p_non_merit (the best achievable ranking)",
     "rule_violations": "baseline: count of failed criteria of the rulebook in force, on data",
     "low_oof_probability": "baseline: 1 - full-model out-of-fold probability",
 }
@@ -56,6 +62,9 @@ class AuditResult:
     experiment: str
     tiers: dict[str, TierAudit] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    # Spearman correlation of recovered province effects with the generator's interference
+    # (only for a generated universe, which has truth.parquet).
+    province_agreement: dict[str, float] = field(default_factory=dict)
 
 
 def precision_at_k_ties(y_true, score, k: int) -> float:
@@ -79,18 +88,27 @@ def precision_at_k_ties(y_true, score, k: int) -> float:
 def evaluate_against_truth(anomalies: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """How well each ranking finds the non-merit selections, per tier.
 
-    anomalies: the audit's rows (firm_id, year, tier, anomaly_score, rule_failures,
-    full_probability); truth: firm_id, tier, year, event, channel (channel != "merit" =
-    selected for another reason). Only `granted` events are selections. Returns one row per
-    tier and method: selections, non_merit, k (= non_merit), average_precision,
-    precision_at_k, base_rate.
+    anomalies: the audit's rows (firm_id, year, tier, anomaly_score, p_non_merit,
+    rule_failures, full_probability); truth: firm_id, tier, year, event, channel (channel !=
+    "merit" = selected for another reason) and, from generators that write it,
+    true_p_non_merit (the oracle). Only `granted` events are selections. Returns one row
+    per tier and method (METHODS): selections, non_merit, k (= non_merit),
+    average_precision, precision_at_k, base_rate, of_oracle (average_precision / the
+    oracle's).
     """
-    granted = truth[truth["event"] == "granted"][["firm_id", "tier", "year", "channel"]]
+    keep = ["firm_id", "tier", "year", "channel"]
+    if "true_p_non_merit" in truth:
+        keep.append("true_p_non_merit")
+    granted = truth[truth["event"] == "granted"][keep]
     joined = anomalies.merge(granted.drop_duplicates(["firm_id", "tier", "year"]),
                              on=["firm_id", "tier", "year"], how="inner")
-    scores = {"audit": joined["anomaly_score"],
-              "rule_violations": joined["rule_failures"],
-              "low_oof_probability": 1.0 - joined["full_probability"]}
+    scores = {"audit": joined["anomaly_score"]}
+    if "p_non_merit" in joined and joined["p_non_merit"].notna().any():
+        scores["p_non_merit"] = joined["p_non_merit"]
+    if "true_p_non_merit" in joined:
+        scores["oracle"] = joined["true_p_non_merit"]
+    scores.update({"rule_violations": joined["rule_failures"],
+                   "low_oof_probability": 1.0 - joined["full_probability"]})
     rows = []
     for tier, part in joined.groupby("tier", sort=False):
         label = (part["channel"] != "merit").to_numpy(dtype=int)
@@ -104,8 +122,27 @@ def evaluate_against_truth(anomalies: pd.DataFrame, truth: pd.DataFrame) -> pd.D
                 "precision_at_k": precision_at_k_ties(label, values, k) if k else float("nan"),
                 "base_rate": k / len(part) if len(part) else float("nan"),
             })
-    return pd.DataFrame(rows, columns=["tier", "method", "selections", "non_merit", "k",
-                                       "average_precision", "precision_at_k", "base_rate"])
+    table = pd.DataFrame(rows, columns=["tier", "method", "selections", "non_merit", "k",
+                                        "average_precision", "precision_at_k", "base_rate"])
+    oracle = table[table["method"] == "oracle"].set_index("tier")["average_precision"]
+    table["of_oracle"] = table["average_precision"] / table["tier"].map(oracle)
+    return table
+
+
+def province_effect_agreement(audits: dict[str, TierAudit],
+                              interference: pd.Series) -> dict[str, float]:
+    """Spearman correlation, per modelled tier, between the recovered province effects
+    (excess over merit) and the generator's provincial interference (index = province
+    code)."""
+    out = {}
+    for tier, audit in audits.items():
+        if audit.channels is None:
+            continue
+        effects = audit.channels.province_effects.set_index("group")["excess"]
+        common = effects.index.intersection(interference.index)
+        if len(common) >= 3:
+            out[tier] = float(spearmanr(effects[common], interference[common])[0])
+    return out
 
 
 def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
@@ -155,10 +192,11 @@ def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
     overlooked = with_identity(pd.concat([a.overlooked for a in audits.values()],
                                           ignore_index=True), dataset.firms)
     truth_path = data_dir / "truth.parquet"
-    evaluation = None
+    evaluation, agreement = None, {}
     if truth_path.exists():
         say("Evaluating against truth.parquet")
         evaluation = evaluate_against_truth(anomalies, pd.read_parquet(truth_path))
+        agreement = province_effect_agreement(audits, generator_interference())
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
@@ -172,13 +210,14 @@ def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
         experiment = experiment_for_dataset(data_dir)
         with mlflow.start_run(run_name="audit") as run:
             _log_run(mlflow, data_dir, tiers, seed, anomalies, overlooked, evaluation, skipped)
+            _log_channels(mlflow, audits, agreement)
             for name in OUTPUT_FILES:
                 mlflow.log_artifact(str(tmp / name), artifact_path="audit")
         move_folder_into_place(tmp, out_dir, OUTPUT_FILES)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return AuditResult(out_dir, anomalies, overlooked, evaluation, out_dir / "report.html",
-                       run.info.run_id, experiment, audits, skipped)
+                       run.info.run_id, experiment, audits, skipped, agreement)
 
 
 def with_identity(frame: pd.DataFrame, firms: pd.DataFrame) -> pd.DataFrame:
@@ -211,3 +250,26 @@ def _log_run(mlflow, data_dir: Path, tiers, seed: int, anomalies: pd.DataFrame,
                 value = getattr(row, metric)
                 if np.isfinite(value):
                     mlflow.log_metric(f"truth.{row.tier}.{row.method}.{metric}", float(value))
+
+
+def generator_interference() -> pd.Series:
+    """The built-in generator's provincial interference by province code (what the
+    province effects of a generated universe should recover)."""
+    from training.synthetic.firms import load_reference
+
+    provinces = load_reference().provinces
+    return pd.Series(provinces["interference"].to_numpy(dtype=float),
+                     index=provinces["province"].astype(str).to_numpy())
+
+
+def _log_channels(mlflow, audits: dict[str, TierAudit], agreement: dict[str, float]) -> None:
+    """Held-out log-likelihood of each structure, the structure kept, fallbacks."""
+    for tier, audit in audits.items():
+        if audit.channels is None:
+            mlflow.set_tag(f"{tier}.channels", f"fallback: {audit.fallback}")
+            continue
+        mlflow.set_tag(f"{tier}.channels", audit.channels.structure)
+        for structure, value in audit.channels.heldout_loglik.items():
+            mlflow.log_metric(f"{tier}.heldout_loglik.{structure}", float(value))
+    for tier, rho in agreement.items():
+        mlflow.log_metric(f"truth.{tier}.province_effect_spearman", rho)

@@ -101,6 +101,41 @@ def test_audit_finds_non_merit_selections_better_than_both_baselines(audited):
     assert ap[(TIER, "audit")] > evaluation.loc[(TIER, "audit"), "base_rate"] * 1.5
 
 
+def test_the_non_merit_posterior_is_reported_beside_the_ranking(audited):
+    result = audited["result"]
+    audit = result.tiers[TIER]
+    channels = audit.channels
+    assert channels is not None  # enough Little Giant selections to model
+    assert set(channels.heldout_loglik) == {"separate", "additive"}
+    assert channels.structure == max(channels.heldout_loglik, key=channels.heldout_loglik.get)
+    rows = result.anomalies[result.anomalies["tier"] == TIER]
+    assert rows["p_non_merit"].between(0, 1).all()
+    # The ranking is the blend, sorted; the posterior stands beside it.
+    assert rows["anomaly_score"].is_monotonic_decreasing
+    assert not np.array_equal(rows["anomaly_score"], rows["p_non_merit"])
+    # A selection breaking a published eligibility rule was not made on merit.
+    breach = (rows["exceeds_sme_size"] == 1) | (rows["subsidiary_of_large_group"] == 1)
+    assert (rows.loc[breach, "p_non_merit"] == 1).all()
+    for effects in (channels.province_effects, channels.ownership_effects):
+        assert (effects["low"] <= effects["high"]).all()
+        assert effects["candidates"].gt(0).all()
+    assert set(channels.ownership_effects["group"]) <= {"state-controlled", "subsidiary",
+                                                        "independent"}
+    evaluation = result.truth_evaluation.set_index(["tier", "method"])
+    assert evaluation.loc[(TIER, "oracle"), "of_oracle"] == pytest.approx(1.0)
+    assert {"audit", "p_non_merit", "oracle"} <= set(evaluation.loc[TIER].index)
+    assert -1 <= result.province_agreement[TIER] <= 1
+
+
+def test_channel_section_names_the_structure_and_effects(audited):
+    from serving.report import _channel_section
+
+    audit = audited["result"].tiers[TIER]
+    text = "".join(_channel_section(audit))
+    assert "held-out" in text and "data:image/png;base64," in text
+    assert "selections exceed what merit predicts" in text or "No province" in text
+
+
 def test_overlooked_are_unselected_high_merit_candidates(audited):
     result = audited["result"]
     overlooked = result.overlooked
@@ -126,6 +161,9 @@ def test_run_is_tracked_in_mlflow(audited):
     assert run.info.run_name == "audit"
     assert run.data.metrics[f"truth.{TIER}.audit.average_precision"] == pytest.approx(
         result.truth_evaluation.query("method == 'audit'")["average_precision"].iloc[0])
+    assert run.data.tags[f"{TIER}.channels"] in ("separate", "additive")
+    assert f"{TIER}.heldout_loglik.separate" in run.data.metrics
+    assert f"{TIER}.heldout_loglik.additive" in run.data.metrics
     logged = {a.path for a in client.list_artifacts(result.run_id, "audit")}
     assert logged == {f"audit/{name}" for name in OUTPUT_FILES}
 

@@ -120,3 +120,22 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert not seen["overflows"], seen["overflows"]
     assert shown and set(shown) == {year}, shown
     assert not after["overlaps"] and not after["overflows"], after
+
+
+def test_a_tier_with_too_few_selections_says_it_is_not_modelled(report):
+    audit, anomalies = report["audit"], report["anomalies"]
+    # Three years of a 6,000-firm universe hold fewer selections than the model needs.
+    assert audit.channels is None and "fewer than the 200" in audit.fallback
+    assert anomalies["p_non_merit"].isna().all()
+    assert "Not modelled" in report["html"]
+
+
+def test_effect_words_read_as_a_sentence_with_the_interval():
+    from serving.report_summary import effect_words
+
+    assert effect_words("Jiangsu", "little_giant", 0.18, 0.09, 0.27) == (
+        "In Jiangsu, Little Giant selections exceed what merit predicts by 18% "
+        "(90% interval 9% to 27%)")
+    assert effect_words("Hebei", "specialized", -0.12, -0.2, -0.04) == (
+        "In Hebei, Specialized SME selections fall short of what merit predicts by 12% "
+        "(90% interval 4% to 20%)")

@@ -35,7 +35,8 @@ SCHEMA = {
     "patents": {"patent_id": STR, "firm_id": STR, "kind": STR, "filed": DATE,
                 "granted": DATE, "lapsed": DATE, "ipc": STR},
     "certifications": {"firm_id": STR, "tier": STR, "year": I64, "batch": F64, "event": STR},
-    "truth": {"firm_id": STR, "tier": STR, "year": I64, "event": STR, "channel": STR},
+    "truth": {"firm_id": STR, "tier": STR, "year": I64, "event": STR, "channel": STR,
+              "true_p_selected": F64, "true_p_non_merit": F64},
 }
 
 
@@ -180,6 +181,43 @@ def test_truth_channels(tables):
     assert (truth.loc[truth["event"] == "revoked", "channel"] == "merit").all()
     new_lg = truth[(truth["tier"] == "little_giant") & (truth["event"] == "granted")]
     assert 0.05 < (new_lg["channel"] != "merit").mean() < 0.5
+
+
+def _oracle_ap(truth: pd.DataFrame, tier: str) -> tuple[float, pd.DataFrame]:
+    from sklearn.metrics import average_precision_score
+
+    grants = truth[(truth["tier"] == tier) & (truth["event"] == "granted")]
+    label = grants["channel"] != "merit"
+    return average_precision_score(label, grants["true_p_non_merit"]), grants
+
+
+def test_truth_keeps_true_probabilities_that_rank_the_channels(tables):
+    truth = tables["truth"]
+    decided = truth[truth["event"] != "revoked"]
+    for column in ("true_p_selected", "true_p_non_merit"):
+        assert decided[column].between(0, 1).all(), column
+        assert truth.loc[truth["event"] == "revoked", column].isna().all()
+    ap, grants = _oracle_ap(truth, "little_giant")
+    assert ap > 0.8
+    merit = grants["channel"] == "merit"
+    assert grants.loc[merit, "true_p_non_merit"].mean() < 0.3
+    assert grants.loc[~merit, "true_p_non_merit"].mean() > 0.5
+
+
+def test_separate_mechanism_fills_a_share_of_each_list_by_favours(tables):
+    separate = generate_universe(n_firms=N, seed=SEED, mechanism="separate")
+    # Only the lists differ: firms and their data are the same draws.
+    pd.testing.assert_frame_equal(separate["firms"], tables["firms"])
+    truth = separate["truth"]
+    new_lg = truth[(truth["tier"] == "little_giant") & (truth["event"] == "granted")]
+    assert 0.05 < (new_lg["channel"] != "merit").mean() < 0.3  # SEPARATE_SHARE 0.2
+    ap, _ = _oracle_ap(truth, "little_giant")
+    assert ap > 0.8
+    assert not new_lg.reset_index(drop=True).equals(
+        tables["truth"][(tables["truth"]["tier"] == "little_giant")
+                        & (tables["truth"]["event"] == "granted")].reset_index(drop=True))
+    with pytest.raises(ValueError, match="mechanism"):
+        generate_universe(n_firms=200, seed=SEED, mechanism="lottery")
 
 
 def test_decisions_do_not_use_later_data():

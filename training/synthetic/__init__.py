@@ -5,7 +5,12 @@ financials (:mod:`training.synthetic.trajectories`), their IP rights
 (:mod:`training.synthetic.patents`) and the certification lists year by year
 (:mod:`training.synthetic.selection`), and returns the four contract tables plus
 ``truth``: one row per certification event with the channel that produced it (``merit``
-or a non-merit channel). ``write_universe`` writes them to a folder.
+or a non-merit channel) and the true probabilities behind it (``true_p_selected``,
+``true_p_non_merit``: the chance it would not have happened on merit alone; NaN for
+revocations). ``mechanism`` chooses how the non-merit channels act: ``additive`` (favours
+add to one committee score, the default) or ``separate`` (a favour channel fills part of
+each list independently of merit); see :mod:`training.synthetic.selection`.
+``write_universe`` writes them to a folder.
 
 Sizes are calibrated to published counts at 500,000 firms and scale with ``n_firms``.
 The same seed gives identical tables.
@@ -29,7 +34,14 @@ import pyarrow.parquet as pq
 from features.atomic import move_folder_into_place
 from training.synthetic.firms import BOARDS, Firms, Reference, draw_firms, load_reference
 from training.synthetic.patents import Patents, arrow_columns, simulate_patents
-from training.synthetic.selection import CHANNELS, EVENTS, TIERS, Events, run_selection
+from training.synthetic.selection import (
+    CHANNELS,
+    EVENTS,
+    MECHANISMS,
+    TIERS,
+    Events,
+    run_selection,
+)
 from training.synthetic.trajectories import Panel, add_high_tech, add_subsidies, simulate_panel
 
 CONTRACT_TABLES = ("firms", "financials", "patents", "certifications")
@@ -60,12 +72,14 @@ class Simulation:
 
 
 def simulate(n_firms: int, seed: int, first_year: int, last_year: int,
-             progress: Progress = None) -> Simulation:
+             progress: Progress = None, mechanism: str = "additive") -> Simulation:
     """Run every stage of the generator and keep the internal arrays."""
     if n_firms < 1:
         raise ValueError(f"n_firms must be positive, got {n_firms}")
     if not 1990 <= first_year < last_year:
         raise ValueError(f"need 1990 <= first_year < last_year, got {first_year}..{last_year}")
+    if mechanism not in MECHANISMS:
+        raise ValueError(f"mechanism must be one of {MECHANISMS}, got {mechanism!r}")
     report = progress or (lambda stage: None)
     ref = load_reference()
 
@@ -85,7 +99,7 @@ def simulate(n_firms: int, seed: int, first_year: int, last_year: int,
     add_high_tech(rng("certificates"), panel, patents.valid_ip)
     report("selection")
     events = run_selection(stage_seed(seed, "selection"), firms, panel, patents.valid_inv,
-                           patents.valid_ip, *selection_constants(ref))
+                           patents.valid_ip, *selection_constants(ref), mechanism=mechanism)
     favoured = (firms.connections > 0) | firms.group_backing
     add_subsidies(rng("subsidies"), panel, firms, favoured, events.title)
     return Simulation(ref=ref, firms=firms, panel=panel, patents=patents, events=events)
@@ -99,13 +113,15 @@ def selection_constants(ref: Reference) -> tuple[np.ndarray, int]:
 
 
 def generate_universe(n_firms: int = 20_000, seed: int = 7, first_year: int = 2013,
-                      last_year: int = 2025, progress: Progress = None) -> dict[str, pd.DataFrame]:
+                      last_year: int = 2025, progress: Progress = None,
+                      mechanism: str = "additive") -> dict[str, pd.DataFrame]:
     """Generate the universe; returns {"firms", "financials", "patents", "certifications",
     "truth"} DataFrames with the column names and dtypes of the normalised contract tables.
 
-    ``progress`` (optional) is called with the name of each stage as it starts.
+    ``progress`` (optional) is called with the name of each stage as it starts;
+    ``mechanism`` ("additive" or "separate") is how non-merit channels fill the lists.
     """
-    sim = simulate(n_firms, seed, first_year, last_year, progress)
+    sim = simulate(n_firms, seed, first_year, last_year, progress, mechanism)
     if progress:
         progress("tables")
     firm_ids = pa.array(sim.firms.firm_id)
@@ -206,7 +222,9 @@ def _event_frames(events: Events, firm_ids: pa.Array) -> tuple[pd.DataFrame, pd.
     certifications = pd.DataFrame({"firm_id": ids, "tier": tier, "year": year,
                                    "batch": events.batch.astype(np.float64), "event": event})
     truth = pd.DataFrame({"firm_id": ids.copy(), "tier": tier.copy(), "year": year.copy(),
-                          "event": event.copy(), "channel": _str(CHANNELS[events.channel])})
+                          "event": event.copy(), "channel": _str(CHANNELS[events.channel]),
+                          "true_p_selected": events.p_selected,
+                          "true_p_non_merit": events.p_non_merit})
     return certifications, truth
 
 

@@ -7,11 +7,24 @@ candidates ranked by committee score (:mod:`training.synthetic.committee`) plus 
 Specialized SMEs are provincial lists with per-province quotas; Little Giants and
 Champions are national lists.
 
-Selection is not purely on merit. Channel favours are added to the committee score:
-backed subsidiaries of large groups and oversized firms escape the SME size check, a
-province pushes its favourites (strength from provinces.csv), state-linked and personally
-connected firms get the benefit of the doubt. A selected firm whose score without favours
-would have missed the cutoff is recorded with the channel that carried it.
+Selection is not purely on merit. Channel favours: backed subsidiaries of large groups and
+oversized firms escape the SME size check, a province pushes its favourites (strength from
+provinces.csv), state-linked and personally connected firms get the benefit of the doubt.
+How favours act is the ``mechanism`` (MECHANISMS):
+
+- ``additive`` (the default): favours are added to the committee score, and the list is
+  the top of merit + favours + noise;
+- ``separate``: two channels fill the list independently. Each eligible firm is granted
+  through favours with probability ``c = lam * (1 - exp(-favours))``, ``lam`` set so the
+  channel fills SEPARATE_SHARE of the year's quota in expectation; merit (score + noise)
+  fills the rest.
+
+A selected firm that merit alone would not have selected (its score without favours
+misses the merit cutoff) is recorded with the channel that carried it. Every decision
+also records the true probabilities the audit is judged against: ``p_selected`` (before
+the committee noise is drawn) and ``p_non_merit``, the probability that the selection
+would not have happened on merit alone (additive: ``1 - Phi((s - k) / sd) / Phi((s + f - k)
+/ sd)`` with score s, favours f, cutoff k, noise sd; separate: ``(1 - m) c / P``).
 
 Everything a decision in year t reads comes from fiscal year t-1 or earlier, and all
 random draws of a year have fixed sizes, so changing data of year t or later never
@@ -23,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr
 
 from features import domain
 from training.synthetic import committee
@@ -57,12 +71,14 @@ FAVOUR = {"subsidiary": 1.0, "provincial": 1.7, "state_ties": 1.0, "lenient": 1.
 OVERSIZE_LIMIT = 2500
 PROVINCE_PICK = 0.12        # share of a province's candidates it pushes in a year
 NOISE = (0.8, 0.7, 0.5)     # committee noise by tier
+MECHANISMS = ("additive", "separate")
+SEPARATE_SHARE = (0.2, 0.2, 0.1)  # share of a list the favour channel fills, by tier
 
 
 @dataclass
 class Events:
     """Decisions as parallel arrays (firm index, tier code, year, event code, channel code,
-    batch number or NaN) and ``title`` (n, T) int8: highest tier held during each year
+    batch number or NaN, true p_selected and p_non_merit, NaN for revocations) and ``title`` (n, T) int8: highest tier held during each year
     (0 none, 1 specialized, 2 little giant, 3 champion)."""
 
     firm: np.ndarray
@@ -71,6 +87,8 @@ class Events:
     event: np.ndarray
     channel: np.ndarray
     batch: np.ndarray
+    p_selected: np.ndarray
+    p_non_merit: np.ndarray
     title: np.ndarray
 
 
@@ -110,34 +128,73 @@ def _top_by_group(score: np.ndarray, group: np.ndarray, quota: np.ndarray) -> np
     return chosen
 
 
-def _decide(merit: np.ndarray, favours: np.ndarray, eligible: np.ndarray,
-            group: np.ndarray, quota: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pick the top ``quota`` per group by merit + favours; return (chosen mask, channel).
+def _decide(score: np.ndarray, noise: np.ndarray, sd: float, favours: np.ndarray,
+            eligible: np.ndarray, group: np.ndarray, quota: np.ndarray, mechanism: str,
+            draw: np.ndarray, share: float) -> tuple[np.ndarray, ...]:
+    """Fill ``quota[g]`` places per group g from the eligible firms; return (chosen mask,
+    channel, true p_selected, true p_non_merit), all (n,).
 
-    A chosen firm is on ``merit`` when its score without favours reaches the group cutoff,
-    otherwise on the channel with the largest favour.
+    score: merit without noise; noise: the committee's draw (sd ``sd``); favours: (5, n);
+    draw: (n,) uniforms for the separate mechanism's favour channel; share: the share of
+    the quota that channel fills in expectation. A chosen firm is on ``merit`` when its
+    score + noise reaches the merit cutoff, otherwise on the channel with the largest
+    favour.
     """
     idx = np.flatnonzero(eligible)
-    own_merit, own_favours, own_group = merit[idx], favours[:, idx], group[idx]
-    total = own_merit + own_favours.sum(axis=0)
-    picked = _top_by_group(total, own_group, quota)
-    cutoff = np.full(len(quota), np.inf, F32)
-    np.minimum.at(cutoff, own_group[picked], total[picked])
-    on_merit = own_merit >= cutoff[own_group]
-    chosen = np.zeros(len(merit), bool)
+    own_merit = score[idx] + noise[idx]
+    own_favours, own_group = favours[:, idx], group[idx]
+    own_score = score[idx]
+    n_groups = len(quota)
+    strength = own_favours.sum(axis=0)
+    if mechanism == "additive":
+        total = own_merit + strength
+        picked = _top_by_group(total, own_group, quota)
+        cutoff = np.full(n_groups, np.inf, F32)
+        np.minimum.at(cutoff, own_group[picked], total[picked])
+        on_merit = own_merit >= cutoff[own_group]
+        k = cutoff[own_group].astype(np.float64)
+        p_alone = ndtr((own_score - k) / sd)
+        p_sel = ndtr((own_score + strength - k) / sd)
+        p_non = np.clip(1 - p_alone / np.maximum(p_sel, 1e-300), 0, 1)
+    elif mechanism == "separate":
+        pull = 1 - np.exp(-strength.astype(np.float64))
+        room = np.bincount(own_group, weights=pull, minlength=n_groups)
+        lam = np.where(room > 0, share * quota / np.maximum(room, 1e-12), 0.0)
+        c = np.minimum(1.0, lam[own_group] * pull)
+        favoured = (draw[idx] < c) & (quota[own_group] > 0)
+        # Favours cannot take more places than a group has.
+        favoured &= _top_by_group(np.where(favoured, own_merit, -np.inf), own_group, quota)
+        rest = quota - np.bincount(own_group[favoured], minlength=n_groups)
+        by_merit = _top_by_group(np.where(favoured, -np.inf, own_merit), own_group, rest)
+        picked = favoured | by_merit
+        cutoff = np.full(n_groups, np.inf, F32)
+        np.minimum.at(cutoff, own_group[by_merit], own_merit[by_merit])
+        on_merit = own_merit >= cutoff[own_group]
+        p_m = ndtr((own_score - cutoff[own_group].astype(np.float64)) / sd)
+        p_sel = 1 - (1 - p_m) * (1 - c)
+        p_non = (1 - p_m) * c / np.maximum(p_sel, 1e-300)
+    else:
+        raise ValueError(f"mechanism must be one of {MECHANISMS}, got {mechanism!r}")
+    chosen = np.zeros(len(score), bool)
     chosen[idx[picked]] = True
-    channel = np.zeros(len(merit), np.int8)
+    channel = np.zeros(len(score), np.int8)
     channel[idx] = np.where(on_merit, 0, 1 + np.argmax(own_favours, axis=0))
-    return chosen, channel
+    p_selected = np.full(len(score), np.nan)
+    p_non_merit = np.full(len(score), np.nan)
+    p_selected[idx], p_non_merit[idx] = p_sel, p_non
+    return chosen, channel, p_selected, p_non_merit
 
 
 def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
                   valid_inv: np.ndarray, valid_ip: np.ndarray, interference: np.ndarray,
-                  guangdong_index: int) -> Events:
+                  guangdong_index: int, mechanism: str = "additive") -> Events:
     """Simulate every list from the first announcement year to the last sample year.
 
-    ``interference`` (n_provinces,) 0..1 scales a province's push for its favourites.
+    ``interference`` (n_provinces,) 0..1 scales a province's push for its favourites;
+    ``mechanism`` (MECHANISMS) is how favours act (module docstring).
     """
+    if mechanism not in MECHANISMS:
+        raise ValueError(f"mechanism must be one of {MECHANISMS}, got {mechanism!r}")
     n, T = panel.revenue.shape
     first_year, last_year = int(panel.years[0]), int(panel.years[-1])
     quota = quotas(n, first_year, last_year)
@@ -161,6 +218,9 @@ def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
         push_size = rng.uniform(0.5, 1.5, n).astype(F32)
         violation = rng.random((3, n)) < MIDTERM_VIOLATION
         silent = rng.random((3, n)) < SILENT_REVOKE
+        # Drawn every year whatever the mechanism, after the other draws: the additive
+        # universe stays the one it was.
+        favour_draw = rng.random((3, n))
         if year < 2016:
             continue
 
@@ -179,13 +239,19 @@ def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
                      committee.SME_PENALTY + FAVOUR["oversized"], 0.0),
         ]).astype(F32)
         lg_before = (lg_first < year).astype(F32)
-        merit = np.stack([
+        score = np.stack([
             committee.specialized_merit(f, firms, guangdong) - committee.SME_PENALTY * sme_fail,
             committee.little_giant_merit(f, firms) - committee.SME_PENALTY * sme_fail,
             committee.champion_merit(f, lg_before, year),
-        ]) + noise
+        ])
+        merit = score + noise
         champ_favours = favours * np.array([0, 0.15, 0.25, 0.1, 0], F32)[:, None]
         tier_favours = (favours, favours, champ_favours)
+
+        def decide(tier, score_, noise_, eligible, group, quota_, favours_=tier_favours,
+                   draw=favour_draw):
+            return _decide(score_, noise_, NOISE[tier], favours_[tier], eligible, group,
+                           quota_, mechanism, draw[tier], SEPARATE_SHARE[tier])
 
         for tier in (SPEC, LG, CHAMP):
             struck = valid[tier] & (violation[tier] | (~f["obs"] & silent[tier]))
@@ -194,11 +260,12 @@ def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
             if due[tier].any():
                 keep = LG_KEEP.get(year, KEEP_DEFAULT[tier]) if tier == LG else KEEP_DEFAULT[tier]
                 reviewed = due[tier]
-                review = merit[tier] - noise[tier] + review_noise[tier]
                 k = round(keep * int(reviewed.sum()))
-                kept, channel = _decide(review, tier_favours[tier], reviewed & f["obs"],
-                                        np.zeros(n, np.int16), np.array([k]))
-                log.append((np.flatnonzero(kept), tier, year, RENEWED, channel[kept]))
+                kept, channel, p_sel, p_non = decide(
+                    tier, merit[tier] - noise[tier], review_noise[tier], reviewed & f["obs"],
+                    np.zeros(n, np.int16), np.array([k]))
+                log.append((np.flatnonzero(kept), tier, year, RENEWED, channel[kept],
+                            p_sel[kept], p_non[kept]))
                 log.append((np.flatnonzero(reviewed & ~kept), tier, year, REVOKED, 0))
                 announced[tier, kept] = year
                 revoked[tier, reviewed & ~kept] = year
@@ -207,22 +274,23 @@ def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
         new_champ = np.zeros(n, bool)
         if year in quota[CHAMP]:
             eligible = f["obs"] & ~valid[CHAMP] & ~due[CHAMP]
-            new_champ, channel = _decide(merit[CHAMP], champ_favours, eligible,
-                                         np.zeros(n, np.int16), np.array([quota[CHAMP][year]]))
-            _grant(log, announced, new_champ, channel, CHAMP, year)
+            new_champ, *decision = decide(CHAMP, score[CHAMP], noise[CHAMP], eligible,
+                                          np.zeros(n, np.int16), np.array([quota[CHAMP][year]]))
+            _grant(log, announced, new_champ, decision, CHAMP, year)
         if year in quota[LG]:
             eligible = (f["obs"] & valid[SPEC] & ~held_top & ~due[LG] & ~due[CHAMP]
                         & ~new_champ)
-            chosen, channel = _decide(merit[LG], favours, eligible,
-                                      np.zeros(n, np.int16), np.array([quota[LG][year]]))
-            _grant(log, announced, chosen, channel, LG, year)
+            chosen, *decision = decide(LG, score[LG], noise[LG], eligible,
+                                       np.zeros(n, np.int16), np.array([quota[LG][year]]))
+            _grant(log, announced, chosen, decision, LG, year)
             lg_first = np.where(chosen, np.minimum(lg_first, year), lg_first).astype(np.int16)
         if year in quota[SPEC]:
             eligible = (f["obs"] & ~valid[SPEC] & ~held_top & ~due.any(axis=0) & ~new_champ)
             per_prov = np.bincount(firms.province[eligible], minlength=n_prov)
             prov_quota = _largest_remainder(per_prov, quota[SPEC][year])
-            chosen, channel = _decide(merit[SPEC], favours, eligible, firms.province, prov_quota)
-            _grant(log, announced, chosen, channel, SPEC, year)
+            chosen, *decision = decide(SPEC, score[SPEC], noise[SPEC], eligible, firms.province,
+                                       prov_quota)
+            _grant(log, announced, chosen, decision, SPEC, year)
 
         holds = (announced == year) | ((announced >= year - 2) & (revoked < announced))
         level = np.where(holds[CHAMP], 3, np.where(holds[LG], 2, np.where(holds[SPEC], 1, 0)))
@@ -231,8 +299,10 @@ def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
     return _collect(log, batches, title)
 
 
-def _grant(log, announced, chosen, channel, tier, year) -> None:
-    log.append((np.flatnonzero(chosen), tier, year, GRANTED, channel[chosen]))
+def _grant(log, announced, chosen, decision, tier, year) -> None:
+    """Log a list's grants; decision = (channel, p_selected, p_non_merit) of _decide."""
+    log.append((np.flatnonzero(chosen), tier, year, GRANTED,
+                *(values[chosen] for values in decision)))
     announced[tier, chosen] = year
 
 
@@ -248,8 +318,9 @@ def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
 
 
 def _collect(log, batches, title) -> Events:
-    parts = {k: [] for k in ("firm", "tier", "year", "event", "channel", "batch")}
-    for firm, tier, year, event, channel in log:
+    parts = {k: [] for k in ("firm", "tier", "year", "event", "channel", "batch",
+                             "p_selected", "p_non_merit")}
+    for firm, tier, year, event, channel, *truth in log:
         m = len(firm)
         if m == 0:
             continue
@@ -260,8 +331,12 @@ def _collect(log, batches, title) -> Events:
         parts["channel"].append(np.broadcast_to(np.asarray(channel, np.int8), (m,)).copy())
         number = batches[tier].get(year, np.nan) if event == GRANTED else np.nan
         parts["batch"].append(np.full(m, number, np.float64))
+        p_sel, p_non = truth if truth else (np.nan, np.nan)
+        parts["p_selected"].append(np.broadcast_to(np.asarray(p_sel, np.float64), (m,)).copy())
+        parts["p_non_merit"].append(np.broadcast_to(np.asarray(p_non, np.float64), (m,)).copy())
     dtypes = {"firm": np.int32, "tier": np.int8, "year": np.int16, "event": np.int8,
-              "channel": np.int8, "batch": np.float64}
+              "channel": np.int8, "batch": np.float64, "p_selected": np.float64,
+              "p_non_merit": np.float64}
     cols = {k: np.concatenate(v) if v else np.empty(0, dtypes[k]) for k, v in parts.items()}
     order = np.lexsort((cols["firm"], cols["event"], cols["tier"], cols["year"]))
     return Events(title=title, **{k: v[order] for k, v in cols.items()})

@@ -1,0 +1,233 @@
+"""The audit's model of how selections happen (models/selection_channels.py), fitted out of
+fold on a tier's stacked panel.
+
+The merit part sees the out-of-fold merit model's log-odds (published criteria and the
+firm's own performance only), the firm's merit depth in its year, the published criteria it
+fails on the rule results and two shortfalls (exceeds the SME size limit, weak
+performance); the non-merit part sees only the ownership and region features (ownership,
+parent group, state share, listing, subsidies, province). Only candidates holding the title
+a list requires are fitted (neither channel selects anyone else). A selection breaking a
+published eligibility rule gets p_non_merit 1. Both structures are fitted per fold on the fold's training years and score the
+fold's test year; the structure with the better summed held-out log-likelihood gives every
+selection its ``p_non_merit``. One more fit on every labelled year gives the province and
+ownership effects, with Poisson-bootstrap intervals.
+
+A tier with fewer than MIN_SELECTIONS selections is not modelled (the audit falls back to
+the merit-gap score and says so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.special import logit
+
+from models import audit_flags as af
+from models.audit_oof import AuditFold, merit_rank
+from models.explain import non_merit_features, rule_criterion
+from models.selection_channels import STRUCTURES, TwoChannelSelection, bootstrap_excess
+
+MIN_SELECTIONS = 200
+NEGATIVES_PER_SELECTION = 15   # non-selected rows kept per selection, reweighted
+MAX_SELECTIONS = 1_500         # selections kept per fit, reweighted
+N_BOOT = 30
+ALPHA = 1.0  # ridge penalty of both parts (models.selection_channels)
+LEVEL = 0.9
+# Redundant with province (macro_region) or with listed (the board name).
+CHANNEL_EXCLUDED = frozenset({"macro_region", "listed_board"})
+MERIT_SIGNS = {"merit_log_odds": 1, "merit_depth": 1, "rule_failures": -1,
+               "exceeds_sme_size": -1, "weak_performance": -1}
+CHANNEL_SIGNS = {"state_share": 1}
+# What an independent firm looks like in the non-merit features (the ownership
+# counterfactual); listing and subsidies are left as they are.
+INDEPENDENT = {"state_share": 0.0, "state_controlled": 0.0, "is_subsidiary": 0.0,
+               "parent_large_group": 0.0, "parent_employees": np.nan,
+               "parent_revenue": np.nan}
+NO_PROVINCE = "(none)"
+
+
+@dataclass
+class ChannelAudit:
+    """p_non_merit: (n,) out-of-fold posterior per row of the panel (NaN where unscored);
+    structure: the structure kept; heldout_loglik: {structure: summed held-out
+    log-likelihood per row}; model: the structure fitted on every labelled year;
+    province_effects / ownership_effects: group, candidates, excess, low, high (excess =
+    selections expected / expected without the group's effect - 1; LEVEL interval)."""
+
+    p_non_merit: np.ndarray
+    structure: str
+    heldout_loglik: dict[str, float]
+    model: TwoChannelSelection
+    province_effects: pd.DataFrame
+    ownership_effects: pd.DataFrame
+    fold_structures: list[str] = field(default_factory=list)
+    by_structure: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def merit_design(p_merit: np.ndarray, merit_depth: np.ndarray, X: pd.DataFrame,
+                 tier: str) -> pd.DataFrame:
+    """(n, 6): the merit model's log-odds, minus the log of the row's merit depth (rank
+    among the year's candidates / the year's places: how far merit alone would have reached
+    it), the published criteria failed (rule_failures) and the published-rule shortfalls of
+    every row."""
+    flags = af.shortfall_flags(X, tier, None)
+    return pd.DataFrame({
+        "merit_log_odds": logit(np.clip(p_merit, 1e-6, 1 - 1e-6)),
+        "merit_depth": -np.log(merit_depth),
+        "rule_failures": rule_failures(X, tier),
+        "exceeds_sme_size": flags["exceeds_sme_size"].to_numpy(dtype=float),
+        "weak_performance": flags["weak_performance"].to_numpy(dtype=float),
+    })
+
+
+def channel_design(X: pd.DataFrame) -> pd.DataFrame:
+    """(n, q): the ownership and region features, parent sizes on a log scale, province as
+    a category."""
+    columns = [c for c in non_merit_features(X.columns) if c not in CHANNEL_EXCLUDED]
+    Z = X[columns].reset_index(drop=True).copy()
+    for column in ("parent_employees", "parent_revenue"):
+        if column in Z:
+            Z[column] = np.log1p(Z[column].astype(float).clip(lower=0))
+    if "province" in Z:
+        Z["province"] = Z["province"].astype(object).where(Z["province"].notna(), "unknown") \
+            .astype(str)
+    return Z
+
+
+def _rule_columns(X: pd.DataFrame, tier: str, status: bool) -> list[str]:
+    """The panel's rule-result columns of ``tier``'s own criteria, status or not."""
+    return [c for c in X.columns if (criterion := rule_criterion(c)) is not None
+            and criterion.tier == tier and (criterion.pillar == "status") == status]
+
+
+def rule_failures(X: pd.DataFrame, tier: str) -> np.ndarray:
+    """(n,) published criteria of the tier (other than the title its list requires) each
+    row fails, on the rule results the panel carries (a missing result is no failure)."""
+    columns = _rule_columns(X, tier, status=False)
+    if not columns:
+        return np.zeros(len(X))
+    return (X[columns].to_numpy(dtype=float) == 0).sum(axis=1).astype(float)
+
+
+def status_eligible(X: pd.DataFrame, tier: str) -> np.ndarray:
+    """(n,) bool: rows that pass every status criterion the panel's rule results carry (the
+    title a list requires, e.g. a Little Giant must hold the Specialized title). Neither
+    channel can select a firm without it, so the model is fitted on these rows only."""
+    columns = _rule_columns(X, tier, status=True)
+    if not columns:
+        return np.ones(len(X), dtype=bool)
+    values = X[columns].to_numpy(dtype=float)
+    return ((values == 1) | np.isnan(values)).all(axis=1)
+
+
+def year_offset(y: np.ndarray, years: np.ndarray) -> np.ndarray:
+    """(n,) log-odds of each row's year's selection share (the list's size is known)."""
+    frame = pd.DataFrame({"y": y, "year": years})
+    share = frame["year"].map(frame.groupby("year")["y"].mean()).to_numpy()
+    return logit(np.clip(share, 1e-6, 1 - 1e-6))
+
+
+def training_sample(y: np.ndarray, rows: np.ndarray, seed: int) -> tuple[np.ndarray,
+                                                                        np.ndarray]:
+    """(positions, weights): up to MAX_SELECTIONS selections of ``rows`` and
+    NEGATIVES_PER_SELECTION others per selection kept, each weighted by the inverse of its
+    sampling rate so probabilities keep their scale (the GLMs need no more rows, and the
+    bootstrap refits many times)."""
+    rng = np.random.default_rng(seed)
+    positions, weights = [], []
+    positives = rows[y[rows] == 1]
+    kept = min(len(positives), MAX_SELECTIONS)
+    for group, size in ((positives, kept),
+                        (rows[y[rows] != 1], NEGATIVES_PER_SELECTION * max(kept, 1))):
+        size = min(len(group), size)
+        positions.append(np.sort(rng.choice(group, size=size, replace=False)))
+        weights.append(np.full(size, len(group) / max(size, 1)))
+    return np.concatenate(positions), np.concatenate(weights)
+
+
+def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.ndarray,
+                 folds: list[AuditFold], scored: np.ndarray, tier: str, seed: int = 0,
+                 n_boot: int = N_BOOT) -> ChannelAudit | None:
+    """Fit the two-channel model out of fold over the panel rows (X: (n, features),
+    p_merit: (n,) out-of-fold merit probabilities, y: (n,) 0/1, years: (n,), scored: (n,)
+    bool rows with an out-of-fold score); only rows passing the status criteria
+    (status_eligible) are fitted and scored; None when they hold fewer than
+    MIN_SELECTIONS selections."""
+    rank = merit_rank(np.where(scored, p_merit, -np.inf), years)
+    places = pd.Series(y).groupby(years).transform("sum").to_numpy()
+    # A selection that breaks a published eligibility rule (the title a list requires, the
+    # SME size, subsidiary of a large group) cannot have been made on merit: p_non_merit 1.
+    breach = (af.shortfall_flags(X, tier, None)[list(af.DISQUALIFYING)].max(axis=1)
+              .to_numpy() == 1)
+    eligible = status_eligible(X, tier)
+    breach = (breach | ~eligible) & (y == 1) & scored
+    scored = scored & eligible
+    if int(y[scored].sum()) < MIN_SELECTIONS:
+        return None
+    XM = merit_design(p_merit, rank / np.maximum(places, 1), X, tier)
+    Z = channel_design(X)
+    offset = year_offset(y, years)
+    n = len(y)
+    p_non = {s: np.full(n, np.nan) for s in STRUCTURES}
+    heldout = {s: 0.0 for s in STRUCTURES}
+    held_rows = 0
+    fold_structures = []
+    for k, fold in enumerate(folds):
+        train = np.flatnonzero(scored & np.isin(years, fold.train_years))
+        test = np.flatnonzero(scored & (years == fold.test_year))
+        if not len(test) or not y[train].sum():
+            continue
+        rows, weights = training_sample(y, train, seed + k)
+        fold_ll = {}
+        for structure in STRUCTURES:
+            model = _model(structure).fit(XM.iloc[rows], Z.iloc[rows], y[rows], offset[rows],
+                                          weights)
+            p_non[structure][test] = model.p_non_merit(XM.iloc[test], Z.iloc[test],
+                                                       offset[test])
+            fold_ll[structure] = model.score(XM.iloc[test], Z.iloc[test], y[test],
+                                             offset[test]) * len(test)
+            heldout[structure] += fold_ll[structure]
+        fold_structures.append(max(fold_ll, key=fold_ll.get))
+        held_rows += len(test)
+    heldout = {s: v / max(held_rows, 1) for s, v in heldout.items()}
+    structure = max(heldout, key=heldout.get)
+
+    everything = np.flatnonzero(scored)
+    rows, weights = training_sample(y, everything, seed)
+    model = _model(structure).fit(XM.iloc[rows], Z.iloc[rows], y[rows], offset[rows], weights)
+    # Effects over every scored candidate, refits on the sample (bootstrap weights on top).
+    province = Z["province"].to_numpy() if "province" in Z else np.full(n, "unknown")
+    ownership = af.ownership_class(X)
+    effects = _effects(model, XM, Z, y, offset, {
+        "province": (Z.assign(province=NO_PROVINCE) if "province" in Z else Z, province),
+        "ownership": (Z.assign(**{c: v for c, v in INDEPENDENT.items() if c in Z}),
+                      ownership)}, rows, weights, everything, n_boot, seed)
+    for values in p_non.values():
+        values[breach] = 1.0
+    return ChannelAudit(p_non[structure], structure, heldout, model, effects["province"],
+                        effects["ownership"], fold_structures, p_non)
+
+
+def _model(structure: str) -> TwoChannelSelection:
+    return TwoChannelSelection(structure, merit_signs=MERIT_SIGNS, channel_signs=CHANNEL_SIGNS,
+                               alpha=ALPHA, max_iter=60, tol=1e-6)
+
+
+def _effects(model, XM, Z, y, offset, counterfactuals, rows, weights, everything, n_boot,
+             seed) -> dict[str, pd.DataFrame]:
+    """bootstrap_excess on the training sample, the excess counted over the sample's rows
+    weighted by their inverse sampling rate (so they stand for every candidate);
+    candidates = the group's scored candidates."""
+    tables = bootstrap_excess(
+        model, XM.iloc[rows], Z.iloc[rows], y[rows],
+        {name: (Z_cf.iloc[rows], np.asarray(by)[rows])
+         for name, (Z_cf, by) in counterfactuals.items()},
+        offset[rows], weights, n_boot=n_boot, level=LEVEL, seed=seed)
+    out = {}
+    for name, table in tables.items():
+        counts = pd.Series(np.asarray(counterfactuals[name][1])[everything]).value_counts()
+        table["candidates"] = table["group"].map(counts).fillna(0).astype("int64")
+        out[name] = table.sort_values("excess", ascending=False, ignore_index=True)
+    return out
