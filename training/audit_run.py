@@ -115,6 +115,8 @@ def evaluate_against_truth(anomalies: pd.DataFrame, truth: pd.DataFrame) -> pd.D
         k = int(label.sum())
         for method, score in scores.items():
             values = score.loc[part.index].to_numpy(dtype=float)
+            if np.isnan(values).any():
+                continue  # a score the tier does not have (p_non_merit of a tier not modelled)
             rows.append({
                 "tier": tier, "method": method, "selections": len(part), "non_merit": k, "k": k,
                 "average_precision": float(average_precision_score(label, values))
