@@ -72,7 +72,12 @@ def leaf_text(leaf: Leaf, v: float, num: float = math.nan, den: float = math.nan
     if leaf.unit == "flag":
         return f"{leaf.label}: {'yes' if v == 1 else 'no'}"
     if leaf.unit == "fraction":
-        text = f"{leaf.label} {percent(v, leaf.decimals)} {sym} {percent(t, leaf.decimals)}"
+        d = shown_decimals(v, t, leaf.decimals)
+        if percent(v, d) == percent(t, d):  # closer than any shown decimals tell
+            side = "under" if sym == "<" else "over"
+            text = f"{leaf.label} just {side} {percent(t, leaf.decimals)}"
+        else:
+            text = f"{leaf.label} {percent(v, d)} {sym} {percent(t, d)}"
         return text + (_ratio_gap(leaf, v, num, den) if leaf.gap else "")
     if leaf.unit == "CNY":
         word = "more" if leaf.op in (">=", ">") else "less"
@@ -85,6 +90,20 @@ def leaf_text(leaf: Leaf, v: float, num: float = math.nan, den: float = math.nan
     if leaf.op in (">=", ">") and leaf.unit == "count":
         return f"{text}: {_steps(leaf, v)} more"
     return text
+
+
+# A failing share that rounds to its bar ("90% < 90%") is shown with up to this many more
+# decimals ("89.6% < 90.0%").
+EXTRA_DECIMALS = 3
+
+
+def shown_decimals(v: float, t: float, decimals: int) -> int:
+    """The decimals that tell a share `v` from its bar `t` in percent: `decimals`, or more
+    where the two would print alike."""
+    d = decimals
+    while d < decimals + EXTRA_DECIMALS and percent(v, d) == percent(t, d):
+        d += 1
+    return d
 
 
 def rounding_key(x: np.ndarray, *, significant: int | None = None,
@@ -132,6 +151,11 @@ def leaf_keys(leaf: Leaf, v: np.ndarray, num: np.ndarray, den: np.ndarray) -> np
         return (v == 1).astype(np.int64).reshape(-1, 1)
     if leaf.unit == "fraction":
         keys = [rounding_key(v * 100, decimals=leaf.decimals)]
+        # Shares within half a shown unit of the bar get more decimals (shown_decimals):
+        # each such value is keyed exactly, so it gets its own text.
+        with np.errstate(invalid="ignore"):
+            near = np.abs(v - leaf.threshold) * 100 <= 0.5 * 10.0 ** -leaf.decimals + 1e-9
+        keys.append(np.where(near.reshape(-1, 1), exact_key(v), 0))
         if leaf.gap:
             with np.errstate(all="ignore"):  # as _ratio_gap fills and computes them
                 num = np.where(np.isnan(num), v * den, num)

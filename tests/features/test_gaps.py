@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -135,3 +137,20 @@ def test_assess_is_explain_failures_in_one_list_per_firm(small_universe):
         # each firm's lists are its own
         verdict.failed[0].append("x")
         assert all(f[-1:] != ["x"] for f in verdict.failed[1:])
+
+
+def test_a_share_that_rounds_to_its_bar_is_told_apart_from_it():
+    """'main-business share 90% < 90%' never: more decimals, or 'just under' the bar, and
+    the vectorised texts agree with the one-value text."""
+    from features.rules import load_rulebook
+    from features.rules.gaps import leaf_text
+
+    rb = load_rulebook("little_giant_2026")
+    leaf = next(x for c in rb.criteria if c.id == "lg26_main_share" for x in c.leaves)
+    assert leaf_text(leaf, 0.896) == "main-business share 89.6% < 90.0%"
+    assert leaf_text(leaf, 0.8996) == "main-business share 89.96% < 90.00%"
+    assert leaf_text(leaf, 0.8999999) == "main-business share just under 90%"
+    assert leaf_text(leaf, 0.73) == "main-business share 73% < 90%"
+    for v in (0.896, 0.8996, 0.8999999, 0.73, 0.8951, 0.8949):
+        numbers = re.findall(r"[\d.]+%", leaf_text(leaf, v))
+        assert len(set(numbers)) == len(numbers)
