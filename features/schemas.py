@@ -10,7 +10,8 @@ reported as such; the loader stores them as `int64` once they pass. Optional int
 columns (counts and ranks that may be missing) are `float64` with NaN = missing.
 
 Column checks carry the sentence used in error messages (`error=`). A cross-column check
-is named `"<column> <op> <other column>"`; the loader reports it on `<column>`.
+is named `"<column> <op> <other column>"`; the loader reports it on `<column>`. The module
+is long because every contract column and its rules are declared here, in one place.
 """
 
 from __future__ import annotations
