@@ -66,6 +66,12 @@ def _value(row: pd.Series, column: str) -> float:
     return 0.0 if pd.isna(v) else float(v)
 
 
+def _holds(row: pd.Series, column: str) -> bool:
+    """A boolean cell that is known and true (unknown is not held)."""
+    v = row.get(column)
+    return v is not None and not pd.isna(v) and bool(v)
+
+
 LEVERS: dict[str, Lever] = {lever.name: lever for lever in (
     Lever("rd_expense", "CNY",
           limit=lambda r: max(_value(r, "revenue") - _value(r, "rd_expense"), 0.0),
@@ -87,7 +93,7 @@ LEVERS: dict[str, Lever] = {lever.name: lever for lever in (
           increment=lambda r: 0.1 * _value(r, "total_liabilities"),
           words=lambda a, y: f"repay {money(a)} CNY of liabilities from cash (fiscal {y})"),
     Lever("quality_cert", "flag",
-          limit=lambda r: 0.0 if bool(r.get("quality_cert") is True) else 1.0,
+          limit=lambda r: 0.0 if _holds(r, "quality_cert") else 1.0,
           increment=lambda r: 1.0,
           words=lambda a, y: "obtain a management-system or export-market product "
                              f"certification (fiscal {y})"),
