@@ -98,6 +98,11 @@ DataDir = Annotated[
         file_okay=False,
     ),
 ]
+# Options shared by the commands that score with the registered models.
+AsOfYear = Annotated[
+    int, typer.Option("--year", help="As-of year t: features use data known by the end of t-1.")
+]
+ModelAlias = Annotated[str, typer.Option(help="Registry alias of the models.")]
 
 
 @app.command()
@@ -381,17 +386,13 @@ def audit(
 @with_logging
 def score(
     data: DataDir,
-    year: Annotated[
-        int, typer.Option(help="As-of year t: features use data known by the end of t-1.")
-    ],
+    year: AsOfYear,
     out_file: Annotated[
         Path,
         typer.Option("--out", help="Output file, .parquet or .csv; rejects go beside it "
                                    "(NAME.rejects.csv)."),
     ],
-    model_alias: Annotated[
-        str, typer.Option(help="Registry alias of the models to use.")
-    ] = "production",
+    model_alias: ModelAlias = "production",
     reasons: Annotated[
         int, typer.Option(help="Reasons per direction and tier (0: none).", min=0, max=10)
     ] = 3,
@@ -432,13 +433,13 @@ def score(
 @with_logging
 def explain(
     data: DataDir,
-    year: Annotated[int, typer.Option(help="As-of year t: features use data known by t-1.")],
+    year: AsOfYear,
     firm: Annotated[str, typer.Option(help="firm_id of the firm to explain.")],
     out_file: Annotated[
         Path | None, typer.Option("--out", help="HTML page to write (default: FIRM-YEAR.html).",
                                   dir_okay=False)
     ] = None,
-    model_alias: Annotated[str, typer.Option(help="Registry alias of the models.")] = "production",
+    model_alias: ModelAlias = "production",
     rulebook: Annotated[
         str | None, typer.Option(help="Rulebook years or ids (default: the one in force).")
     ] = None,
@@ -469,7 +470,7 @@ def explain(
 @with_logging
 def whatif(
     data: DataDir,
-    year: Annotated[int, typer.Option(help="As-of year t: features use data known by t-1.")],
+    year: AsOfYear,
     firm: Annotated[str, typer.Option(help="firm_id of the firm to plan for.")],
     tier: Annotated[str, typer.Option(help="specialized, little_giant or champion.")],
     target_probability: Annotated[
@@ -477,7 +478,7 @@ def whatif(
                                    "probability of the last firm inside the year's expected "
                                    "quota).")
     ] = None,
-    model_alias: Annotated[str, typer.Option(help="Registry alias of the models.")] = "production",
+    model_alias: ModelAlias = "production",
     rulebook: Annotated[
         str | None, typer.Option(help="Rulebook year or id (default: the one in force).")
     ] = None,
@@ -543,10 +544,10 @@ def serve(
 @with_logging
 def bench(
     data: DataDir,
-    year: Annotated[int, typer.Option(help="As-of year to score.")],
+    year: AsOfYear,
     repeats: Annotated[int, typer.Option(help="Runs; the medians are reported.", min=1)] = 3,
     chunk_size: Annotated[int, typer.Option(help="Firms per chunk.", min=100)] = 100_000,
-    model_alias: Annotated[str, typer.Option(help="Registry alias of the models.")] = "production",
+    model_alias: ModelAlias = "production",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object as the last line.")
     ] = False,
