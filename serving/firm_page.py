@@ -136,7 +136,9 @@ def explain_firm(dataset, year: int, firm_id: str, models: dict, rulebooks: dict
     """Everything the firm page shows (see the module docstring). `models`: tier ->
     RegisteredModel; `rulebooks`: tier -> Rulebook; `whatif`: tiers whose what-if plan
     (models.whatif, to the year's quota line) the page shows."""
-    from serving.score import score_chunk, score_firms, scored_firm_ids
+    from features.pipeline import build_features
+    from models.scoring import score_frame
+    from serving.score import candidate_ranks, scored_firm_ids
 
     year = int(year)
     if not (dataset.firms["firm_id"] == firm_id).any():
@@ -145,23 +147,25 @@ def explain_firm(dataset, year: int, firm_id: str, models: dict, rulebooks: dict
     if firm_id not in set(scored_ids):
         raise FirmPageProblem(f"firm {firm_id!r} has no financials for fiscal year {year - 1}, "
                               f"so it cannot be explained as of {year}")
-    from features.pipeline import build_features
-
-    everyone, _ = score_firms(dataset, year, models=models, reasons=0)
+    # One feature frame of every firm of the year: the year's probabilities and ranks (as
+    # `score` computes them), the firm's own scoring with the places its reasons quote, and
+    # the similar title holders all read it.
     X_all = build_features(dataset, year, firm_ids=scored_ids)
-    _, scored = score_chunk(dataset, year, np.array([firm_id], dtype=object),
-                            {t: m.model for t, m in models.items()}, rulebooks, reasons=5,
-                            population=X_all)
+    tier_models = {t: m.model for t, m in models.items()}
+    everyone = score_frame(X_all, year, tier_models, rulebooks, reasons=0)
+    at = int(np.flatnonzero(X_all.index == firm_id)[0])
+    scored = score_frame(X_all.iloc[[at]], year, tier_models, rulebooks, reasons=5,
+                         population=X_all)
+    scored.X = X_all.iloc[[at]]
     identity = firm_identity(dataset.firms, scored_ids).assign(firm_id=scored_ids)
     views = []
     for tier, tier_score in scored.tiers.items():
         view = TierView(tier, tier_score.rulebook.id, bool(tier_score.candidates[0]))
         if view.candidate:
             # Probability and rank from the year's run over every firm, as `score` writes it.
-            p = everyone[f"p_{tier}"]
-            mine = everyone["firm_id"] == firm_id
-            view.probability = float(p[mine].iloc[0])
-            view.rank = int(everyone.loc[mine, f"rank_{tier}"].iloc[0])
+            p = pd.Series(everyone.tiers[tier].probability)
+            view.probability = float(p.iloc[at])
+            view.rank = int(candidate_ranks(p.to_numpy())[at])
             view.candidates, view.expected = int(p.notna().sum()), float(p.sum())
             view.eligible = str(tier_score.assessment.eligible.iloc[0])
             view.checklist = _checklist(tier_score.assessment, scored.X)
