@@ -119,10 +119,10 @@ def flag_texts(X: pd.DataFrame, flags: pd.DataFrame, rd_ip: list[list[str]],
     """
     from features.rules import load_rulebook
     from features.rules.gaps import money
-    from models.reason_text import criterion_name
+    from models.reason_text import criterion_names
 
     books = {rb: load_rulebook(rb) for rb in dict.fromkeys(rulebook_ids)}
-    names = {c.id: criterion_name(c) for rb in books.values() for c in rb.criteria}
+    names = {k: v for rb in books for k, v in criterion_names(rb).items()}
 
     employees, revenue = _col(X, "employees"), _col(X, "revenue")
     growth, margin = _col(X, "revenue_growth_2y_avg"), _col(X, "net_margin")

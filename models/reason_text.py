@@ -95,6 +95,14 @@ def criterion_name(criterion) -> str:
     return name if keep_case else name[:1].lower() + name[1:]
 
 
+@cache
+def criterion_names(rulebook_id: str) -> dict[str, str]:
+    """criterion id -> `criterion_name` for the rulebook file `rulebook_id`."""
+    from features.rules import load_rulebook
+
+    return {c.id: criterion_name(c) for c in load_rulebook(rulebook_id).criteria}
+
+
 # ---------------------------------------------------------------------------------------
 # Where a measure meets the rulebook: its home criterion
 

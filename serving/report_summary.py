@@ -17,7 +17,7 @@ import pandas as pd
 from features.domain import TIER_NAMES, TIER_ORDER
 from models.audit import FLAG_COLUMNS
 from models.audit_flags import FLAG_LABELS, SHORTFALL_FLAGS
-from models.reason_text import criterion_name
+from models.reason_text import criterion_names
 
 MOST_FAILED = 3  # criteria named per tier and year
 
@@ -60,13 +60,6 @@ def shortfall_by(anomalies: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 @cache
-def _criterion_names(rulebook_id: str) -> dict[str, str]:
-    from features.rules import load_rulebook
-
-    return {c.id: criterion_name(c) for c in load_rulebook(rulebook_id).criteria}
-
-
-@cache
 def _rulebook_name(rulebook_id: str) -> str:
     from features.rules import load_rulebook
 
@@ -81,7 +74,7 @@ def failed_counts(anomalies: pd.DataFrame) -> pd.DataFrame:
     long = long[long["criterion"] != ""]
     table = long.groupby(["tier", "year", "rulebook", "criterion"], sort=False).size()
     table = table.rename("selections").reset_index()
-    table["name"] = [_criterion_names(rb).get(c, c)
+    table["name"] = [criterion_names(rb).get(c, c)
                      for rb, c in zip(table["rulebook"], table["criterion"])]
     return table.sort_values(["tier", "year", "selections"], ascending=[True, True, False],
                              ignore_index=True)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from features.domain import TIER_NAMES
-from features.rules import load_rulebook, resolve_rulebooks
-from models.reason_text import criterion_name
+from features.rules import resolve_rulebooks
+from models.reason_text import criterion_names
 from models.whatif import LEVERS, WhatIfPlan, quota_probability, whatif_plan
 
 
@@ -61,13 +61,9 @@ def plan_firm(dataset, year: int, firm_id: str, tier: str, models: dict,
                         int(np.isfinite(p).sum()))
 
 
-def _names(rulebook_id: str) -> dict[str, str]:
-    return {c.id: criterion_name(c) for c in load_rulebook(rulebook_id).criteria}
-
-
 def describe(result: WhatIfResult) -> list[str]:
     """The plan in plain lines, as the CLI prints it."""
-    plan, names = result.plan, _names(result.plan.rulebook)
+    plan, names = result.plan, criterion_names(result.plan.rulebook)
     who = f"{result.name} ({plan.firm_id})" if result.name else plan.firm_id
     lines = [f"{who}: {TIER_NAMES[plan.tier][0]} as of {plan.year}, rulebook {plan.rulebook}",
              f"  now: {plan.p_before:.1%} chance, eligible {plan.eligible_before}"
@@ -91,7 +87,7 @@ def describe(result: WhatIfResult) -> list[str]:
 def plan_table(plan: WhatIfPlan) -> pd.DataFrame:
     """The plan's steps as a reader's table: step, change, clears (criterion names),
     probability after (a percentage) and eligibility after."""
-    names = _names(plan.rulebook)
+    names = criterion_names(plan.rulebook)
     return pd.DataFrame([{"step": i, "change": s.text,
                           "clears": "; ".join(names.get(c, c) for c in s.fixes),
                           "probability after": f"{s.p_after:.1%}",
@@ -103,7 +99,7 @@ def plan_table(plan: WhatIfPlan) -> pd.DataFrame:
 
 def plan_summary(plan: WhatIfPlan) -> str:
     """One sentence: where the plan ends against its target, and what no change clears."""
-    names = _names(plan.rulebook)
+    names = criterion_names(plan.rulebook)
     text = (f"Target {plan.target:.1%}: {'reached' if plan.reached else 'not reached'} "
             f"({plan.p_after:.1%}, eligible {plan.eligible_after}).")
     if plan.unfixable:
@@ -114,7 +110,7 @@ def plan_summary(plan: WhatIfPlan) -> str:
 
 def as_json(result: WhatIfResult) -> dict:
     """The plan as a JSON object (the API's answer)."""
-    plan, names = result.plan, _names(result.plan.rulebook)
+    plan, names = result.plan, criterion_names(result.plan.rulebook)
     return {
         "firm_id": plan.firm_id, "name": result.name, "tier": plan.tier, "year": plan.year,
         "rulebook": plan.rulebook, "target": plan.target, "quota_line": result.quota_line,
