@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
+from features.rules import feature_directions, rulebook_in_force
 from models import audit_flags as af
 from models.audit_channels import MIN_SELECTIONS, ChannelAudit, fit_channels
 from models.audit_oof import AuditFold, cross_fit, merit_rank, quota_expected
@@ -51,6 +52,7 @@ from models.explain import (
     non_merit_features,
     positive_share,
     prerequisite_features,
+    rule_criterion,
 )
 from models.reasons import reason_codes
 
@@ -68,6 +70,10 @@ MERIT_EXCLUDED = frozenset({
     "renewals_passed", "ever_revoked", "industry_section", "industry_division",
     "industry_group",
 })
+# The merit model: small trees, every split chosen on the data (no random thresholds: few
+# features, and the direction of each is known), a slower rate.
+MERIT_PARAMS = {"num_leaves": 4, "extra_trees": False, "learning_rate": 0.05,
+                "monotone_constraints_method": "advanced"}
 FLAG_COLUMNS = (*af.SHORTFALL_FLAGS, "low_merit_probability", "non_merit_attribution_share")
 
 
@@ -75,6 +81,22 @@ def merit_columns(columns) -> list[str]:
     """The columns the merit model may use: no ownership or region, no extra history."""
     return [c for c in columns
             if c not in MERIT_EXCLUDED and feature_pillar(c) not in NON_MERIT_PILLARS]
+
+
+def merit_directions(columns, tier: str, years) -> dict[str, int]:
+    """The merit model's columns, each with the direction it is constrained to (+1, -1, or
+    0 for none): the features the published criteria of ``tier``'s rulebooks in force over
+    ``years`` read, in the direction their bars reward, and the tier's own rule results
+    (passing a criterion never counts against a firm). Out of fold, a small monotone model
+    of what the committee is told to weigh ranks merit better than one free to use every
+    performance feature (README, the audit's table)."""
+    allowed = merit_columns(columns)
+    books = {rb.id: rb for rb in (rulebook_in_force(tier, int(y)) for y in set(years))}
+    read = feature_directions(books.values())
+    out = {c: read[c] for c in allowed if c in read}
+    out.update({c: 1 for c in allowed if (criterion := rule_criterion(c)) is not None
+                and criterion.tier == tier})
+    return out
 
 
 @dataclass
@@ -139,8 +161,11 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     y = np.asarray(panel.y, dtype=float)
     years = keys["year"].to_numpy()
     X_full = X  # the pipeline's frame, lens rule results included
-    merit = merit_columns(X_full.columns)
+    directions = merit_directions(X_full.columns, tier, years)
+    merit = list(directions)
     X_merit = X_full[merit]
+    merit_params = {**MERIT_PARAMS, **(params or {}),
+                    "monotone_constraints": [directions[c] for c in merit]}
 
     rng = np.random.default_rng(seed)
     unselected = np.flatnonzero(y != 1)
@@ -158,7 +183,7 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     say(f"{tier}: out-of-fold merit and full models")
     cf = cross_fit(X_merit, X_full, y, years, seed=seed, explain_rows=overlooked_rows,
                    sample=sample, progress=lambda m: say(f"{tier}: {m}"), params=params,
-                   merit_drop=merit_drop)
+                   merit_drop=merit_drop, merit_params=merit_params)
     scored = cf.scheme != ""
     rank = merit_rank(np.where(scored, cf.p_merit, -np.inf), years).astype("int64")
     per_year = pd.DataFrame({"year": years, "y": y, "scored": scored})

@@ -108,13 +108,15 @@ def cross_fit(X_merit: pd.DataFrame, X_full: pd.DataFrame, y: np.ndarray, years:
               seed: int = 0, explain_rows: Callable[[np.ndarray, np.ndarray], np.ndarray]
               | None = None, sample: np.ndarray | None = None,
               progress: Callable[[str], None] | None = None, params: dict | None = None,
-              merit_drop: np.ndarray | None = None) -> CrossFit:
+              merit_drop: np.ndarray | None = None,
+              merit_params: dict | None = None) -> CrossFit:
     """Fit a merit and a full model per fold and score the fold's test year.
 
     explain_rows(test_positions, p_merit_of_those) -> extra positions whose merit SHAP
     values are wanted (e.g. overlooked candidates). sample: (n,) bool, rows whose SHAP
     values are kept for the global plots. merit_drop: (n,) bool, rows the merit model never
     trains on (selections that break a published rule cannot show what merit looks like).
+    merit_params: LightGBM parameters of the merit model (default: ``params``).
     """
     y = np.asarray(y, dtype=float)
     years = np.asarray(years)
@@ -133,7 +135,8 @@ def cross_fit(X_merit: pd.DataFrame, X_full: pd.DataFrame, y: np.ndarray, years:
         test = np.flatnonzero(years == fold.test_year)
         merit_train = train[~merit_drop[train]] if merit_drop is not None else train
         merit = fit_selection_model(X_merit.iloc[merit_train], y[merit_train],
-                                    years[merit_train], seed, params)
+                                    years[merit_train], seed,
+                                    params if merit_params is None else merit_params)
         full = fit_selection_model(X_full.iloc[train], y[train], years[train], seed, params)
         iterations["merit"].append(merit.best_iteration_)
         iterations["full"].append(full.best_iteration_)

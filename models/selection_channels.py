@@ -9,10 +9,16 @@ Two structures, both fitted by maximum likelihood:
   channel on those soft labels). ``p_non_merit = (1 - m) c / P``: the posterior that the
   merit channel did not select the firm.
 - ``additive``: one committee whose log-odds add a non-merit bonus,
-  ``logit P = m(x) + c(z)``. The bonus is measured from the least-favoured candidates'
-  (the 5th percentile of the bonus, ``c_ref_``), and ``p_non_merit = 1 - sigmoid(m + c_ref) / sigmoid(m + c)``
-  (0 for a bonus below the reference): the share of the firm's chance that the bonus adds,
-  i.e. the probability that without it the firm would not have been selected.
+  ``logit a = m(x) + c(z)``, and, with ``unexplained_share`` > 0, favours no column of ``z``
+  shows (personal ties, a province's chosen few) that carry a firm whatever its merit:
+  ``P = 1 - (1 - a) (1 - u)``, ``u`` set so that they make ``unexplained_share`` of the
+  selections (fitted by EM over that latent route). The bonus is measured from the
+  least-favoured candidates' (the 5th percentile of the bonus, ``c_ref_``), and
+  ``p_non_merit = 1 - sigmoid(m + c_ref) / P`` (0 for a bonus below the reference): the
+  share of the firm's chance that favours add, i.e. the probability that without them the
+  firm would not have been selected. Without the unexplained route a selection far below
+  the merit line and with no visible favour would get p_non_merit 0: the likelihood alone
+  cannot tell how many such favours there are (it prefers none), so their share is given.
 
 ``x`` holds only the published criteria and the firm's own performance, ``z`` only
 ownership, parent group, state share, listing, subsidies and province. Each part is a
@@ -29,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
+from scipy.optimize import brentq, minimize
 from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
@@ -78,7 +84,14 @@ class _Part:
         self.design = _design(frame).fit(frame)
         self.names = list(self.design.get_feature_names_out())
         self.alpha = alpha
-        # A sign applies to the column's own standardised value, not to its missing flag.
+        # A sign applies to the column's own standardised value, not to its missing flag,
+        # and to every level of a categorical column (against the least-favoured level).
+        levels = dict(zip(self.design.named_transformers_["cat"].feature_names_in_,
+                          self.design.named_transformers_["cat"].categories_)) \
+            if hasattr(self.design.named_transformers_["cat"], "categories_") else {}
+        signs = {**signs, **{f"{column}_{level}": signs[column]
+                             for column, values in levels.items() if column in signs
+                             for level in values}}
         self.bounds = [(None, None)] + [
             {1: (0.0, None), -1: (None, 0.0)}.get(signs.get(n, 0), (None, None))
             for n in self.names]
@@ -123,6 +136,8 @@ class TwoChannelSelection(BaseEstimator):
         of X (merit) or Z (non-merit); the coefficient is bounded to that sign.
     alpha : ridge penalty on the standardised coefficients, against the summed (weighted)
         log-loss.
+    unexplained_share : share of the selections made by favours no column of Z shows
+        (additive structure only; 0 = none).
     max_iter, tol : EM iterations and the tolerance on the mean log-likelihood change.
 
     Fitted attributes
@@ -131,18 +146,21 @@ class TwoChannelSelection(BaseEstimator):
     log-likelihood per row} (only with "auto" and at least two groups);
     merit_coef_, channel_coef_ : pd.Series of GLM coefficients (index = design columns,
     "intercept" first); c_ref_ : the additive structure's reference bonus (5th
-    percentile over the training rows); loglik_ : mean training log-likelihood; n_iter_ : EM iterations.
+    percentile over the training rows); unexplained_ : the probability ``u`` that an
+    unexplained favour carries a candidate (additive structure; 0 otherwise); loglik_ : mean
+    training log-likelihood; n_iter_ : EM iterations.
     """
 
     def __init__(self, structure: str = "auto", merit_signs: dict | None = None,
                  channel_signs: dict | None = None, alpha: float = 1.0, max_iter: int = 200,
-                 tol: float = 1e-7):
+                 tol: float = 1e-7, unexplained_share: float = 0.0):
         self.structure = structure
         self.merit_signs = merit_signs
         self.channel_signs = channel_signs
         self.alpha = alpha
         self.max_iter = max_iter
         self.tol = tol
+        self.unexplained_share = unexplained_share
 
     def fit(self, X, Z, y, offset=None, sample_weight=None, groups=None, init=None):
         """X: (n, p) merit features; Z: (n, q) non-merit features; y: (n,) 0/1 selected;
@@ -179,7 +197,8 @@ class TwoChannelSelection(BaseEstimator):
 
     def _fit_one(self, structure, X, Z, y, offset, weight, init=None) -> TwoChannelSelection:
         model = TwoChannelSelection(structure, self.merit_signs, self.channel_signs,
-                                    self.alpha, self.max_iter, self.tol)
+                                    self.alpha, self.max_iter, self.tol,
+                                    self.unexplained_share)
         merit = _Part(X, self.merit_signs or {}, self.alpha)
         channel = _Part(Z, self.channel_signs or {}, self.alpha)
         DX, DZ = merit.matrix(X), channel.matrix(Z)
@@ -195,11 +214,13 @@ class TwoChannelSelection(BaseEstimator):
             joint = _Part.__new__(_Part)
             joint.alpha, joint.bounds = self.alpha, joint_bounds
             joint.coef = np.r_[merit.coef, channel.coef[1:]]
-            joint.fit(D, y, weight, offset)
+            unexplained, n_iter = _fit_committee(joint, D, y, weight, offset,
+                                                 self.unexplained_share, self.max_iter,
+                                                 self.tol)
             merit.coef = joint.coef[:DX.shape[1]]
             channel.coef = np.r_[0.0, joint.coef[DX.shape[1]:]]
-            n_iter = 1
         else:
+            unexplained = 0.0
             # Start the non-merit channel small: most selections are on merit.
             if init is None:
                 channel.coef[0] = merit.coef[0] - 2.0
@@ -221,6 +242,7 @@ class TwoChannelSelection(BaseEstimator):
         model.channel_coef_ = pd.Series(channel.coef, index=["intercept", *channel.names])
         model.c_ref_ = float(np.quantile(channel.eta(DZ), REFERENCE_QUANTILE)) \
             if structure == "additive" else 0.0
+        model.unexplained_ = unexplained
         model.n_iter_ = n_iter
         model.loglik_ = _loglik(y, model._p_selected(X, Z, offset), weight)
         return model
@@ -234,7 +256,7 @@ class TwoChannelSelection(BaseEstimator):
     def _p_selected(self, X, Z, offset=None) -> np.ndarray:
         eta_m, eta_c, offset = self._etas(X, Z, offset)
         if self.structure_ == "additive":
-            return expit(eta_m + eta_c)
+            return _with_unexplained(expit(eta_m + eta_c), self.unexplained_)
         return 1 - (1 - expit(eta_m)) * (1 - expit(offset + eta_c))
 
     def channel_probabilities(self, X, Z, offset=None) -> pd.DataFrame:
@@ -245,7 +267,8 @@ class TwoChannelSelection(BaseEstimator):
         if self.structure_ == "additive":
             return pd.DataFrame({"p_merit": expit(eta_m + self.c_ref_),
                                  "p_channel": eta_c - self.c_ref_,
-                                 "p_selected": expit(eta_m + eta_c)})
+                                 "p_selected": _with_unexplained(expit(eta_m + eta_c),
+                                                                 self.unexplained_)})
         m, c = expit(eta_m), expit(offset + eta_c)
         return pd.DataFrame({"p_merit": m, "p_channel": c, "p_selected": 1 - (1 - m) * (1 - c)})
 
@@ -284,6 +307,41 @@ class TwoChannelSelection(BaseEstimator):
         return table
 
 
+def _with_unexplained(a: np.ndarray, u: float) -> np.ndarray:
+    """P(selected): by the committee (a) or, failing it, by an unexplained favour (u)."""
+    return 1 - (1 - a) * (1 - u)
+
+
+def _fit_committee(joint: _Part, D: np.ndarray, y: np.ndarray, weight: np.ndarray,
+                   offset: np.ndarray, share: float, max_iter: int, tol: float
+                   ) -> tuple[float, int]:
+    """Fit the additive committee's GLM (``joint``, in place) and the probability ``u`` of an
+    unexplained favour, such that unexplained favours make ``share`` of the selections:
+    EM over the latent route (the E-step's posterior that the committee chose a selection
+    is its soft label). Returns (u, iterations)."""
+    if share <= 0:
+        joint.fit(D, y, weight, offset)
+        return 0.0, 1
+    selected = y == 1
+    previous, u = -np.inf, 0.0
+    for n_iter in range(1, max_iter + 1):
+        a = expit(offset + joint.eta(D))
+
+        def excess(v, chosen=a[selected]):  # the share the unexplained route takes at u = v
+            route = (1 - chosen) * v / _with_unexplained(chosen, v)
+            return np.average(route, weights=weight[selected]) - share
+
+        u = brentq(excess, 0.0, 1.0) if excess(1.0) > 0 else 1.0
+        p = _with_unexplained(a, u)
+        current = _loglik(y, p, weight)
+        # Not a plain EM (u is held to the share), so the likelihood may settle from above.
+        if abs(current - previous) < tol:
+            break
+        previous = current
+        joint.fit(D, y * a / np.maximum(p, EPS), weight, offset)
+    return u, n_iter
+
+
 def _loglik(y, p, weight=None) -> float:
     p = np.clip(p, EPS, 1 - EPS)
     values = y * np.log(p) + (1 - y) * np.log1p(-p)
@@ -304,7 +362,8 @@ def bootstrap_excess(model: TwoChannelSelection, X, Z, y, counterfactuals: dict,
     draws = {name: [] for name in counterfactuals}
     for _ in range(n_boot):
         refit = TwoChannelSelection(model.structure_, model.merit_signs, model.channel_signs,
-                                    model.alpha, model.max_iter, model.tol)
+                                    model.alpha, model.max_iter, model.tol,
+                                    model.unexplained_share)
         refit.fit(X, Z, y, offset, base * rng.poisson(1.0, len(base)), init=model)
         for name, (Z_cf, by) in counterfactuals.items():
             draws[name].append(refit.excess(X, Z, Z_cf, by, offset, sample_weight)

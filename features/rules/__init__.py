@@ -32,7 +32,7 @@ from features.rules.registry import (
     resolve_rulebooks,
     rulebook_in_force,
 )
-from features.rules.types import Criterion, Rulebook
+from features.rules.types import Criterion, Rulebook, feature_directions
 
 __all__ = [
     "LIST_DAY",
@@ -46,6 +46,7 @@ __all__ = [
     "criteria_table",
     "evaluate",
     "explain_failures",
+    "feature_directions",
     "in_force_note",
     "list_date",
     "load_rulebook",

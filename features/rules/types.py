@@ -204,3 +204,28 @@ class Rulebook:
             if c.id == criterion_id:
                 return c
         raise KeyError(f"{self.id} has no criterion {criterion_id!r}")
+
+
+# The direction in which each comparison rewards its feature: ``x >= bar`` rewards more.
+_DIRECTION = {">=": 1, ">": 1, "<=": -1, "<": -1}
+
+
+def feature_directions(rulebooks) -> dict[str, int]:
+    """{feature: +1 / -1 / 0}: the direction in which the published criteria and score items
+    of ``rulebooks`` (their non-status criteria) reward each feature they read: +1 when every
+    bar asks for more, -1 when every bar asks for less, 0 when bars disagree (a revenue band
+    both from and below). ``x == 1`` of a 0/1 flag asks for more, ``x == 0`` for less."""
+    seen: dict[str, set[int]] = {}
+    for rb in rulebooks:
+        for criterion in rb.criteria:
+            if criterion.pillar == "status":
+                continue
+            for leaf in criterion.leaves:
+                direction = _DIRECTION.get(leaf.op, 1 if leaf.threshold >= 1 else -1)
+                for feature in leaf.features:
+                    seen.setdefault(feature, set()).add(direction)
+        for item in rb.score.items if rb.score is not None else ():
+            for table in item.inputs:
+                if table.feature:
+                    seen.setdefault(table.feature, set()).add(_DIRECTION.get(table.op, 1))
+    return {f: next(iter(d)) if len(d) == 1 else 0 for f, d in seen.items()}
