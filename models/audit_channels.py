@@ -10,10 +10,11 @@ to raise the chance (favours only add; a province's effect is counted from the
 least-favoured province). The additive structure leaves UNEXPLAINED_SHARE of the selections
 to favours no feature shows (models/selection_channels.py). Only candidates holding the title
 a list requires are fitted (neither channel selects anyone else). A selection breaking a
-published eligibility rule gets p_non_merit 1. Both structures are fitted per fold on the fold's training years and score the
-fold's test year; the structure with the better summed held-out log-likelihood gives every
-selection its ``p_non_merit``. One more fit on every labelled year gives the province and
-ownership effects, with Poisson-bootstrap intervals.
+published eligibility rule gets p_non_merit 1. Both structures are fitted per fold on the
+fold's training years and score the fold's test year; the structure with the better summed
+held-out log-likelihood (both fitted without the unexplained share, which the likelihood
+cannot size) gives every selection its ``p_non_merit``. One more fit on every labelled year
+gives the province and ownership effects, with Poisson-bootstrap intervals.
 
 A tier with fewer than MIN_SELECTIONS selections is not modelled (the audit falls back to
 the merit-gap score and says so).

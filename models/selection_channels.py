@@ -33,6 +33,8 @@ better held-out log-likelihood (``heldout_loglik_``), then refits it on every ro
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq, minimize
@@ -63,7 +65,30 @@ def _design(frame: pd.DataFrame) -> ColumnTransformer:
     ], verbose_feature_names_out=False)
 
 
+_RECENT: OrderedDict = OrderedDict()
+
+
+def _recent(objects: tuple, compute):
+    """compute() for these exact objects, remembered for the last few calls: the bootstrap
+    refits and scores the same frames with the same design dozens of times. The objects
+    are kept with the result, so their ids cannot be reused while it is remembered."""
+    key = tuple(id(o) for o in objects)
+    hit = _RECENT.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], objects)):
+        _RECENT.move_to_end(key)
+        return hit[1]
+    value = compute()
+    _RECENT[key] = (objects, value)
+    while len(_RECENT) > 12:
+        _RECENT.popitem(last=False)
+    return value
+
+
 def _as_frame(values) -> pd.DataFrame:
+    return _recent((values,), lambda: _clean_frame(values))
+
+
+def _clean_frame(values) -> pd.DataFrame:
     frame = values if isinstance(values, pd.DataFrame) else pd.DataFrame(np.asarray(values))
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
@@ -80,8 +105,11 @@ def _as_frame(values) -> pd.DataFrame:
 class _Part:
     """One channel: a design and the coefficients (intercept first) of a logistic GLM."""
 
-    def __init__(self, frame: pd.DataFrame, signs: dict[str, int], alpha: float):
-        self.design = _design(frame).fit(frame)
+    def __init__(self, frame: pd.DataFrame, signs: dict[str, int], alpha: float,
+                 design: ColumnTransformer | None = None):
+        # A refit on the same rows (bootstrap weights) keeps the design it was given: the
+        # imputer and scaler are fitted unweighted, so they would come out the same.
+        self.design = design if design is not None else _design(frame).fit(frame)
         self.names = list(self.design.get_feature_names_out())
         self.alpha = alpha
         # A sign applies to the column's own standardised value, not to its missing flag,
@@ -98,8 +126,9 @@ class _Part:
         self.coef = np.zeros(len(self.names) + 1)
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        D = np.asarray(self.design.transform(frame), dtype=float)
-        return np.column_stack([np.ones(len(D)), D])
+        """(n, 1 + columns) design of ``frame``, intercept first."""
+        return _recent((self.design, frame), lambda: np.column_stack([
+            np.ones(len(frame)), np.asarray(self.design.transform(frame), dtype=float)]))
 
     def fit(self, D: np.ndarray, target: np.ndarray, weight: np.ndarray,
             offset: np.ndarray) -> None:
@@ -199,8 +228,10 @@ class TwoChannelSelection(BaseEstimator):
         model = TwoChannelSelection(structure, self.merit_signs, self.channel_signs,
                                     self.alpha, self.max_iter, self.tol,
                                     self.unexplained_share)
-        merit = _Part(X, self.merit_signs or {}, self.alpha)
-        channel = _Part(Z, self.channel_signs or {}, self.alpha)
+        merit = _Part(X, self.merit_signs or {}, self.alpha,
+                      None if init is None else init.merit_part_.design)
+        channel = _Part(Z, self.channel_signs or {}, self.alpha,
+                        None if init is None else init.channel_part_.design)
         DX, DZ = merit.matrix(X), channel.matrix(Z)
         rate = np.clip(np.average(y, weights=weight), 1e-6, 1 - 1e-6)
         merit.coef[0] = np.log(rate / (1 - rate)) - np.average(offset, weights=weight)

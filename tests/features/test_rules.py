@@ -17,6 +17,7 @@ from features.rules import (
     criteria_table,
     evaluate,
     explain_failures,
+    feature_directions,
     load_rulebook,
 )
 from features.rules.engine import Columns, NodeEvaluator, band_points
@@ -598,3 +599,16 @@ def test_evaluate_is_vectorised():
     assert any(
         isinstance(x, ScorePass) for x in iter_nodes(rb.criterion("sp22_score_or_direct").node)
     )
+
+
+def test_feature_directions_follow_the_bars_of_the_published_criteria():
+    lg = feature_directions([load_rulebook("little_giant_2022")])
+    assert lg["main_share"] == 1 and lg["class1_ip"] == 1  # at least 70%, at least two
+    assert lg["debt_ratio"] == -1  # at most 70%
+    assert lg["revenue"] == 0  # the R&D rule's bands: from 100M and below 50M
+    assert lg["sector_mic2025"] == 1  # a 0/1 flag that must be 1
+    assert "holds_specialized" not in lg  # a status criterion: every candidate holds it
+    specialized = feature_directions([load_rulebook("specialized_2022")])
+    assert specialized["net_margin"] == 1  # read by a score item's bands only
+    champion = feature_directions([load_rulebook("champion_2022")])
+    assert champion["global_rank"] == -1  # top 3 of the world: a smaller rank is better

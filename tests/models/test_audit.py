@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.audit import anomaly_components, merit_columns
+from models.audit import anomaly_components, merit_columns, merit_directions
 from models.audit_flags import shortfall_flags
 from models.audit_oof import LEAVE_ONE_YEAR_OUT, WALK_FORWARD, plan_folds
 from models.explain import non_merit_features
@@ -91,6 +91,17 @@ def test_merit_model_sees_no_ownership_or_region(audited):
     assert {"rd_intensity", "main_share", "class1_ip", "rule_lg22_main_share"} <= merit
     assert merit_columns(["province", "rd_intensity", "years_held_little_giant"]) == [
         "rd_intensity"]
+
+
+def test_the_merit_model_reads_what_the_criteria_read_in_their_direction():
+    columns = ["province", "state_share", "rd_intensity", "debt_ratio", "revenue",
+               "export_share", "rule_lg22_main_share", "rule_sp22_rd_intensity",
+               "years_held_little_giant"]
+    directions = merit_directions(columns, "little_giant", [2021, 2023])
+    # Only what a Little Giant criterion reads, and the tier's own rule results; the
+    # direction a bar rewards (revenue: bands both from and below, so free).
+    assert directions == {"rd_intensity": 1, "debt_ratio": -1, "revenue": 0,
+                          "rule_lg22_main_share": 1}
 
 
 def test_audit_finds_non_merit_selections_better_than_both_baselines(audited):

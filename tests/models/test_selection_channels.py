@@ -98,3 +98,46 @@ def test_unknown_structure_is_refused():
     X, Z, y, *_ = simulate(200, "separate", seed=1)
     with pytest.raises(ValueError, match="structure"):
         TwoChannelSelection("mixed").fit(X, Z, y)
+
+
+def test_unexplained_favours_make_low_merit_selections_non_merit():
+    """An additive committee plus favours no column shows (a fixed chance of being carried
+    whatever the merit): with their share given, the posterior finds the low-merit
+    selections those favours carried; without it they count as merit selections."""
+    X, Z, _, offset, year, _, _ = simulate(8000, "additive", seed=7)
+    rng = np.random.default_rng(8)
+    merit = offset - 3 + MERIT["x1"] * X["x1"].to_numpy() + MERIT["x2"] * X["x2"].to_numpy()
+    bonus = Z["province"].map(PROVINCE_EFFECT).to_numpy() + 1.5 * Z["state"].to_numpy()
+    noise = rng.logistic(size=len(X))
+    committee = merit + bonus + noise > 0
+    unexplained = rng.random(len(X)) < 0.08
+    y = (committee | unexplained).astype(int)
+    selected = y == 1
+    non_merit = selected & ~(merit + noise > 0)
+    share = float((selected & ~committee).sum() / selected.sum())
+    p_true = 1 - (1 - expit(merit + bonus)) * 0.92
+    oracle = 1 - expit(merit) / p_true
+
+    given = TwoChannelSelection("additive", unexplained_share=share, **SIGNS).fit(
+        X, Z, y, offset)
+    ignored = TwoChannelSelection("additive", **SIGNS).fit(X, Z, y, offset)
+    assert given.unexplained_ == pytest.approx(0.08, rel=0.2)
+    assert ignored.unexplained_ == 0.0
+    ap = {name: average_precision_score(non_merit[selected],
+                                        model.p_non_merit(X, Z, offset)[selected])
+          for name, model in (("given", given), ("ignored", ignored))}
+    ap_oracle = average_precision_score(non_merit[selected], oracle[selected])
+    assert ap["given"] >= 0.97 * ap_oracle
+    assert ap["given"] > ap["ignored"] + 0.02
+    probs = given.channel_probabilities(X, Z, offset)
+    assert (probs["p_selected"] >= probs["p_merit"]).all()
+
+
+def test_a_sign_bounds_every_level_of_a_categorical_column():
+    X, Z, y, offset, *_ = simulate(3000, "additive", seed=4)
+    model = TwoChannelSelection("additive", merit_signs=SIGNS["merit_signs"],
+                                channel_signs={"province": 1, "state": 1}).fit(X, Z, y, offset)
+    levels = model.channel_coef_[[f"province_{p}" for p in PROVINCE_EFFECT]]
+    assert (levels >= 0).all()
+    # Counted from the least-favoured province: the others' order is kept.
+    assert spearmanr(levels, list(PROVINCE_EFFECT.values()))[0] > 0.85
