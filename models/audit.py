@@ -26,8 +26,9 @@ is the ranking (``anomaly_score``).
 Beside it, ``p_non_merit``: the posterior, from a model of how the list is filled by a merit
 channel and a non-merit channel (models/audit_channels.py), that the selection would not
 have happened on merit alone (empty for a tier with fewer than
-audit_channels.MIN_SELECTIONS selections). It does not order the anomalies: on the default
-universe it finds the non-merit selections less well than the blend (README). The flags
+audit_channels.MIN_SELECTIONS selections). It does not order the anomalies: it finds the
+non-merit Little Giants better than the blend on the default universe but not on a second
+seed, and the Specialized ones less well (README). The flags
 explain the score. No weight or threshold is fitted to any record of which selections were
 irregular.
 """
@@ -217,9 +218,9 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     if int(y[scored].sum()) >= MIN_SELECTIONS:
         say(f"{tier}: merit and non-merit channels")
         channels = fit_channels(X_full, cf.p_merit, y, years, cf.folds, scored, tier, seed)
-    # The ranking stays on the blend: on the default universe it finds the non-merit
-    # selections better than the two-channel posterior does (README, the audit's table);
-    # the posterior is reported beside it.
+    # The ranking stays on the blend: the two-channel posterior beats it on the default
+    # universe's Little Giants only, not on a second seed nor on the Specialized lists
+    # (README, the audit's table); the posterior is reported beside it.
     score = parts.sum(axis=1).to_numpy()
     if channels is not None:
         p_non_merit = channels.p_non_merit[pos]

@@ -129,14 +129,17 @@ def _channel_section(audit) -> list[str]:
         return parts + [f'<p class="note">Not modelled: {html.escape(audit.fallback)}.</p>']
     structure = {"separate": "two separate channels (a list filled partly by merit, partly "
                              "by favours)",
-                 "additive": "one committee whose log-odds add a non-merit bonus"}
+                 "additive": "one committee whose log-odds add a non-merit bonus, with "
+                             f"{percent(channels.model.unexplained_share)} of the selections "
+                             "left to favours no feature shows"}
     loglik = ", ".join(f"{k} {v:.4f}" for k, v in channels.heldout_loglik.items())
     parts.append(
         f'<p class="note">The data chose {structure[channels.structure]} (held-out '
         f"log-likelihood per candidate, walk-forward: {html.escape(loglik)}). Each selection's "
         "<code>p_non_merit</code> is the probability that it would not have happened on merit "
-        "alone; it is shown on each anomaly's card but does not order them (on the default "
-        "universe the anomaly score finds the non-merit selections better). An effect "
+        "alone; it is shown on each anomaly's card but does not order them (measured on "
+        "synthetic universes, it finds the non-merit Little Giants better than the anomaly "
+        "score on some and less well on others, the Specialized ones less well). An effect "
         "compares the selections the model expects in a province (or ownership class) with those it expects when that province's effect "
         "is removed (or the firms are taken as independent), merit unchanged: +18% means 18% "
         "more selections than merit and the other features predict. Intervals: 90%, from "

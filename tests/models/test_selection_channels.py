@@ -104,7 +104,7 @@ def test_unexplained_favours_make_low_merit_selections_non_merit():
     """An additive committee plus favours no column shows (a fixed chance of being carried
     whatever the merit): with their share given, the posterior finds the low-merit
     selections those favours carried; without it they count as merit selections."""
-    X, Z, _, offset, year, _, _ = simulate(8000, "additive", seed=7)
+    X, Z, _, offset, *_ = simulate(8000, "additive", seed=7)
     rng = np.random.default_rng(8)
     merit = offset - 3 + MERIT["x1"] * X["x1"].to_numpy() + MERIT["x2"] * X["x2"].to_numpy()
     bonus = Z["province"].map(PROVINCE_EFFECT).to_numpy() + 1.5 * Z["state"].to_numpy()
