@@ -2,9 +2,10 @@
 overlooked.
 
 Two LightGBM models per tier, both scored out of fold (models/audit_oof.py):
-- the MERIT model sees only the published criteria and the firm's own performance
-  (financials, IP, sector-criteria flags, titles a rule asks for, 2022 rule results); no
-  ownership, state share, parent group, listing, subsidies, province or region;
+- the MERIT model sees only what the published criteria of the tier's rulebooks in force
+  read (the firm's financials, IP, sector flags) and the tier's own rule results, each
+  constrained in the direction its bar rewards (merit_directions); no ownership, state
+  share, parent group, listing, subsidies, province or region;
 - the FULL model sees every feature, so it learns whatever else the lists reward.
 
 The full model learns the non-merit pattern itself, so a firm picked for its connections
