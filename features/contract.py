@@ -29,6 +29,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from features import plausibility
+from features.fast_validation import passes_schema
 from features.files import TableFileError, find_table, read_table
 from features.rejects import REJECT_COLUMNS, empty_rejects, reject_rows, write_rejects
 from features.schemas import (
@@ -54,6 +55,7 @@ _BUILTIN_RULES = {
     "multiple_fields_uniqueness": "must be unique together",
     "column_in_dataframe": "required column is missing",
 }
+SMALL_TABLE = 10_000  # rows: below this a table is normalised in one frame construction
 REQUIRED_ROWS = ("firms", "financials")  # a dataset with none of these rows is no dataset
 _KEY_FIRST = {t: (SCHEMAS[t].to_schema().unique or [None])[0] for t in SCHEMAS}
 
@@ -168,6 +170,9 @@ def _build(raw: dict[str, pd.DataFrame], labels: dict[str, str], row_base: int,
         plausibility.to_yuan(frame, table, factors.get(table, 1.0))
         if parse_failures is not None:
             cases.append(parse_failures)
+        if parse_failures is None and passes_schema(SCHEMAS[table].to_schema(), frame):
+            frames[table] = frame  # pandera would pass it: skip its per-check overhead
+            continue
         try:
             frames[table] = SCHEMAS[table].validate(frame, lazy=True, inplace=True)
         except pa.errors.SchemaErrors as err:
@@ -203,9 +208,12 @@ def _normalise(table: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
         if isinstance(c, str) and c.strip().lower() in columns and c.strip().lower() not in raw
     })
     n_rows = len(raw)
+    # A big table is converted column by column, each raw column freed once typed; a small
+    # one (an API request) is not worth the cost of deleting and inserting single columns.
+    small = n_rows <= SMALL_TABLE
     typed, extra, failures = {}, {}, []
     for name in list(raw.columns):
-        values = raw.pop(name)  # frees each raw column once it is converted
+        values = raw[name] if small else raw.pop(name)
         if name not in columns:
             extra[name] = text(values) if values.dtype == "str" else values
             continue
@@ -224,9 +232,12 @@ def _normalise(table: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     if table == "firms" and "founded_year" in typed:
         typed["niche_entry_year"] = typed["niche_entry_year"].fillna(typed["founded_year"])
     ordered = {name: typed[name] for name in columns if name in typed}
-    frame = pd.DataFrame(index=pd.RangeIndex(n_rows))
-    for name, values in {**ordered, **extra}.items():
-        frame[name] = values  # column by column: no consolidated copy of all float columns
+    if small:
+        frame = pd.DataFrame({**ordered, **extra}, index=pd.RangeIndex(n_rows))
+    else:
+        frame = pd.DataFrame(index=pd.RangeIndex(n_rows))
+        for name, values in {**ordered, **extra}.items():
+            frame[name] = values  # column by column: no consolidated copy of all floats
     parse_failures = pd.concat(failures, ignore_index=True) if failures else None
     return frame, parse_failures
 

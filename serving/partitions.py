@@ -10,10 +10,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.domain import founded_before, no_financials_rejects
+from features.panel import is_in, positions_in
 
 
 def scored_firm_ids(dataset, year: int) -> np.ndarray:
@@ -23,10 +22,10 @@ def scored_firm_ids(dataset, year: int) -> np.ndarray:
     return np.sort(np.asarray(ids, dtype=object))
 
 
-def _positions(ids: pd.Series, scored: pa.Array) -> np.ndarray:
-    """Position of each id in `scored` (-1 if absent), hashed by Arrow in C++."""
-    values = pa.array(np.asarray(ids, dtype=object), type=pa.string())
-    return pc.index_in(values, value_set=scored).fill_null(-1).to_numpy().astype(np.int64)
+def _id_index(firm_ids: np.ndarray) -> pd.Index:
+    """The scored ids once as Arrow-backed strings, so each lookup against them is
+    zero-copy (an object array would be converted again for every table)."""
+    return pd.Index(pd.array(firm_ids, dtype="str"))
 
 
 def partitions(dataset, firm_ids: np.ndarray, chunk_size: int) -> Iterator[tuple[np.ndarray, object]]:
@@ -35,11 +34,11 @@ def partitions(dataset, firm_ids: np.ndarray, chunk_size: int) -> Iterator[tuple
     from features.contract import Dataset
 
     n_chunks = max(1, -(-len(firm_ids) // chunk_size))
-    scored = pa.array(firm_ids, type=pa.string())
+    scored = _id_index(firm_ids)
     layout = {}
     for table in ("firms", "financials", "patents", "certifications"):
         frame = getattr(dataset, table)
-        pos = _positions(frame["firm_id"], scored)
+        pos = positions_in(frame["firm_id"], scored)
         chunk = np.where(pos >= 0, pos // chunk_size, n_chunks)
         order = np.argsort(chunk, kind="stable")
         bounds = np.searchsorted(chunk[order], np.arange(n_chunks + 1))
@@ -56,5 +55,5 @@ def missing_financials(dataset, year: int, firm_ids: np.ndarray) -> pd.DataFrame
     them."""
     firms = dataset.firms
     founded = founded_before(firms["founded_year"].to_numpy(), year)
-    absent = _positions(firms["firm_id"], pa.array(firm_ids, type=pa.string())) < 0
+    absent = ~is_in(firms["firm_id"], _id_index(firm_ids))
     return no_financials_rejects(firms["firm_id"].to_numpy(dtype=object)[founded & absent], year)

@@ -28,12 +28,13 @@ from features.rules.types import Criterion, Rulebook, ScorePass, iter_nodes
 _STATUS_VALUE = np.array([0.0, np.nan, 1.0])  # fail, unknown, pass as model features
 
 
-def _status(codes: np.ndarray) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, categories=STATUSES, ordered=True)
+# One dtype for every status column: from_codes with categories would validate them again
+# for each of the ~50 columns of a rulebook (most of a one-firm evaluation).
+STATUS_DTYPE = pd.CategoricalDtype(STATUSES, ordered=True)
 
 
 def _status(codes: np.ndarray) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, categories=STATUSES, ordered=True)
+    return pd.Categorical.from_codes(codes, dtype=STATUS_DTYPE)
 
 
 @dataclass
@@ -99,7 +100,7 @@ def _score_frame(rb: Rulebook, s: ScoreResult | None, index: pd.Index) -> pd.Dat
                 "score": nan,
                 "score_max_possible": nan,
                 "score_threshold": nan,
-                "score_status": pd.Categorical([np.nan] * n, categories=STATUSES, ordered=True),
+                "score_status": pd.Categorical([np.nan] * n, dtype=STATUS_DTYPE),
             },
             index=index,
         )
