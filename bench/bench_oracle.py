@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from training.oracle import POOLED, oracle_comparison
+
 
 def universe(root: Path, firms: int, seed: int) -> Path:
     """The generated universe of (firms, seed) under root, written on first use."""
@@ -29,8 +31,6 @@ def universe(root: Path, firms: int, seed: int) -> Path:
 
 
 def main() -> None:
-    from training.oracle import oracle_comparison
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--firms", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 11])
@@ -39,27 +39,31 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=Path("bench-data"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    tables = []
+    print(f"| universe ({args.firms:,} firms) | tier | ROC-AUC | oracle | ratio | pooled ratio | "
+          "PR-AUC | oracle | ratio | pooled ratio | rounds per fold |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     for seed in args.seeds:
         data = universe(args.data_root, args.firms, seed)
         kwargs = {"tiers": tuple(args.tiers)} if args.tiers else {}
-        tables.append(oracle_comparison(data, seed=args.model_seed, **kwargs)
-                      .assign(universe_seed=seed))
-    table = pd.concat(tables, ignore_index=True)
-    means = table[table["test_year"] == "mean"]
-    rounds = (table[table["test_year"] != "mean"].groupby(["universe_seed", "tier"], sort=False)
-              ["rounds"].agg(lambda r: " / ".join(str(int(v)) for v in r)))
-    print(f"| universe ({args.firms:,} firms) | tier | ROC-AUC | oracle | ratio | PR-AUC | "
-          "oracle | ratio | rounds per fold |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for row in means.itertuples(index=False):
-        print(f"| seed {row.universe_seed} | {row.tier} | {row.roc_auc:.4f} | "
-              f"{row.oracle_roc_auc:.4f} | {row.roc_auc_ratio:.4f} | {row.pr_auc:.3f} | "
-              f"{row.oracle_pr_auc:.3f} | {row.pr_auc_ratio:.2f} | "
-              f"{rounds[(row.universe_seed, row.tier)]} |")
-    if args.json:
-        for record in table.to_dict(orient="records"):
-            print(json.dumps({"bench": "oracle", "firms": args.firms, **record}))
+        table = oracle_comparison(data, seed=args.model_seed, **kwargs)
+        for tier, rows in table.groupby("tier", sort=False):
+            print(_line(seed, tier, rows), flush=True)
+        if args.json:
+            for record in table.to_dict(orient="records"):
+                print(json.dumps({"bench": "oracle", "firms": args.firms, "universe_seed": seed,
+                                  **record}), flush=True)
+
+
+def _line(seed: int, tier: str, rows: pd.DataFrame) -> str:
+    """One Markdown row of a tier: the mean over folds, the pooled ratios and the rounds."""
+    mean = rows[rows["test_year"] == "mean"].iloc[0]
+    pooled = rows[rows["test_year"] == POOLED].iloc[0]
+    folds = rows[~rows["test_year"].isin(["mean", POOLED])]
+    rounds = " / ".join(str(int(r)) for r in folds["rounds"])
+    return (f"| seed {seed} | {tier} | {mean.roc_auc:.4f} | {mean.oracle_roc_auc:.4f} | "
+            f"{mean.roc_auc_ratio:.4f} | {pooled.roc_auc_ratio:.4f} | {mean.pr_auc:.3f} | "
+            f"{mean.oracle_pr_auc:.3f} | {mean.pr_auc_ratio:.2f} | {pooled.pr_auc_ratio:.2f} | "
+            f"{rounds} |")
 
 
 if __name__ == "__main__":
