@@ -8,14 +8,17 @@ Fitting takes four steps:
 
 1. A probe booster, trained on every given year but the newest, finds the number of
    boosting rounds by early stopping on the newest year (with a single year, on a seeded
-   fifth of its rows).
+   fifth of its rows). When the newest year holds fewer than ``min_holdout_selections``
+   selections (a dozen Single Champions), older years are held out too, each by a probe
+   trained on the years before it, and the round count is read from their pooled curve.
 2. The served booster (``booster_``) is trained on every given row with that round count.
 3. Out-of-fold margins: the rows are split into ``calibration_folds`` seeded folds
    (stratified by year and label; rows, not firms: the frame carries no firm id, so a firm's
    other years may sit on the training side of its fold). Per fold, a booster with the served
    configuration (same parameters, round count, year offsets and feature bins) is trained on
    the rows outside the fold and scores the fold's newest-year rows.
-4. Platt scaling (``calibrator_``) is fitted on those out-of-fold newest-year margins. They
+4. Platt scaling (``calibrator_``) is fitted on those out-of-fold newest-year margins (and
+   those of the other held-out years of step 1, each shifted by its year's offset). They
    come from boosters trained like the served one on the same years, so the calibration maps
    the served booster's margin scale, without the in-sample optimism of its own margins.
 
@@ -34,6 +37,8 @@ import os
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
@@ -67,6 +72,18 @@ EXCLUDED_FEATURES = ("industry_group", "industry_division")
 OFFSET_RATE_FLOOR = 1e-5
 SMOOTHING_ROUNDS = 25
 MIN_ROUNDS = 20
+# The round count is found on held-out years holding at least this many selections (or
+# on MAX_HOLDOUT_YEARS years): see _holdouts.
+MIN_HOLDOUT_SELECTIONS = 30
+MAX_HOLDOUT_YEARS = 4
+# When the newest year holds fewer than min_holdout_selections selections (Single Champions:
+# a dozen a year at 20,000 firms), leaves are shrunk harder. A leaf's value is its gradient
+# sum over (hessian sum + lambda_l2), and at a selection rate of 0.1% the hessian sum of a
+# leaf with a few selections is below 1: lambda_l2 10 keeps a leaf built on one or two
+# selections from setting a firm's rank on its own. Chosen on the universe of seed 11 and
+# confirmed on seeds 3 and 7 (README, "How close to the best achievable ranking").
+FEW_SELECTIONS_PARAMS = {"lambda_l2": 10.0}
+PLATT_C = 1e4
 # Below this many rows one thread is faster: OpenMP's thread start-up and spinning cost more
 # than the histogram work, and on a busy 2-core machine two threads can be 4x slower.
 MULTITHREAD_MIN_ROWS = 200_000
@@ -107,7 +124,8 @@ class TierModel(ClassifierMixin, BaseEstimator):
 
     Parameters: params (LightGBM parameters overriding DEFAULT_PARAMS; None = none),
     seed, num_boost_round (cap of the probe's rounds), early_stopping_rounds (patience of the
-    probe), calibration_folds (K of the out-of-fold margins the calibration is fitted on).
+    probe), calibration_folds (K of the out-of-fold margins the calibration is fitted on),
+    min_holdout_selections (selections the held-out years of the round count must reach).
 
     Fitted attributes:
         booster_: lightgbm.Booster served, trained on every row with best_iteration_ rounds.
@@ -118,20 +136,26 @@ class TierModel(ClassifierMixin, BaseEstimator):
         n_features_in_: int, len(feature_names_in_).
         categories_: dict column -> list of the categories seen in fit (categoricals only).
         classes_: ndarray [0, 1].
+        few_selections_: bool, the newest year held fewer than min_holdout_selections
+            selections (then FEW_SELECTIONS_PARAMS apply).
     """
 
     def __init__(self, params: dict | None = None, seed: int = 0, num_boost_round: int = 4000,
-                 early_stopping_rounds: int = 200, calibration_folds: int = 3):
+                 early_stopping_rounds: int = 200, calibration_folds: int = 3,
+                 min_holdout_selections: int = MIN_HOLDOUT_SELECTIONS):
         self.params = params
         self.seed = seed
         self.num_boost_round = num_boost_round
         self.early_stopping_rounds = early_stopping_rounds
         self.calibration_folds = calibration_folds
+        self.min_holdout_selections = min_holdout_selections
 
     def _params(self, n_rows: int = 0) -> dict:
-        """LightGBM parameters of every booster of a fit on n_rows rows."""
-        return {**DEFAULT_PARAMS, "num_threads": thread_count(n_rows), **(self.params or {}),
-                "seed": self.seed}
+        """LightGBM parameters of every booster of a fit on n_rows rows (with
+        FEW_SELECTIONS_PARAMS when the fit found few selections, few_selections_)."""
+        few = FEW_SELECTIONS_PARAMS if getattr(self, "few_selections_", False) else {}
+        return {**DEFAULT_PARAMS, "num_threads": thread_count(n_rows), **few,
+                **(self.params or {}), "seed": self.seed}
 
     def fit(self, X: pd.DataFrame, y, *, years) -> TierModel:
         """X: (n_rows, n_features) frame; y: (n_rows,) 0/1 labels; years: (n_rows,) as-of
@@ -143,12 +167,38 @@ class TierModel(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = len(self.feature_names_in_)
         self.categories_ = {c: list(X[c].cat.categories) for c in categorical_columns(X)}
         self.classes_ = np.array([0, 1])
+        self.few_selections_ = bool(y[years == years.max()].sum() < self.min_holdout_selections)
         params = self._params(len(X))
         self.year_offsets_ = year_offsets(y, years)
         offset = self.row_offsets(years)
 
-        holdout = _holdout_mask(years, seed=self.seed)
-        train_set = lgb.Dataset(X[~holdout], y[~holdout], init_score=offset[~holdout],
+        curves, weights, held = [], [], np.zeros(len(y), bool)
+        for train, holdout in _holdouts(years, y, self.min_holdout_selections, self.seed):
+            curves.append(self._probe_curve(X, y, offset, train, holdout, params))
+            weights.append(max(y[holdout].sum(), 1.0))
+            held |= holdout
+        self.best_iteration_ = _smoothed_best(_pooled_curve(curves, weights))
+
+        # The served booster sees every training year: the newest is the most recent and
+        # most informative one, and the round count found above carries over.
+        everything = lgb.Dataset(X, y, init_score=offset, free_raw_data=True)
+        self.booster_ = lgb.train(params, everything, num_boost_round=self.best_iteration_)
+
+        # The calibration reads the years that chose the round count (the newest, or the
+        # newest few when it holds few selections), each at its own selection rate relative
+        # to the newest year's, so the probabilities are at the newest year's rate.
+        calibrated = np.isin(years, np.unique(years[held])) if len(np.unique(years)) > 1 \
+            else np.ones(len(y), bool)
+        margin = self._out_of_fold_margins(X, everything, params, y, years, calibrated)
+        shift = offset - self.year_offsets_[int(years.max())]
+        self.calibrator_ = _platt(margin[calibrated], y[calibrated], shift[calibrated])
+        return self
+
+    def _probe_curve(self, X: pd.DataFrame, y: np.ndarray, offset: np.ndarray,
+                     train: np.ndarray, holdout: np.ndarray, params: dict) -> np.ndarray:
+        """(n_rounds,) the holdout rows' metric after each round of a probe booster trained
+        on the train rows, stopped early_stopping_rounds after its best round."""
+        train_set = lgb.Dataset(X[train], y[train], init_score=offset[train],
                                 free_raw_data=True)
         valid_set = lgb.Dataset(X[holdout], y[holdout], init_score=offset[holdout],
                                 reference=train_set)
@@ -159,18 +209,7 @@ class TierModel(ClassifierMixin, BaseEstimator):
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False),
                        lgb.record_evaluation(history)],
         )
-        self.best_iteration_ = _smoothed_best(history["holdout"][params["metric"]])
-        del train_set, valid_set
-
-        # The served booster sees every training year: the newest is the most recent and
-        # most informative one, and the round count found above carries over.
-        everything = lgb.Dataset(X, y, init_score=offset, free_raw_data=True)
-        self.booster_ = lgb.train(params, everything, num_boost_round=self.best_iteration_)
-
-        newest = years == years.max()
-        margin = self._out_of_fold_margins(X, everything, params, y, years, newest)
-        self.calibrator_ = _platt(margin[newest], y[newest])
-        return self
+        return np.asarray(history["holdout"][params["metric"]], dtype=float)
 
     def _out_of_fold_margins(self, X: pd.DataFrame, everything: lgb.Dataset, params: dict,
                              y: np.ndarray, years: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -294,17 +333,40 @@ def _smoothed_best(curve: list[float]) -> int:
     return max(int(smoothed.to_numpy().argmax()) + 1, min(MIN_ROUNDS, len(values)))
 
 
-def _holdout_mask(years: np.ndarray, seed: int) -> np.ndarray:
-    """Hold out the newest year; with a single year, a seeded fifth of its rows.
+def _pooled_curve(curves: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    """Weighted mean of the probes' metric curves, each held at its last value after its
+    probe stopped (it stopped because the metric no longer improved)."""
+    length = max(len(c) for c in curves)
+    padded = np.stack([np.pad(c, (0, length - len(c)), mode="edge") for c in curves])
+    return np.average(padded, axis=0, weights=np.asarray(weights, dtype=float))
+
+
+def _holdouts(years: np.ndarray, y: np.ndarray, min_selections: float,
+              seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, holdout) row masks of the probes that find the round count.
+
+    The newest year is held out, the probe trained on the years before it. When it holds
+    fewer than ``min_selections`` selections (a dozen Single Champions), its metric curve
+    peaks by chance after a few rounds; the next older years are held out too, each by its
+    own probe trained on the years before it (rolling origin, at most MAX_HOLDOUT_YEARS),
+    until their selections reach ``min_selections``. With a single year, a seeded fifth of
+    its rows is held out.
 
     (Holding out only half of the newest year, so the probe also sees that year's quota,
     was tried: it ranked worse on the walk-forward folds and calibrated no better.)
     """
     distinct = np.unique(years)
-    if len(distinct) > 1:
-        return years == distinct.max()
-    rng = np.random.default_rng(seed)
-    return rng.random(len(years)) < 0.2
+    if len(distinct) == 1:
+        holdout = np.random.default_rng(seed).random(len(years)) < 0.2
+        return [(~holdout, holdout)]
+    out, selections = [], 0.0
+    for year in distinct[::-1][:min(MAX_HOLDOUT_YEARS, len(distinct) - 1)]:
+        holdout = years == year
+        out.append((years < year, holdout))
+        selections += y[holdout].sum()
+        if selections >= min_selections:
+            break
+    return out
 
 
 def calibration_folds(y: np.ndarray, years: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -319,14 +381,37 @@ def calibration_folds(y: np.ndarray, years: np.ndarray, k: int, seed: int) -> np
     return fold
 
 
-def _platt(margin: np.ndarray, y: np.ndarray) -> LogisticRegression:
+def _platt(margin: np.ndarray, y: np.ndarray, shift: np.ndarray | None = None
+           ) -> LogisticRegression:
     """Platt scaling on the raw margin: two parameters, stable with few selected firms
-    (isotonic regression overfits when a year holds only dozens of selections)."""
-    calibrator = LogisticRegression(C=1e4, max_iter=1000)
+    (isotonic regression overfits when a year holds only dozens of selections).
+
+    shift: (n_rows,) log-odds of each row's year rate minus the newest year's (0 for rows
+    of the newest year): a fixed offset in the fit, so rows of several years calibrate to
+    the newest year's rate. Without shifts, scikit-learn's fit itself.
+    """
+    calibrator = LogisticRegression(C=PLATT_C, max_iter=1000)
     if y.min() == y.max():  # no selections (or all selected): keep the margin as is
-        calibrator.fit(np.array([[-50.0], [50.0]]), np.array([0, 1]))
-        calibrator.coef_[:] = 1.0
-        calibrator.intercept_[:] = 0.0
-        return calibrator
-    calibrator.fit(margin.reshape(-1, 1), y.astype(int))
+        return _fixed_calibrator(calibrator, 1.0, 0.0)
+    if shift is None or not np.any(shift):
+        return calibrator.fit(margin.reshape(-1, 1), y.astype(int))
+
+    def loss(theta):
+        z = theta[0] * margin + theta[1] + shift
+        p = expit(z)
+        # Log loss with the same L2 penalty on the slope as scikit-learn's C.
+        value = np.sum(np.logaddexp(0, z) - y * z) + theta[0] ** 2 / (2 * PLATT_C)
+        residual = p - y
+        return value, np.array([residual @ margin + theta[0] / PLATT_C, residual.sum()])
+
+    slope, intercept = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B").x
+    return _fixed_calibrator(calibrator, slope, intercept)
+
+
+def _fixed_calibrator(calibrator: LogisticRegression, slope: float,
+                      intercept: float) -> LogisticRegression:
+    """calibrator fitted (so scikit-learn treats it as such) and set to the given line."""
+    calibrator.fit(np.array([[-50.0], [50.0]]), np.array([0, 1]))
+    calibrator.coef_[:] = slope
+    calibrator.intercept_[:] = intercept
     return calibrator

@@ -127,8 +127,9 @@ def generate(
     """Write a synthetic firm universe (fiscal years 2013-2025) in the data-contract format.
 
     Besides the four contract tables it writes truth.parquet: the channel (merit or a
-    non-merit channel) behind every certification event and its true probabilities. No
-    loader reads it.
+    non-merit channel) behind every certification event and its true probabilities; and
+    truth_candidates.parquet: every firm eligible for a list with its true probability of
+    selection. No loader reads them.
     """
     from training.synthetic import generate_universe, write_universe
     from training.synthetic.calibration import calibration_report

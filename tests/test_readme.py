@@ -31,6 +31,7 @@ BOXES = {
               "models.selection_channels"],
     "synthetic": ["training.synthetic"],
     "train": ["training.train", "training.evaluate", "training.splits", "training.plots",
+              "training.oracle",
               "training.tracking", "training.model_card", "training.settings"],
     "audit_run": ["training.audit_run"],
     "score": ["serving.score", "serving.partitions", "serving.executors", "serving.registry",

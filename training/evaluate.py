@@ -47,20 +47,23 @@ def production_model(seed: int) -> TierModel:
     return TierModel(seed=seed)
 
 
-def make_models(tier: str, seed: int, model_factory: ModelFactory = production_model) -> dict:
-    return {
-        "lightgbm": model_factory(seed=seed),
-        "logistic": LogisticBaseline(seed=seed),
-        "rules": RuleBaseline(tier=tier),
-    }
+def make_models(tier: str, seed: int, model_factory: ModelFactory = production_model,
+                names: tuple[str, ...] = MODEL_NAMES) -> dict:
+    builders = {"lightgbm": lambda: model_factory(seed=seed),
+                "logistic": lambda: LogisticBaseline(seed=seed),
+                "rules": lambda: RuleBaseline(tier=tier)}
+    return {name: builders[name]() for name in names}
 
 
 def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier: str,
                  seed: int = 0, model_factory: ModelFactory = production_model,
-                 progress: Callable[[str], None] | None = None) -> Evaluation:
+                 progress: Callable[[str], None] | None = None,
+                 names: tuple[str, ...] = MODEL_NAMES) -> Evaluation:
     """Fit every model per fold on the training years, score the test year.
 
-    model_factory(seed=seed) builds the LightGBM model of each fold (see `ModelFactory`).
+    model_factory(seed=seed) builds the LightGBM model of each fold (see `ModelFactory`);
+    names: the models of MODEL_NAMES to evaluate (all by default). LightGBM's rows also
+    carry its boosting rounds (``rounds``, the round count its early stopping found).
     """
     years = keys["year"].to_numpy()
     y = np.asarray(y, dtype=float)
@@ -70,7 +73,7 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
         assert not np.any(train & test), "a fold's training and test rows overlap"
         fold_pred = keys.loc[test, ["firm_id", "year"]].reset_index(drop=True)
         fold_pred["label"] = y[test].astype(int)
-        for name, model in make_models(tier, seed, model_factory).items():
+        for name, model in make_models(tier, seed, model_factory, names).items():
             if progress:
                 progress(f"{tier}: {name} on test year {fold.test_year}")
             model.fit(X[train], y[train], years=years[train])
@@ -83,6 +86,7 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
             if name == "lightgbm":
                 fold_pred["p_lightgbm_raw"] = model.predict_uncalibrated(X[test])
                 rows[-1]["ece_uncalibrated"] = binary_metrics(y[test], fold_pred["p_lightgbm_raw"])["ece"]
+                rows[-1]["rounds"] = getattr(model, "best_iteration_", np.nan)
         predictions.append(fold_pred)
     metrics = pd.DataFrame(rows)
     means = metrics.drop(columns=["test_year", "train_years"]).groupby("model", sort=False).mean()

@@ -41,7 +41,8 @@ def test_fitted_attributes_follow_scikit_learn():
     X, y, years = toy_frame()
     model = TierModel(seed=1)
     assert model.get_params() == {"params": None, "seed": 1, "num_boost_round": 4000,
-                                  "early_stopping_rounds": 200, "calibration_folds": 3}
+                                  "early_stopping_rounds": 200, "calibration_folds": 3,
+                                  "min_holdout_selections": lgbm.MIN_HOLDOUT_SELECTIONS}
     assert model.fit(X.assign(industry_group=1.0), y, years=years) is model
     assert list(model.feature_names_in_) == ["rd_intensity", "noise", "province"]
     assert model.n_features_in_ == 3
@@ -77,9 +78,9 @@ def test_calibration_is_fitted_on_out_of_fold_margins_of_the_served_configuratio
     seen = {}
     real_platt = lgbm._platt
 
-    def spy(margin, labels):
-        seen["margin"], seen["y"] = margin, labels
-        return real_platt(margin, labels)
+    def spy(margin, labels, shift=None):
+        seen["margin"], seen["y"], seen["shift"] = margin, labels, shift
+        return real_platt(margin, labels, shift)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(lgbm, "_platt", spy)
@@ -88,6 +89,7 @@ def test_calibration_is_fitted_on_out_of_fold_margins_of_the_served_configuratio
     in_sample = model.decision_function(X[newest])
     assert seen["margin"].shape == in_sample.shape and np.isfinite(seen["margin"]).all()
     np.testing.assert_array_equal(seen["y"], y[newest])
+    assert not np.any(seen["shift"])  # the newest year holds enough selections on its own
     assert np.abs(seen["margin"] - in_sample).mean() > 0.05
     # Each newest-year row is scored by the fold booster that left it out: refitting that
     # booster by hand on the other folds gives the same margins.
@@ -110,7 +112,7 @@ def test_calibration_is_fitted_on_out_of_fold_margins_of_the_served_configuratio
 def test_no_selection_in_the_newest_year_keeps_the_margin():
     X, y, years = toy_frame()
     y = np.where(years == 2022, 0, y)
-    model = TierModel(seed=0).fit(X, y, years=years)
+    model = TierModel(seed=0, min_holdout_selections=0).fit(X, y, years=years)
     margin = model.decision_function(X.head(50))
     np.testing.assert_allclose(model.predict_proba(X.head(50))[:, 1], 1 / (1 + np.exp(-margin)))
 
@@ -164,3 +166,68 @@ def test_uncalibrated_probability_is_at_the_newest_years_rate():
     X, y, years = quota_years()
     model = TierModel(seed=0).fit(X, y, years=years)
     assert model.predict_uncalibrated(X[years == 2022]).mean() == pytest.approx(0.20, abs=0.03)
+
+
+def test_holdouts_reach_back_until_they_hold_enough_selections():
+    """The newest year alone when it holds enough selections; otherwise older years too,
+    each probe trained only on the years before its holdout, the oldest never held out."""
+    years = np.repeat(np.arange(2016, 2023), 100)
+    y = np.zeros(len(years))
+    for year, selected in zip(range(2016, 2023), (5, 6, 7, 8, 9, 10, 12)):
+        y[np.flatnonzero(years == year)[:selected]] = 1
+    held = [(int(years[h].min()), int(years[t].max())) for t, h in lgbm._holdouts(years, y, 12, 0)]
+    assert held == [(2022, 2021)]
+    pairs = lgbm._holdouts(years, y, 30, 0)
+    assert [int(years[h].min()) for _, h in pairs] == [2022, 2021, 2020]  # 12 + 10 + 9 >= 30
+    for train, holdout in pairs:
+        assert years[train].max() < years[holdout].min() and np.unique(years[holdout]).size == 1
+        assert years[train].min() == 2016
+    assert len(lgbm._holdouts(years, y, 10_000, 0)) == lgbm.MAX_HOLDOUT_YEARS
+    two = years < 2018
+    assert len(lgbm._holdouts(years[two], y[two], 10_000, 0)) == 1  # 2016 stays for training
+    (train, holdout), = lgbm._holdouts(np.full(1000, 2020), np.ones(1000), 30, seed=0)
+    assert (train == ~holdout).all() and 0.1 < holdout.mean() < 0.3
+
+
+def test_pooled_curve_holds_a_stopped_probe_at_its_last_value():
+    curve = lgbm._pooled_curve([np.array([0.1, 0.3, 0.2]), np.array([0.2, 0.4, 0.5, 0.6, 0.7])],
+                               weights=[1.0, 3.0])
+    np.testing.assert_allclose(curve, [0.175, 0.375, 0.425, 0.5, 0.575])
+
+
+def test_platt_with_year_shifts_recovers_the_newest_years_line():
+    """Rows of older years enter the calibration at their own rate: with the log-odds shift
+    of their year, the fit finds the line of the newest year's rate."""
+    rng = np.random.default_rng(0)
+    margin = rng.normal(size=40_000)
+    shift = np.where(np.arange(40_000) < 20_000, -1.0, 0.0)  # an older year at a lower rate
+    y = (rng.random(40_000) < 1 / (1 + np.exp(-(1.5 * margin - 3 + shift)))).astype(float)
+    calibrator = lgbm._platt(margin, y, shift)
+    assert calibrator.coef_[0, 0] == pytest.approx(1.5, abs=0.1)
+    assert calibrator.intercept_[0] == pytest.approx(-3.0, abs=0.1)
+    unshifted = lgbm._platt(margin, y)
+    assert unshifted.intercept_[0] < -3.2  # ignoring the years would mix their rates
+    np.testing.assert_allclose(lgbm._platt(margin, y, np.zeros(40_000)).coef_, unshifted.coef_)
+
+
+
+def test_few_selections_in_the_newest_year_shrink_the_leaves_harder():
+    rng = np.random.default_rng(0)
+    years = np.repeat(np.arange(2016, 2023), 600)
+    X = pd.DataFrame({"merit": rng.normal(size=len(years)), "noise": rng.normal(size=len(years))})
+    chosen = X["merit"].to_numpy() + 0.5 * rng.normal(size=len(years))
+    y = np.zeros(len(years))
+    for year in np.unique(years):
+        rows = np.flatnonzero(years == year)
+        y[rows[np.argsort(-chosen[rows])[:8]]] = 1  # eight selections a year
+    rare = TierModel(seed=0, num_boost_round=300, early_stopping_rounds=30).fit(X, y, years=years)
+    assert rare.few_selections_ and rare.booster_.params["lambda_l2"] == 10.0
+    assert rare._params()["lambda_l2"] == lgbm.FEW_SELECTIONS_PARAMS["lambda_l2"]
+    plenty = TierModel(seed=0, num_boost_round=300, early_stopping_rounds=30,
+                       min_holdout_selections=8).fit(X, y, years=years)
+    assert not plenty.few_selections_
+    assert plenty.booster_.params["lambda_l2"] == lgbm.DEFAULT_PARAMS["lambda_l2"]
+    # An explicit parameter still wins.
+    own = TierModel(seed=0, num_boost_round=50, early_stopping_rounds=10,
+                    params={"lambda_l2": 3.0}).fit(X, y, years=years)
+    assert own.few_selections_ and own.booster_.params["lambda_l2"] == 3.0

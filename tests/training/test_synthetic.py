@@ -37,6 +37,7 @@ SCHEMA = {
     "certifications": {"firm_id": STR, "tier": STR, "year": I64, "batch": F64, "event": STR},
     "truth": {"firm_id": STR, "tier": STR, "year": I64, "event": STR, "channel": STR,
               "true_p_selected": F64, "true_p_non_merit": F64},
+    "truth_candidates": {"firm_id": STR, "tier": STR, "year": I64, "true_p_selected": F64},
 }
 
 
@@ -204,6 +205,35 @@ def test_truth_keeps_true_probabilities_that_rank_the_channels(tables):
     assert grants.loc[~merit, "true_p_non_merit"].mean() > 0.5
 
 
+def test_truth_candidates_hold_every_eligible_firms_true_probability(tables):
+    from features.domain import holds_valid_title
+
+    candidates, truth = tables["truth_candidates"], tables["truth"]
+    assert not candidates.duplicated(["firm_id", "tier", "year"]).any()
+    assert candidates["true_p_selected"].between(0, 1).all()
+    # Each selected firm is a candidate of its list, with the probability truth records.
+    grants = truth[truth["event"] == "granted"]
+    both = grants.merge(candidates, on=["firm_id", "tier", "year"], how="left",
+                        suffixes=("", "_candidate"), validate="1:1")
+    assert both["true_p_selected_candidate"].notna().all()
+    np.testing.assert_array_equal(both["true_p_selected"], both["true_p_selected_candidate"])
+    # The probabilities add up to about the number selected, per tier (a quota).
+    expected = candidates.groupby("tier")["true_p_selected"].sum()
+    granted = grants.groupby("tier").size()
+    assert ((expected / granted.reindex(expected.index)).between(0.85, 1.15)).all()
+    # Eligible firms reported for the year before and hold no valid title of the tier.
+    fin = tables["financials"]
+    reported = set(zip(fin["firm_id"], fin["year"] + 1))
+    assert all(key in reported for key in zip(candidates["firm_id"], candidates["year"]))
+    cert = tables["certifications"]
+    for (tier, year), rows in candidates.groupby(["tier", "year"]):
+        holds = holds_valid_title(cert, int(year), tier)
+        assert not holds.reindex(rows["firm_id"], fill_value=False).any(), (tier, year)
+        if tier == "little_giant":  # a Little Giant must already be a Specialized SME
+            spec = holds_valid_title(cert, int(year), "specialized")
+            assert spec.reindex(rows["firm_id"], fill_value=False).all(), year
+
+
 def test_separate_mechanism_fills_a_share_of_each_list_by_favours(tables):
     separate = generate_universe(n_firms=N, seed=SEED, mechanism="separate")
     # Only the lists differ: firms and their data are the same draws.
@@ -257,8 +287,8 @@ def test_write_universe_parquet_and_csv(tables, tmp_path):
     out = write_universe(tables, tmp_path / "pq", fmt="parquet")
     assert sorted(p.name for p in out.iterdir()) == [
         "certifications.parquet", "financials.parquet", "firms.parquet", "patents.parquet",
-        "truth.parquet"]
-    for name in ("firms", "financials", "patents", "certifications", "truth"):
+        "truth.parquet", "truth_candidates.parquet"]
+    for name in ("firms", "financials", "patents", "certifications", "truth", "truth_candidates"):
         back = pd.read_parquet(out / f"{name}.parquet")
         pd.testing.assert_frame_equal(back, tables[name], check_dtype=False)
 

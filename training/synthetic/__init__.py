@@ -7,7 +7,10 @@ financials (:mod:`training.synthetic.trajectories`), their IP rights
 ``truth``: one row per certification event with the channel that produced it (``merit``
 or a non-merit channel) and the true probabilities behind it (``true_p_selected``,
 ``true_p_non_merit``: the chance it would not have happened on merit alone; NaN for
-revocations). ``mechanism`` chooses how the non-merit channels act: ``additive`` (favours
+revocations); and ``truth_candidates``: every firm eligible for a new title of a tier in a
+year with its true probability of selection (``true_p_selected``; equal to truth's for
+the firms selected), the oracle the selection models are measured against (firms absent
+from it had no chance of that list). ``mechanism`` chooses how the non-merit channels act: ``additive`` (favours
 add to one committee score, the default) or ``separate`` (a favour channel fills part of
 each list independently of merit); see :mod:`training.synthetic.selection`.
 ``write_universe`` writes them to a folder.
@@ -39,12 +42,14 @@ from training.synthetic.selection import (
     EVENTS,
     MECHANISMS,
     TIERS,
+    Candidates,
     Events,
     run_selection,
 )
 from training.synthetic.trajectories import Panel, add_high_tech, add_subsidies, simulate_panel
 
 CONTRACT_TABLES = ("firms", "financials", "patents", "certifications")
+TRUTH_TABLES = ("truth", "truth_candidates")  # the generator's answers; no loader reads them
 RD_INSTITUTIONS = np.array(["none", "city", "provincial", "national"])
 # Columns that are integers in the contract but held as float64 so they can be missing.
 CSV_INTEGER_COLUMNS = {"parent_employees", "rd_staff", "domestic_rank", "global_rank", "batch"}
@@ -116,7 +121,7 @@ def generate_universe(n_firms: int = 20_000, seed: int = 7, first_year: int = 20
                       last_year: int = 2025, progress: Progress = None,
                       mechanism: str = "additive") -> dict[str, pd.DataFrame]:
     """Generate the universe; returns {"firms", "financials", "patents", "certifications",
-    "truth"} DataFrames with the column names and dtypes of the normalised contract tables.
+    "truth", "truth_candidates"} DataFrames with the column names and dtypes of the normalised contract tables.
 
     ``progress`` (optional) is called with the name of each stage as it starts;
     ``mechanism`` ("additive" or "separate") is how non-merit channels fill the lists.
@@ -131,6 +136,7 @@ def generate_universe(n_firms: int = 20_000, seed: int = 7, first_year: int = 20
     tables["patents"] = pa.table(arrow_columns(sim.patents, firm_ids)).to_pandas()
     sim.patents = None
     tables["certifications"], tables["truth"] = _event_frames(sim.events, firm_ids)
+    tables["truth_candidates"] = _candidate_frame(sim.events.candidates, firm_ids)
     return tables
 
 
@@ -228,6 +234,13 @@ def _event_frames(events: Events, firm_ids: pa.Array) -> tuple[pd.DataFrame, pd.
     return certifications, truth
 
 
+def _candidate_frame(candidates: Candidates, firm_ids: pa.Array) -> pd.DataFrame:
+    return pd.DataFrame({
+        "firm_id": _str(firm_ids.take(pa.array(candidates.firm.astype(np.int32)))),
+        "tier": _str(TIERS[candidates.tier]), "year": candidates.year.astype(np.int64),
+        "true_p_selected": candidates.p_selected})
+
+
 def _csv_table(df: pd.DataFrame) -> pa.Table:
     """Arrow table for CSV: dates as YYYY-MM-DD, integer columns without '.0'."""
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -243,7 +256,8 @@ def _csv_table(df: pd.DataFrame) -> pa.Table:
 def write_universe(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike,
                    fmt: str = "parquet") -> Path:
     """Write the four contract tables as ``NAME.<fmt>`` (parquet or csv) and
-    ``truth.parquet`` into ``out_dir``; returns the folder.
+    the truth tables present (``truth.parquet``, ``truth_candidates.parquet``) into
+    ``out_dir``; returns the folder.
 
     Files are written into a temporary folder next to ``out_dir`` and then moved in (the
     whole folder at once when it is new), so a crash never leaves a half-written dataset.
@@ -264,10 +278,11 @@ def write_universe(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike,
             else:
                 pacsv.write_csv(_csv_table(tables[name]), path)
             names.append(path.name)
-        if "truth" in tables:
-            pq.write_table(pa.Table.from_pandas(tables["truth"], preserve_index=False),
-                           tmp / "truth.parquet")
-            names.append("truth.parquet")
+        for name in TRUTH_TABLES:
+            if name in tables:
+                pq.write_table(pa.Table.from_pandas(tables[name], preserve_index=False),
+                               tmp / f"{name}.parquet")
+                names.append(f"{name}.parquet")
         move_folder_into_place(tmp, out, names)
         other = "csv" if fmt == "parquet" else "parquet"
         for name in CONTRACT_TABLES:

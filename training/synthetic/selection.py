@@ -26,6 +26,11 @@ the committee noise is drawn) and ``p_non_merit``, the probability that the sele
 would not have happened on merit alone (additive: ``1 - Phi((s - k) / sd) / Phi((s + f - k)
 / sd)`` with score s, favours f, cutoff k, noise sd; separate: ``(1 - m) c / P``).
 
+Every list decision also records the true ``p_selected`` of each eligible firm, selected
+or not (``Events.candidates``): the oracle a selection model's ranking is measured against.
+Firms that were not eligible (no report for t-1, a title that rules them out, up for
+re-review) had no chance of that list.
+
 Everything a decision in year t reads comes from fiscal year t-1 or earlier, and all
 random draws of a year have fixed sizes, so changing data of year t or later never
 changes decisions made up to year t.
@@ -90,6 +95,19 @@ class Events:
     p_selected: np.ndarray
     p_non_merit: np.ndarray
     title: np.ndarray
+    candidates: Candidates | None = None
+
+
+@dataclass
+class Candidates:
+    """Every firm eligible for a new title, per list (tier and year): firm index, tier code,
+    year and the true probability of selection (the ``p_selected`` of Events for the
+    firms that were selected), sorted by year, tier and firm."""
+
+    firm: np.ndarray
+    tier: np.ndarray
+    year: np.ndarray
+    p_selected: np.ndarray
 
 
 def quotas(n_firms: int, first_year: int, last_year: int) -> dict[int, dict[int, int]]:
@@ -207,6 +225,7 @@ def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
     n_prov = int(firms.province.max()) + 1
     state = np.where(firms.state_share > 0.5, 1.0, 2 * firms.state_share).astype(F32)
     log: list[tuple] = []
+    candidates: list[tuple] = []
 
     years = list(range(first_year + 1, last_year + 1))
     year_seeds = seed.spawn(len(years))
@@ -276,13 +295,13 @@ def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
             eligible = f["obs"] & ~valid[CHAMP] & ~due[CHAMP]
             new_champ, *decision = decide(CHAMP, score[CHAMP], noise[CHAMP], eligible,
                                           np.zeros(n, np.int16), np.array([quota[CHAMP][year]]))
-            _grant(log, announced, new_champ, decision, CHAMP, year)
+            _grant(log, candidates, announced, new_champ, decision, CHAMP, year)
         if year in quota[LG]:
             eligible = (f["obs"] & valid[SPEC] & ~held_top & ~due[LG] & ~due[CHAMP]
                         & ~new_champ)
             chosen, *decision = decide(LG, score[LG], noise[LG], eligible,
                                        np.zeros(n, np.int16), np.array([quota[LG][year]]))
-            _grant(log, announced, chosen, decision, LG, year)
+            _grant(log, candidates, announced, chosen, decision, LG, year)
             lg_first = np.where(chosen, np.minimum(lg_first, year), lg_first).astype(np.int16)
         if year in quota[SPEC]:
             eligible = (f["obs"] & ~valid[SPEC] & ~held_top & ~due.any(axis=0) & ~new_champ)
@@ -290,20 +309,37 @@ def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
             prov_quota = _largest_remainder(per_prov, quota[SPEC][year])
             chosen, *decision = decide(SPEC, score[SPEC], noise[SPEC], eligible, firms.province,
                                        prov_quota)
-            _grant(log, announced, chosen, decision, SPEC, year)
+            _grant(log, candidates, announced, chosen, decision, SPEC, year)
 
         holds = (announced == year) | ((announced >= year - 2) & (revoked < announced))
         level = np.where(holds[CHAMP], 3, np.where(holds[LG], 2, np.where(holds[SPEC], 1, 0)))
         title[:, year - first_year] = level
 
-    return _collect(log, batches, title)
+    events = _collect(log, batches, title)
+    events.candidates = _collect_candidates(candidates)
+    return events
 
 
-def _grant(log, announced, chosen, decision, tier, year) -> None:
-    """Log a list's grants; decision = (channel, p_selected, p_non_merit) of _decide."""
+def _grant(log, candidates, announced, chosen, decision, tier, year) -> None:
+    """Log a list's grants and its eligible firms' true p_selected (the firms _decide gave
+    a probability); decision = (channel, p_selected, p_non_merit) of _decide."""
     log.append((np.flatnonzero(chosen), tier, year, GRANTED,
                 *(values[chosen] for values in decision)))
+    eligible = np.flatnonzero(~np.isnan(decision[1]))
+    candidates.append((eligible, tier, year, decision[1][eligible]))
     announced[tier, chosen] = year
+
+
+def _collect_candidates(parts: list[tuple]) -> Candidates:
+    """One Candidates of the (firm indices, tier, year, p_selected) logged by _grant."""
+    firm = [f.astype(np.int32) for f, *_ in parts]
+    sizes = [len(f) for f in firm]
+    cols = {"firm": np.concatenate(firm) if firm else np.empty(0, np.int32),
+            "tier": np.repeat(np.array([t for _, t, _, _ in parts], np.int8), sizes),
+            "year": np.repeat(np.array([y for _, _, y, _ in parts], np.int16), sizes),
+            "p_selected": np.concatenate([p for *_, p in parts]) if parts else np.empty(0)}
+    order = np.lexsort((cols["firm"], cols["tier"], cols["year"]))
+    return Candidates(**{k: v[order] for k, v in cols.items()})
 
 
 def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
