@@ -72,6 +72,16 @@ def holds_valid_title(
     ``certifications`` (firms absent from it hold no title; reindex with
     ``fill_value=False``).
     """
+    last_title, standing = _latest_title(certifications, year, tier, key)
+    in_window = last_title.between(year - (TITLE_YEARS - 1), year - 1)
+    return (in_window & standing).astype(bool).rename("holds_" + tier)
+
+
+def _latest_title(certifications: pd.DataFrame, year: int, tier: str,
+                  key: str) -> tuple[pd.Series, pd.Series]:
+    """(year of each firm's latest granted/renewed ``tier`` row before ``year``, NaN if
+    none; whether no revoked row of the tier came in or after that year), both indexed by
+    every firm in ``certifications``. Rows of ``year`` and later are not yet announced."""
     check_tier(tier)
     firm_ids = pd.Index(certifications[key].unique(), name=key)
     known = certifications[(certifications["tier"] == tier) & (certifications["year"] < year)]
@@ -79,9 +89,47 @@ def holds_valid_title(
     last_title = known.loc[announced].groupby(key)["year"].max().reindex(firm_ids)
     last_revoked = known.loc[known["event"] == "revoked"].groupby(key)["year"].max()
     last_revoked = last_revoked.reindex(firm_ids)
-    in_window = last_title.between(year - (TITLE_YEARS - 1), year - 1)
     revoked_after = last_revoked.notna() & (last_revoked >= last_title)
-    return (in_window & ~revoked_after).astype(bool).rename("holds_" + tier)
+    return last_title, ~revoked_after
+
+
+# --- re-reviews -----------------------------------------------------------------------------
+
+RENEWED = "renewed"
+
+
+def due_for_review(certifications: pd.DataFrame, year: int, tier: str,
+                   key: str = "firm_id") -> pd.Series:
+    """Whether each firm's ``tier`` title comes up for re-review in ``year``.
+
+    Due: the latest granted/renewed row of the tier is from ``year`` - TITLE_YEARS (the
+    title's three years end with ``year`` - 1) and no revoked row of the tier came in or
+    after that year. Only rows announced before ``year`` are read, so the answer is known at
+    the start of ``year``. Returns a bool Series indexed by firm_id (or the column ``key``)
+    over every firm in ``certifications`` (reindex with ``fill_value=False``).
+    """
+    last_title, standing = _latest_title(certifications, year, tier, key)
+    return ((last_title == year - TITLE_YEARS) & standing).astype(bool).rename("due_" + tier)
+
+
+def review_outcome(certifications: pd.DataFrame, year: int, tier: str,
+                   firm_ids) -> np.ndarray:
+    """The re-review label of ``firm_ids`` (due in ``year``): 1.0 where a ``renewed`` row
+    of the tier is announced in ``year``, 0.0 otherwise (revoked, or left to lapse).
+    Shape (len(firm_ids),)."""
+    check_tier(tier)
+    rows = certifications[(certifications["tier"] == tier) & (certifications["year"] == year)
+                          & (certifications["event"] == RENEWED)]
+    return pd.Index(firm_ids).isin(rows["firm_id"]).astype("float64")
+
+
+def reviewed_years(certifications: pd.DataFrame, tier: str) -> list[int]:
+    """The years whose re-review outcomes of ``tier`` are in the data: years with a
+    ``renewed`` row of the tier (the counterpart of `labelled_years`), sorted."""
+    check_tier(tier)
+    rows = certifications[(certifications["tier"] == tier)
+                          & (certifications["event"] == RENEWED)]
+    return sorted(int(y) for y in rows["year"].unique())
 
 
 def labelled_years(certifications: pd.DataFrame, tier: str) -> list[int]:
