@@ -251,7 +251,9 @@ def train(
                                       "GIANTWATCH_EXPERIMENT, else 'giantwatch').")
     ] = None,
 ) -> None:
-    """Train a LightGBM model per tier, evaluated walk-forward, and register it in MLflow.
+    """Train a LightGBM model per tier, evaluated walk-forward, and register it in MLflow;
+    likewise a re-review model per tier (`<tier>-review`: is a title renewed when its three
+    years end?) where the data hold enough re-reviews.
 
     Each tier's model is compared with the 2022 rulebook and a logistic regression on the
     same folds (train on years before the test year). A new model version gets the
@@ -283,6 +285,8 @@ def train(
     for tier, outcome in result.tiers.items():
         verdict = "is production" if outcome.gate.promoted else "stays out of production"
         out.print(f"{tier} v{outcome.model_version} {verdict}: {outcome.gate.reason}")
+    for why in result.skipped.values():
+        out.print(why)
     out.print(f"MLflow run {result.parent_run_id} in experiment {result.experiment!r} "
               f"({result.tracking_uri}).")
     mlflow_cli = Path(sys.executable).parent / "mlflow"
