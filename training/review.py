@@ -23,8 +23,8 @@ MIN_REVIEWS = 100
 MIN_NOT_RENEWED = 20
 # A walk-forward fold needs at least this many earlier re-reviews, and this many failures
 # among them, to train on (the first Little Giant re-reviews were 248 nationwide).
-MIN_FOLD_REVIEWS = 50
-MIN_FOLD_NOT_RENEWED = 10
+MIN_FOLD_REVIEWS = 150
+MIN_FOLD_NOT_RENEWED = 20
 
 
 def review_key(tier: str) -> str:
