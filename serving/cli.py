@@ -381,6 +381,10 @@ def audit(
     out.print(f"{len(result.anomalies):,} ranked selections: {result.out_dir / 'anomalies.csv'}")
     out.print(f"{len(result.overlooked):,} overlooked candidates: "
               f"{result.out_dir / 'overlooked.csv'}")
+    if result.renewals is not None and len(result.renewals):
+        failing = int(result.renewals["fails_rules_in_force"].sum())
+        out.print(f"{len(result.renewals):,} renewals at re-review, {failing:,} failing the "
+                  f"criteria in force: {result.out_dir / 'renewals.csv'}")
     out.print(f"Report: {result.report_path}")
     out.print(f"MLflow run {result.run_id} in experiment {result.experiment!r}.")
 
