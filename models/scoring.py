@@ -84,16 +84,16 @@ class ScoredFrame:
 def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook, *,
                reasons: int = 3, threads: int | None = None, timer: Timer = no_timer,
                ranks: bool = True, population: pd.DataFrame | None = None,
-               rows: np.ndarray | None = None) -> TierScore:
+               subset: np.ndarray | None = None) -> TierScore:
     """Score the candidates of ``tier`` among the rows of ``X`` (see module docstring).
 
     model: a fitted models.lgbm.TierModel; rulebook: the rulebook the user is shown;
     ranks: place each measure a reason quotes among the year's candidates of the tier, those
     of ``population`` (the feature frame of every firm of the year; None: the rows of X);
-    rows: bool (n,) of the rows to score instead of the candidates (re-reviews; ranks are
+    subset: bool (n,), the rows to score instead of the candidates (re-reviews; ranks are
     then among those rows of X).
     """
-    mask = candidates(X, year, tier) if rows is None else np.asarray(rows, dtype=bool)
+    mask = candidates(X, year, tier) if subset is None else np.asarray(subset, dtype=bool)
     probability = np.full(len(X), np.nan)
     result = TierScore(tier, rulebook, mask, probability)
     rows = np.flatnonzero(mask)
@@ -110,7 +110,7 @@ def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook,
         with timer("reasons"):
             cohort = None
             if ranks:
-                cohort = Xt if population is None or rows is not None else \
+                cohort = Xt if population is None or subset is not None else \
                     population[candidates(population, year, tier)]
             result.reasons = reason_codes(Xt, contributions, n=reasons,
                                           assessment=result.assessment, cohort=cohort)
@@ -138,8 +138,8 @@ def score_frame(X: pd.DataFrame, year: int, models: Mapping, rulebooks: Mapping[
     for tier, model in (review_models or {}).items():
         scored.reviews[tier] = score_tier(
             X, year, tier, model, rulebooks[tier], reasons=reasons, threads=threads,
-            timer=timer or no_timer, ranks=False, rows=review_rows(certifications, year, tier,
-                                                                   X.index))
+            timer=timer or no_timer, ranks=False,
+            subset=review_rows(certifications, year, tier, X.index))
     return scored
 
 
