@@ -32,7 +32,7 @@ BOXES = {
     "synthetic": ["training.synthetic"],
     "train": ["training.train", "training.evaluate", "training.splits", "training.plots",
               "training.tracking", "training.model_card", "training.settings",
-              "training.review"],
+              "training.review", "training.registration"],
     "audit_run": ["training.audit_run"],
     "score": ["serving.score", "serving.partitions", "serving.executors", "serving.registry",
               "serving.writer"],

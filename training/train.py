@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import platform
-import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -15,11 +14,9 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
 
 from features.domain import TIERS, labelled_years, reviewed_years
 from models.lgbm import TierModel
-from models.pyfunc import MODEL_CODE, OUTPUT_COLUMN, TIER_MODEL_ARTIFACT, signature_frame
 from training import plots
 from training.evaluate import (
     MODEL_NAMES,
@@ -29,6 +26,7 @@ from training.evaluate import (
     walk_forward,
 )
 from training.model_card import CardFacts, markdown_table, model_card, thin_folds
+from training.registration import describe, register
 from training.review import review_folds, review_key, too_few_reviews
 from training.splits import walk_forward_folds
 from training.tracking import (
@@ -52,12 +50,6 @@ warnings.filterwarnings("ignore", message="The specified dataset source can be i
                         category=UserWarning)
 PACKAGES = ("giantwatch", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap",
             "pandera")
-# What the registered model needs at load time (models.pyfunc, models.lgbm), pinned to the
-# versions that trained it. giantwatch itself is not a requirement: the model carries its code.
-MODEL_REQUIREMENTS = ("lightgbm", "scikit-learn", "scipy", "joblib", "pandas", "numpy", "mlflow",
-                      "numba")  # numba: models.treeshap, the contributions engine
-# The packages shipped as the model's code (code_paths): models.pyfunc needs only `models`.
-MODEL_CODE_PACKAGES = ("models",)
 SHAP_SAMPLE = 2_000
 SUMMARY_METRICS = ("pr_auc", "roc_auc", "precision_at_k", "brier", "log_loss", "ece")
 
@@ -277,14 +269,15 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, n_folds: int,
     _log_final_plots(final, X, keys, key, seed)
 
     say(f"{key}: registering the model")
-    version = _register(final, X, key, data_fp, evaluation, years[-1], FEATURE_PIPELINE_VERSION)
+    version = register(final, X, key, data_fp, evaluation, years[-1], FEATURE_PIPELINE_VERSION,
+                       package_versions())
     card = model_card(CardFacts(
         tier=tier, registered_name=registered_name(key), version=version, review=review,
         data_fingerprint=data_fp, labelled_years=years, rows=len(X), selected=int(y.sum()),
         feature_pipeline_version=FEATURE_PIPELINE_VERSION,
         giantwatch_version=package_versions()["giantwatch"], evaluation=evaluation,
         importance=final.feature_importance()))
-    _describe(key, version, card)
+    describe(key, version, card)
     fold_key = ",".join(str(f.test_year) for f in folds)
     decision = promote_if_better(registered_name(key), version,
                                  evaluation.mean("lightgbm", GATE_METRIC),
@@ -331,89 +324,6 @@ def _log_final_plots(model: TierModel, X: pd.DataFrame, keys: pd.DataFrame, tier
     sample = latest.sample(min(SHAP_SAMPLE, len(latest)), random_state=seed)
     _log_figure(plots.shap_summary(model.contributions(sample), sample, tier),
                 "plots/shap_summary.png")
-
-
-def _register(model: TierModel, X: pd.DataFrame, tier: str, data_fp: str,
-              evaluation: Evaluation, trained_until: int, pipeline_version: str) -> str:
-    """Log the model from code (models.pyfunc_model, the TierModel as a joblib artifact,
-    the `models` package as its code) and register it; returns the new version."""
-    import joblib
-
-    example = signature_frame(X.head(5), model)
-    output = pd.DataFrame({OUTPUT_COLUMN: model.predict_proba(X.head(5))[:, 1]})
-    versions = package_versions()
-    with tempfile.TemporaryDirectory() as tmp:
-        artifact = Path(tmp) / "tier_model.joblib"
-        joblib.dump(model, artifact)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(MODEL_CODE),
-            artifacts={TIER_MODEL_ARTIFACT: str(artifact)},
-            code_paths=_model_code(Path(tmp) / "code"),
-            signature=_optional_inputs(
-                infer_signature(signature_frame(X.head(500), model), output)),
-            input_example=example,
-            registered_model_name=registered_name(tier),
-            # Pinned to what trained the model; skips MLflow's slow requirement inference.
-            pip_requirements=_model_requirements(),
-            metadata={"tier": tier, "feature_pipeline_version": pipeline_version,
-                      "giantwatch_version": versions["giantwatch"]},
-        )
-    version = str(info.registered_model_version)
-    client = mlflow.MlflowClient()
-    folds = ",".join(str(f.test_year) for f in evaluation.folds)
-    tags = {"tier": tier, "feature_pipeline_version": pipeline_version,
-            "giantwatch_version": versions["giantwatch"],
-            "data_fingerprint": data_fp, "fold_test_years": folds, "trained_until": trained_until,
-            "comparable_key": f"{data_fp}|{folds}",
-            **{f"cv_{m}": repr(evaluation.mean("lightgbm", m))
-               for m in ("pr_auc", "roc_auc", "brier", "ece", "precision_at_k")}}
-    for key, value in tags.items():
-        client.set_model_version_tag(registered_name(tier), version, key, str(value))
-    return version
-
-
-def _model_code(folder: Path) -> list[str]:
-    """Copies of MODEL_CODE_PACKAGES without caches, for log_model's code_paths."""
-    import importlib
-
-    paths = []
-    for package in MODEL_CODE_PACKAGES:
-        source = Path(importlib.import_module(package).__file__).parent
-        target = folder / package
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        paths.append(str(target))
-    return paths
-
-
-def _model_requirements() -> list[str]:
-    requirements = []
-    for package in MODEL_REQUIREMENTS:
-        try:
-            requirements.append(f"{package}=={importlib.metadata.version(package)}")
-        except importlib.metadata.PackageNotFoundError:
-            requirements.append(package)
-    return requirements
-
-
-def _describe(tier: str, version: str, card: str) -> None:
-    """The model card as the version's description, the registered model's description
-    (what the registry's model page shows: the newest version's card) and a run artifact."""
-    client = mlflow.MlflowClient()
-    client.update_model_version(registered_name(tier), version, description=card)
-    client.update_registered_model(registered_name(tier), description=card)
-    mlflow.log_text(card, "model_card.md")
-    mlflow.set_tag("mlflow.note.content", card)
-
-
-def _optional_inputs(signature):
-    """Mark every input column optional: any feature may be missing for a firm (NaN / null),
-    whether or not the sample the signature was inferred from happened to show it."""
-    from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import ColSpec, Schema
-
-    inputs = Schema([ColSpec(c.type, c.name, required=False) for c in signature.inputs.inputs])
-    return ModelSignature(inputs=inputs, outputs=signature.outputs)
 
 
 def _log_frame(frame: pd.DataFrame, artifact: str) -> None:
