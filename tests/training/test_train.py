@@ -348,3 +348,19 @@ def test_re_review_models_are_trained_registered_and_gated(trained):
     assert review_key(TIER) not in result.tiers
     assert "re-reviews are too few to model" in result.skipped[review_key(TIER)]
     assert "not renewed" in result.skipped[review_key(TIER)]
+
+
+def test_the_scorer_loads_the_re_review_models_in_production(trained):
+    from serving.registry import load_models
+    from tests.conftest import tracking_env
+
+    with tracking_env(trained["uri"], cwd=trained["home"]):
+        reviews = load_models(review=True)
+    outcome = trained["first"].tiers[review_key(REVIEWED)]
+    # Keyed by tier; the Little Giant re-reviews were never modelled, so only one loads.
+    assert set(reviews) == {REVIEWED}
+    loaded = reviews[REVIEWED]
+    assert loaded.name == "giantwatch-specialized-review"
+    assert loaded.version == outcome.model_version
+    final = outcome.final_model
+    assert list(loaded.model.feature_names_in_) == list(final.feature_names_in_)
