@@ -72,6 +72,16 @@ def holds_valid_title(
     ``certifications`` (firms absent from it hold no title; reindex with
     ``fill_value=False``).
     """
+    last_title, standing = _latest_title(certifications, year, tier, key)
+    in_window = last_title.between(year - (TITLE_YEARS - 1), year - 1)
+    return (in_window & standing).astype(bool).rename("holds_" + tier)
+
+
+def _latest_title(certifications: pd.DataFrame, year: int, tier: str,
+                  key: str) -> tuple[pd.Series, pd.Series]:
+    """(year of each firm's latest granted/renewed ``tier`` row before ``year``, NaN if
+    none; whether no revoked row of the tier came in or after that year), both indexed by
+    every firm in ``certifications``. Rows of ``year`` and later are not yet announced."""
     check_tier(tier)
     firm_ids = pd.Index(certifications[key].unique(), name=key)
     # Latest year per firm by scatter-max over positions (-inf: none), not two groupbys:
@@ -89,9 +99,49 @@ def holds_valid_title(
         return out
 
     last_title, last_revoked = latest(announced), latest(revoked)
-    in_window = (last_title >= year - (TITLE_YEARS - 1)) & (last_title <= year - 1)
-    revoked_after = last_revoked >= last_title  # -inf (never revoked) is before any title
-    return pd.Series(in_window & ~revoked_after, index=firm_ids, name="holds_" + tier)
+    standing = ~(last_revoked >= last_title)  # -inf (never revoked) is before any title
+    last_title = np.where(np.isfinite(last_title), last_title, np.nan)
+    return (pd.Series(last_title, index=firm_ids, name="year"),
+            pd.Series(standing, index=firm_ids, name="standing"))
+
+
+# --- re-reviews -----------------------------------------------------------------------------
+
+RENEWED = "renewed"
+
+
+def due_for_review(certifications: pd.DataFrame, year: int, tier: str,
+                   key: str = "firm_id") -> pd.Series:
+    """Whether each firm's ``tier`` title comes up for re-review in ``year``.
+
+    Due: the latest granted/renewed row of the tier is from ``year`` - TITLE_YEARS (the
+    title's three years end with ``year`` - 1) and no revoked row of the tier came in or
+    after that year. Only rows announced before ``year`` are read, so the answer is known at
+    the start of ``year``. Returns a bool Series indexed by firm_id (or the column ``key``)
+    over every firm in ``certifications`` (reindex with ``fill_value=False``).
+    """
+    last_title, standing = _latest_title(certifications, year, tier, key)
+    return ((last_title == year - TITLE_YEARS) & standing).astype(bool).rename("due_" + tier)
+
+
+def review_outcome(certifications: pd.DataFrame, year: int, tier: str,
+                   firm_ids) -> np.ndarray:
+    """The re-review label of ``firm_ids`` (due in ``year``): 1.0 where a ``renewed`` row
+    of the tier is announced in ``year``, 0.0 otherwise (revoked, or left to lapse).
+    Shape (len(firm_ids),)."""
+    check_tier(tier)
+    rows = certifications[(certifications["tier"] == tier) & (certifications["year"] == year)
+                          & (certifications["event"] == RENEWED)]
+    return pd.Index(firm_ids).isin(rows["firm_id"]).astype("float64")
+
+
+def reviewed_years(certifications: pd.DataFrame, tier: str) -> list[int]:
+    """The years whose re-review outcomes of ``tier`` are in the data: years with a
+    ``renewed`` row of the tier (the counterpart of `labelled_years`), sorted."""
+    check_tier(tier)
+    rows = certifications[(certifications["tier"] == tier)
+                          & (certifications["event"] == RENEWED)]
+    return sorted(int(y) for y in rows["year"].unique())
 
 
 def labelled_years(certifications: pd.DataFrame, tier: str) -> list[int]:

@@ -18,8 +18,11 @@ from features.domain import (
     EXCLUDING_TITLES,
     candidate_mask,
     check_tier,
+    due_for_review,
     holds_valid_title,
     no_financials_rejects,
+    review_outcome,
+    reviewed_years,
 )
 
 
@@ -94,4 +97,29 @@ def candidate_panel(dataset, year: int, tier: str) -> tuple[pd.DataFrame, pd.Dat
     keys = pd.DataFrame(
         {"firm_id": kept, "year": np.full(len(kept), year, dtype="int64"), "label": label}
     )
+    return keys, no_financials_rejects(missing, year, tier)
+
+
+def review_panel(dataset, year: int, tier: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Firm-years of ``tier`` titles up for re-review in ``year``, with their outcomes.
+
+    The rows are the firms whose title is due (features.domain.due_for_review, from the
+    certifications announced before ``year``); those without a financials row for
+    ``year``-1 are returned as rejects. Returns ``(keys, rejects)`` as `candidate_panel`
+    does; label is 1.0 renewed in ``year``, 0.0 revoked or lapsed, NaN for every row when
+    the year's re-reviews of the tier are not in the data (no renewed row at all).
+    """
+    check_tier(tier)
+    year = int(year)
+    certs, fin = dataset.certifications, dataset.financials
+    due = due_for_review(certs, year, tier)
+    reviewed = pd.Series(due.index[due.to_numpy(dtype=bool)], dtype="str")
+    reviewed = reviewed[is_in(reviewed, dataset.firms["firm_id"])].sort_values(ignore_index=True)
+    has_fin = is_in(reviewed, fin.loc[fin["year"] == year - 1, "firm_id"])
+    kept = reviewed[has_fin].reset_index(drop=True)
+    missing = reviewed[~has_fin].reset_index(drop=True)
+    label = review_outcome(certs, year, tier, kept) if year in reviewed_years(certs, tier) \
+        else np.full(len(kept), np.nan)
+    keys = pd.DataFrame(
+        {"firm_id": kept, "year": np.full(len(kept), year, dtype="int64"), "label": label})
     return keys, no_financials_rejects(missing, year, tier)

@@ -27,8 +27,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from features import patents
 from features.catalogue import FEATURES, NODES
-from features.domain import labelled_years
-from features.panel import candidate_panel, positions_in
+from features.domain import labelled_years, reviewed_years
+from features.panel import candidate_panel, positions_in, review_panel
 from features.rule_features import rule_feature_catalogue, rule_features
 from features.version import pipeline_version, version_sources
 
@@ -247,24 +247,27 @@ def _labels(label: pd.Series) -> pd.Series | None:
     return label.rename("label")
 
 
-def asof_panel(dataset, year: int, tier: str) -> Panel:
-    """Candidates of ``tier`` for as-of ``year`` with their features and labels."""
-    keys, rejects = candidate_panel(dataset, year, tier)
-    # keys hold each candidate once, so the frame comes back in keys order.
+def asof_panel(dataset, year: int, tier: str, review: bool = False) -> Panel:
+    """Candidates of ``tier`` for as-of ``year`` with their features and labels; with
+    ``review``, the holders whose ``tier`` title is up for re-review in ``year`` instead
+    (features.panel.review_panel; label 1 = renewed)."""
+    keys, rejects = (review_panel if review else candidate_panel)(dataset, year, tier)
+    # keys hold each firm once, so the frame comes back in keys order.
     X = build_features(dataset, year, firm_ids=keys["firm_id"])
     X.index = keys.index
-    labelled = int(year) in labelled_years(dataset.certifications, tier)
-    y = _labels(keys["label"]) if labelled else None
+    years = (reviewed_years if review else labelled_years)(dataset.certifications, tier)
+    y = _labels(keys["label"]) if int(year) in years else None
     return Panel(X, y, keys[["firm_id", "year"]].copy(), rejects, tier)
 
 
 def stack_panels(dataset, years: Iterable[int], tier: str,
-                 progress: Callable[[int, int], Any] | None = None) -> Panel:
-    """As-of panels of ``years`` concatenated (for training); ``progress(year, n_rows)``
-    is called after each year."""
+                 progress: Callable[[int, int], Any] | None = None,
+                 review: bool = False) -> Panel:
+    """As-of panels of ``years`` concatenated (for training; ``review``: the re-review
+    panels, see `asof_panel`); ``progress(year, n_rows)`` is called after each year."""
     panels = []
     for year in years:
-        panel = asof_panel(dataset, year, tier)
+        panel = asof_panel(dataset, year, tier, review=review)
         panels.append(panel)
         if progress is not None:
             progress(int(year), len(panel.keys))

@@ -4,6 +4,7 @@
     scored.tiers["little_giant"].probability      # (n,) NaN where not a candidate
     scored.tiers["little_giant"].assessment       # eligibility, failed criteria, gaps
     scored.tiers["little_giant"].reasons          # reasons_for / reasons_against
+    scored.reviews["little_giant"].probability    # renewal, NaN where no title is up for review
 
 Batch files, Dask partitions, the HTTP API and `giantwatch check` all call this module, so
 a probability, its contributions, the eligibility verdict, the gaps and the reasons of one
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.domain import TIER_ORDER, candidate_mask
+from features.domain import TIER_ORDER, candidate_mask, due_for_review
 from features.rules import Assessment, Rulebook, assess
 from models.reasons import reason_codes
 
@@ -71,6 +72,8 @@ class ScoredFrame:
     year: int
     index: pd.Index
     tiers: dict[str, TierScore] = field(default_factory=dict)
+    # Per tier with a re-review model: the renewal of the titles up for re-review.
+    reviews: dict[str, TierScore] = field(default_factory=dict)
 
     @property
     def rulebooks(self) -> dict[str, str]:
@@ -80,14 +83,17 @@ class ScoredFrame:
 
 def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook, *,
                reasons: int = 3, threads: int | None = None, timer: Timer = no_timer,
-               ranks: bool = True, population: pd.DataFrame | None = None) -> TierScore:
+               ranks: bool = True, population: pd.DataFrame | None = None,
+               subset: np.ndarray | None = None) -> TierScore:
     """Score the candidates of ``tier`` among the rows of ``X`` (see module docstring).
 
     model: a fitted models.lgbm.TierModel; rulebook: the rulebook the user is shown;
     ranks: place each measure a reason quotes among the year's candidates of the tier, those
-    of ``population`` (the feature frame of every firm of the year; None: the rows of X).
+    of ``population`` (the feature frame of every firm of the year; None: the rows of X);
+    subset: bool (n,), the rows to score instead of the candidates (re-reviews; ranks are
+    then among those rows of X).
     """
-    mask = candidates(X, year, tier)
+    mask = candidates(X, year, tier) if subset is None else np.asarray(subset, dtype=bool)
     probability = np.full(len(X), np.nan)
     result = TierScore(tier, rulebook, mask, probability)
     rows = np.flatnonzero(mask)
@@ -104,7 +110,7 @@ def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook,
         with timer("reasons"):
             cohort = None
             if ranks:
-                cohort = Xt if population is None else \
+                cohort = Xt if population is None or subset is not None else \
                     population[candidates(population, year, tier)]
             result.reasons = reason_codes(Xt, contributions, n=reasons,
                                           assessment=result.assessment, cohort=cohort)
@@ -115,15 +121,34 @@ def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook,
 def score_frame(X: pd.DataFrame, year: int, models: Mapping, rulebooks: Mapping[str, Rulebook],
                 *, reasons: int = 3, threads: int | None = None,
                 timer: Timer | None = None, ranks: bool = True,
-                population: pd.DataFrame | None = None) -> ScoredFrame:
+                population: pd.DataFrame | None = None, review_models: Mapping | None = None,
+                certifications: pd.DataFrame | None = None) -> ScoredFrame:
     """Every tier of ``models`` (tier -> TierModel) on the feature frame ``X`` of as-of
-    ``year``, each with ``rulebooks[tier]`` (ranks, population: see `score_tier`)."""
+    ``year``, each with ``rulebooks[tier]`` (ranks, population: see `score_tier`).
+
+    review_models (tier -> the tier's re-review TierModel) score the renewal of the rows
+    whose title of the tier is up for re-review in ``year``, read from ``certifications``
+    (the certifications table of the rows' firms; `review_rows`), with the same rulebook.
+    """
     scored = ScoredFrame(int(year), X.index)
     for tier, model in models.items():
         scored.tiers[tier] = score_tier(X, year, tier, model, rulebooks[tier], reasons=reasons,
                                         threads=threads, timer=timer or no_timer, ranks=ranks,
                                         population=population)
+    for tier, model in (review_models or {}).items():
+        scored.reviews[tier] = score_tier(
+            X, year, tier, model, rulebooks[tier], reasons=reasons, threads=threads,
+            timer=timer or no_timer, ranks=False,
+            subset=review_rows(certifications, year, tier, X.index))
     return scored
+
+
+def review_rows(certifications: pd.DataFrame, year: int, tier: str,
+                index: pd.Index) -> np.ndarray:
+    """bool (len(index),): which firms of ``index`` (firm ids) have a ``tier`` title up for
+    re-review in ``year`` (features.domain.due_for_review on ``certifications``)."""
+    due = due_for_review(certifications, year, tier)
+    return due.reindex(index, fill_value=False).to_numpy(dtype=bool)
 
 
 def assess_frame(X: pd.DataFrame, rulebooks: Mapping[str, Rulebook]) -> dict[str, Assessment]:

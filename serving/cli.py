@@ -252,7 +252,9 @@ def train(
                                       "GIANTWATCH_EXPERIMENT, else 'giantwatch').")
     ] = None,
 ) -> None:
-    """Train a LightGBM model per tier, evaluated walk-forward, and register it in MLflow.
+    """Train a LightGBM model per tier, evaluated walk-forward, and register it in MLflow;
+    likewise a re-review model per tier (`<tier>-review`: is a title renewed when its three
+    years end?) where the data hold enough re-reviews.
 
     Each tier's model is compared with the 2022 rulebook and a logistic regression on the
     same folds (train on years before the test year). A new model version gets the
@@ -284,6 +286,8 @@ def train(
     for tier, outcome in result.tiers.items():
         verdict = "is production" if outcome.gate.promoted else "stays out of production"
         out.print(f"{tier} v{outcome.model_version} {verdict}: {outcome.gate.reason}")
+    for why in result.skipped.values():
+        out.print(why)
     out.print(f"MLflow run {result.parent_run_id} in experiment {result.experiment!r} "
               f"({result.tracking_uri}).")
     mlflow_cli = Path(sys.executable).parent / "mlflow"
@@ -378,6 +382,10 @@ def audit(
     out.print(f"{len(result.anomalies):,} ranked selections: {result.out_dir / 'anomalies.csv'}")
     out.print(f"{len(result.overlooked):,} overlooked candidates: "
               f"{result.out_dir / 'overlooked.csv'}")
+    if result.renewals is not None and len(result.renewals):
+        failing = int(result.renewals["fails_rules_in_force"].sum())
+        out.print(f"{len(result.renewals):,} renewals at re-review, {failing:,} failing the "
+                  f"criteria in force: {result.out_dir / 'renewals.csv'}")
     out.print(f"Report: {result.report_path}")
     out.print(f"MLflow run {result.run_id} in experiment {result.experiment!r}.")
 

@@ -46,25 +46,28 @@ class RegisteredModel:
         }
 
 
-def registered_versions(alias: str = "production", tiers: tuple[str, ...] = TIERS) -> dict:
+def registered_versions(alias: str = "production", tiers: tuple[str, ...] = TIERS,
+                        review: bool = False) -> dict:
     """The registry's ModelVersion with `alias` of each tier (``giantwatch-<tier>``), checked.
 
     A tier with no such version (e.g. every version stayed out of production, losing to a
     baseline) is left out with a logged warning saying why; ScoringProblem when no tier has
     one, or when a version was trained with another feature pipeline than this code's
-    FEATURE_PIPELINE_VERSION (its features would mean something else).
+    FEATURE_PIPELINE_VERSION (its features would mean something else). With ``review``, the
+    re-review models ``giantwatch-<tier>-review`` instead, none of them required.
     """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     from features.pipeline import FEATURE_PIPELINE_VERSION
+    from training.review import review_key
     from training.tracking import registered_name, setup_tracking
 
     uri = setup_tracking()
     client = MlflowClient()
     versions, missing = {}, {}
     for tier in tiers:
-        name = registered_name(tier)
+        name = registered_name(review_key(tier) if review else tier)
         try:
             version = client.get_model_version_by_alias(name, alias)
         except MlflowException:
@@ -78,6 +81,11 @@ def registered_versions(alias: str = "production", tiers: tuple[str, ...] = TIER
                 f"{FEATURE_PIPELINE_VERSION}; retrain with `giantwatch train` or install the "
                 f"giantwatch version that trained it")
         versions[tier] = version
+    if review:
+        # Re-review models are an addition: a tier without one is scored without renewals.
+        for tier, why in missing.items():
+            log.info("%s re-reviews are left out: %s", tier, why)
+        return versions
     if not versions:
         raise ScoringProblem(
             f"{'; '.join(missing.values())} in the MLflow store {uri}; train with "
@@ -104,14 +112,15 @@ def _why_not(client, name: str) -> str:
     return f" (the latest version v{latest.version} was {latest.tags['gate_decision']})"
 
 
-def load_models(alias: str = "production", tiers: tuple[str, ...] = TIERS
-                ) -> dict[str, RegisteredModel]:
+def load_models(alias: str = "production", tiers: tuple[str, ...] = TIERS,
+                review: bool = False) -> dict[str, RegisteredModel]:
     """The checked `registered_versions` of each tier, loaded (the TierModel inside the
-    registered pyfunc)."""
+    registered pyfunc); with ``review`` the tiers' re-review models (keyed by tier, possibly
+    none)."""
     import mlflow
 
     loaded = {}
-    for tier, version in registered_versions(alias, tiers).items():
+    for tier, version in registered_versions(alias, tiers, review).items():
         try:
             pyfunc = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
             tier_model = pyfunc.unwrap_python_model().tier_model

@@ -6,7 +6,8 @@ ownership), the check against truth where known, per tier the global SHAP plots 
 pillars, dependence on threshold criteria with the official thresholds), the top anomalies
 with waterfall plots and reasons, the disparity of selections against merit by province and
 ownership (observed against merit, and the non-merit channel's effects with intervals and in
-plain words), and the overlooked candidates.
+plain words), the renewals at re-review that fail the criteria in force, and the overlooked
+candidates.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from serving.report_summary import (
     by_year_table,
     effect_summary,
     effects_table,
+    failing_renewals,
     province_label,
+    renewal_table,
     shortfall_by,
     shortfall_summary,
     summary_words,
@@ -156,6 +159,25 @@ def _channel_section(audit) -> list[str]:
     return parts
 
 
+def _renewal_section(renewals: pd.DataFrame) -> list[str]:
+    """Renewals at re-review judged by the rulebook in force: counts per tier and year, and
+    the renewals failing the most criteria (renewals.csv)."""
+    failing = int(renewals["fails_rules_in_force"].sum())
+    return [
+        '<h2 id="renewals">Renewals that fail the criteria in force</h2>',
+        (f"<p><b>{failing:,} of {len(renewals):,} renewals</b> at re-review "
+         f"({failing / len(renewals):.0%}) kept a title although the firm fails at least one "
+         "criterion of the rulebook in force in the re-review's year on its data for the year "
+         "before (the conditions on titles held, such as already holding a Specialized SME "
+         "title, are entry conditions and left aside). Every renewal, failing or not, is in "
+         "<code>renewals.csv</code>.</p>"),
+        html_table(renewal_table(renewals), ("tier", "rulebook in force", "most often failed"),
+                   "{:.1%}"),
+        "<h3>The renewals failing the most criteria</h3>",
+        html_table(failing_renewals(renewals), ("firm id", "name", "tier", "fails", "gaps")),
+    ]
+
+
 def _title(audits: dict, anomalies: pd.DataFrame) -> str:
     """The report's title from its data: tiers and years audited."""
     tiers = ", ".join(TIER_NAMES[t][0] for t in audits)
@@ -164,12 +186,15 @@ def _title(audits: dict, anomalies: pd.DataFrame) -> str:
     return f"Selection audit: {tiers}, {span}"
 
 
-def _contents(audits: dict, evaluation, overlooked: pd.DataFrame) -> str:
+def _contents(audits: dict, evaluation, overlooked: pd.DataFrame,
+              renewals: pd.DataFrame | None = None) -> str:
     """Links to the report's sections."""
     entries = [("summary", "Summary"), ("by-year", "By tier and year")]
     if evaluation is not None and len(evaluation):
         entries.append(("check", "Check against the known selection channels"))
     entries += [(t, TIER_NAMES[t][0]) for t in audits]
+    if renewals is not None and len(renewals):
+        entries.append(("renewals", "Renewals that fail the criteria in force"))
     if len(overlooked):
         entries.append(("overlooked", "Overlooked candidates"))
     items = "".join(f'<li><a href="#{a}">{html.escape(label)}</a></li>' for a, label in entries)
@@ -211,11 +236,12 @@ def _readable(overlooked: pd.DataFrame) -> pd.DataFrame:
 
 def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFrame,
                   evaluation: pd.DataFrame | None, path: str | Path, dataset_name: str = "",
-                  skipped: dict | None = None, top_n: int = TOP_ANOMALIES) -> Path:
+                  skipped: dict | None = None, top_n: int = TOP_ANOMALIES,
+                  renewals: pd.DataFrame | None = None) -> Path:
     """Write the one-page HTML report to `path` and return it.
 
-    audits: tier -> models.audit.TierAudit; anomalies / overlooked: the frames written to
-    CSV; evaluation: `training.audit_run.evaluate_against_truth` output or None.
+    audits: tier -> models.audit.TierAudit; anomalies / overlooked / renewals: the frames
+    written to CSV; evaluation: `training.audit_run.evaluate_against_truth` output or None.
     """
     use_cjk_fallback()
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -231,7 +257,7 @@ def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFram
         f"<h1>{html.escape(title)}</h1>",
         (f'<p class="note">Generated {stamp}.{source} Every probability is out of fold: no '
          "firm-year was scored by a model trained on its own year.</p>"),
-        _contents(audits, evaluation, overlooked),
+        _contents(audits, evaluation, overlooked, renewals),
         _year_filter(anomalies),
         '<h2 id="summary">Summary</h2>',
         (f"<p><b>{int(total['falls short']):,} of {int(total['certified']):,} certified "
@@ -267,6 +293,8 @@ def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFram
     names = dict(zip(anomalies["firm_id"], anomalies["name"])) if "name" in anomalies else {}
     for audit in audits.values():
         parts += _tier_section(audit, top_n, names)
+    if renewals is not None and len(renewals):
+        parts += _renewal_section(renewals)
     if len(overlooked):
         shown = overlooked_once(overlooked).head(15)
         parts += ['<h2 id="overlooked">Overlooked candidates</h2>',

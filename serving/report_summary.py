@@ -173,3 +173,43 @@ def effect_summary(audit, most: int = 3) -> list[str]:
             sentences.append(effect_words(name, audit.tier, r.excess, r.low, r.high,
                                           preposition="In" if provinces else "Among"))
     return sentences
+
+
+def renewal_table(renewals: pd.DataFrame) -> pd.DataFrame:
+    """Per tier and year of re-review: renewals, how many fail a criterion of the rulebook in
+    force on their data (renewals.csv ``fails_rules_in_force``) and the criteria failed most
+    often."""
+    failed = failed_counts(renewals)
+    rows = []
+    order = {t: i for i, t in enumerate(TIER_ORDER)}
+    groups = sorted(renewals.groupby(["tier", "year"]), key=lambda g: (order[g[0][0]], g[0][1]))
+    for (tier, year), part in groups:
+        top = failed[(failed["tier"] == tier) & (failed["year"] == year)].head(MOST_FAILED)
+        failing = int(part["fails_rules_in_force"].sum())
+        rows.append({
+            "tier": TIER_NAMES[tier][0], "year": int(year),
+            "rulebook in force": _rulebook_name(part["rulebook"].iloc[0]),
+            "renewals": len(part), "fail a criterion": failing,
+            "share failing": failing / len(part),
+            "most often failed": "; ".join(f"{n} ({k:,})" for n, k in
+                                           zip(top["name"], top["selections"])),
+        })
+    return pd.DataFrame(rows)
+
+
+def failing_renewals(renewals: pd.DataFrame, most: int = 15) -> pd.DataFrame:
+    """The renewals failing the most criteria of the rulebook in force, as a reader sees
+    them: firm, tier and year, the criteria by name and the gaps in the firm's units."""
+    top = renewals[renewals["fails_rules_in_force"] == 1].head(most)
+    names = [[criterion_names(rb).get(c, c) for c in ids.split("; ") if c]
+             for rb, ids in zip(top["rulebook"], top["failed_criteria"].fillna(""))]
+    return pd.DataFrame({
+        "firm id": top["firm_id"].to_numpy(),
+        "name": top["name"].to_numpy() if "name" in top else "",
+        "tier": top["tier"].map(lambda t: TIER_NAMES[t][0]).to_numpy(),
+        "year": top["year"].to_numpy(),
+        "fails": ["; ".join(n) for n in names],
+        # "id: gap text" -> the gap text (the criterion is named in "fails")
+        "gaps": [" | ".join(g.partition(": ")[2] for g in gaps.split(" | ") if g)
+                 for gaps in top["gaps"].fillna("")],
+    })

@@ -12,7 +12,10 @@ being selected in year t, empty where the firm is not a candidate of the tier (D
 rulebook on the firm's data), ``failed_<tier>`` (ids of failed criteria, "; "-joined),
 ``gaps_<tier>`` ("id: gap text", " | "-joined) and ``reasons_<tier>_for`` /
 ``reasons_<tier>_against`` (the strongest SHAP contributions in words, quoting the same
-rulebook). Each chunk goes through the scoring core, ``models.scoring.score_frame``.
+rulebook). Per tier with a re-review model in production: ``p_renewal_<tier>``, the
+probability that a title of the tier up for re-review in t is renewed (empty where the firm
+has none up for re-review), and ``reasons_renewal_<tier>_for`` / ``_against``. Each chunk
+goes through the scoring core, ``models.scoring.score_frame``.
 
 Memory stays bounded: the tables are split by firm into chunks of ``chunk_size`` firms and
 each chunk is featurised, scored and written before the next one (features are per firm, so
@@ -45,6 +48,7 @@ from serving.registry import (  # noqa: F401  (re-exported: the scoring API in o
     registered_versions,
 )
 from serving.writer import AtomicTableWriter
+from training.review import review_key
 
 GAP_SEPARATOR = " | "
 CRITERIA_SEPARATOR = "; "
@@ -82,14 +86,16 @@ def rulebooks_for(rulebook: str | None, year: int, tiers: tuple[str, ...] = TIER
 def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: dict,
                 reasons: int = 3, threads: int | None = None, timer=None,
                 structured: bool = False, ranks: bool = True,
-                population: pd.DataFrame | None = None) -> tuple[pd.DataFrame, ScoredFrame]:
+                population: pd.DataFrame | None = None,
+                review_models: dict | None = None) -> tuple[pd.DataFrame, ScoredFrame]:
     """Score the firms `firm_ids` of the dataset `part` (it may hold only their rows).
 
     Returns (output rows in `firm_ids` order with the columns of `output_columns`, the
     scoring core's ScoredFrame with the feature frame as its ``X`` attribute).
     `structured=True` keeps failed criteria as lists and gaps as dicts (for JSON answers);
     ranks / population: where reasons place a firm's measures among the year's candidates
-    (see models.scoring.score_tier; by default among this chunk's candidates).
+    (see models.scoring.score_tier; by default among this chunk's candidates);
+    review_models: tier -> re-review TierModel, for the renewal columns.
     """
     from features.pipeline import build_features
 
@@ -97,7 +103,8 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
     with timer("features"):
         X = build_features(part, year, firm_ids=firm_ids)
     scored = score_frame(X, year, models, rulebooks, reasons=reasons, threads=threads,
-                         timer=timer, ranks=ranks, population=population)
+                         timer=timer, ranks=ranks, population=population,
+                         review_models=review_models, certifications=part.certifications)
     scored.X = X
     identity = firm_identity(part.firms, firm_ids)
     return output_frame(scored, tuple(models), structured, identity), scored
@@ -129,9 +136,16 @@ def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool =
                 columns[f"reasons_{tier}_{side}"][rows] = \
                     tier_score.reasons[f"reasons_{side}"].to_numpy(dtype=object)
         texts.update(columns)
+    for tier, review in scored.reviews.items():
+        frame[f"p_renewal_{tier}"] = review.probability
+        for side in ("for", "against"):
+            values = np.full(n, None, dtype=object)
+            if review.reasons is not None:
+                values[review.rows] = review.reasons[f"reasons_{side}"].to_numpy(dtype=object)
+            texts[f"reasons_renewal_{tier}_{side}"] = values
     for column, values in texts.items():
         frame[column] = values if structured else pd.array(values, dtype="str")
-    return frame[output_columns(tiers)]
+    return frame[output_columns(tiers, tuple(scored.reviews))]
 
 
 def candidate_ranks(probability: np.ndarray) -> pd.arrays.IntegerArray:
@@ -164,16 +178,22 @@ def tier_text_columns(tier: str) -> list[str]:
             f"reasons_{tier}_for", f"reasons_{tier}_against"]
 
 
-def output_columns(tiers: tuple[str, ...] = TIERS) -> list[str]:
+def output_columns(tiers: tuple[str, ...] = TIERS,
+                   reviews: tuple[str, ...] = TIERS) -> list[str]:
+    """The output columns for the selection models of ``tiers`` and the re-review models
+    of ``reviews`` (default: every tier of both)."""
     return (["firm_id", *IDENTITY_COLUMNS, "year"] + [f"p_{t}" for t in tiers]
-            + [f"rank_{t}" for t in tiers] + [c for t in tiers for c in tier_text_columns(t)])
+            + [f"rank_{t}" for t in tiers] + [c for t in tiers for c in tier_text_columns(t)]
+            + [f"p_renewal_{t}" for t in reviews]
+            + [f"reasons_renewal_{t}_{side}" for t in reviews for side in ("for", "against")])
 
 
-def output_schema(tiers: tuple[str, ...] = TIERS) -> pa.Schema:
+def output_schema(tiers: tuple[str, ...] = TIERS, reviews: tuple[str, ...] = ()) -> pa.Schema:
     """Arrow schema of the output file: fixed, so every chunk writes the same columns."""
     types = {"firm_id": pa.string(), "year": pa.int64(), **{f"p_{t}": pa.float64() for t in tiers},
-             **{f"rank_{t}": pa.int64() for t in tiers}}
-    return pa.schema([(c, types.get(c, pa.string())) for c in output_columns(tiers)])
+             **{f"rank_{t}": pa.int64() for t in tiers},
+             **{f"p_renewal_{t}": pa.float64() for t in reviews}}
+    return pa.schema([(c, types.get(c, pa.string())) for c in output_columns(tiers, reviews)])
 
 
 # ---------------------------------------------------------------------------------------
@@ -181,29 +201,32 @@ def output_schema(tiers: tuple[str, ...] = TIERS) -> pa.Schema:
 
 def iter_scored(dataset, year: int, firm_ids: np.ndarray, models: dict[str, RegisteredModel],
                 rulebooks: dict, reasons: int = 3, chunk_size: int = 100_000, dask=None,
-                timer=None, structured: bool = False) -> Iterator[pd.DataFrame]:
+                timer=None, structured: bool = False,
+                reviews: dict[str, RegisteredModel] | None = None) -> Iterator[pd.DataFrame]:
     """Scored chunks of `firm_ids` (sorted) in order; with `dask` ("local:N",
     "tcp://HOST:PORT" or a distributed Client) the chunks are scored on a Dask cluster, with
-    identical results."""
+    identical results. reviews: the re-review models (load_models(..., review=True))."""
     timer = timer or no_timer
     tier_models = {t: m.model for t, m in models.items()}
+    review_models = {t: m.model for t, m in (reviews or {}).items()}
     with executor_for(dask, timer) as executor:
         yield from executor.map_chunks(score_chunk_rows, partitions(dataset, firm_ids, chunk_size),
                                        year, tier_models, rulebooks, reasons,
-                                       structured=structured)
+                                       structured=structured, review_models=review_models)
 
 
 def score_chunk_rows(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: dict,
                      reasons: int = 3, threads: int | None = None, timer=None,
-                     structured: bool = False) -> pd.DataFrame:
+                     structured: bool = False, review_models: dict | None = None) -> pd.DataFrame:
     """`score_chunk`'s output rows alone (what crosses a process boundary)."""
     return score_chunk(part, year, firm_ids, models, rulebooks, reasons, threads, timer,
-                       structured)[0]
+                       structured, review_models=review_models)[0]
 
 
-def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, dask, timer):
-    """Everything a run needs, checked before any scoring: models, rulebooks, the loaded
-    dataset, the firms to score and the rejects."""
+def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, dask, timer,
+           reviews=None):
+    """Everything a run needs, checked before any scoring: models, re-review models,
+    rulebooks, the loaded dataset, the firms to score and the rejects."""
     from features.contract import Dataset, load_dataset
 
     if isinstance(dask, str):
@@ -211,7 +234,8 @@ def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, d
 
         parse_address(dask)  # a typo should not wait for the data to load
     models = models or load_models(model_alias)
-    rulebooks = rulebooks_for(rulebook, year, tuple(models))
+    reviews = load_models(model_alias, review=True) if reviews is None else reviews
+    rulebooks = rulebooks_for(rulebook, year, tuple(dict.fromkeys([*models, *reviews])))
     if not isinstance(dataset, Dataset):
         with (timer or no_timer)("load_validate"):
             dataset = load_dataset(dataset)
@@ -224,30 +248,34 @@ def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, d
                              f"can be scored as of {year} (financial years in the data: {have})")
     rejects = pd.concat([dataset.rejects, missing_financials(dataset, year, firm_ids)],
                         ignore_index=True)
-    return dataset, models, rulebooks, firm_ids, rejects
+    return dataset, models, reviews, rulebooks, firm_ids, rejects
 
 
 def score_firms(dataset, year: int, model_alias: str = "production", reasons: int = 3,
                 rulebook: str | None = None, chunk_size: int = 100_000,
                 progress: Callable[[int, int], None] | None = None, dask=None, *,
                 models: dict[str, RegisteredModel] | None = None, timer=None,
-                structured: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+                structured: bool = False,
+                reviews: dict[str, RegisteredModel] | None = None
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score every firm with financials for `year`-1 with each tier's `model_alias` model.
 
     dataset: a features.contract.Dataset or a dataset folder. rulebook: rulebook years or
     ids for the eligibility columns (default: the one in force for `year`, see
     features.rules.resolve_rulebooks). progress(advance, total)
     is called after each chunk with the number of firms done. models: already loaded models
-    (`load_models`), to skip the registry. Returns (scores, rejects): scores as described in
+    (`load_models`), to skip the registry; reviews: already loaded re-review models
+    (default: the registry's, ``load_models(model_alias, review=True)``; {} for none).
+    Returns (scores, rejects): scores as described in
     the module docstring (RangeIndex); rejects in the loader's layout (table, row, column,
     rule, reason, record): the dataset's row-level rejects plus firms without financials.
     """
     year = int(year)
-    dataset, models, rulebooks, firm_ids, rejects = _start(dataset, year, model_alias,
-                                                           rulebook, models, dask, timer)
+    dataset, models, reviews, rulebooks, firm_ids, rejects = _start(
+        dataset, year, model_alias, rulebook, models, dask, timer, reviews)
     frames = []
     for frame in iter_scored(dataset, year, firm_ids, models, rulebooks, reasons, chunk_size,
-                             dask, timer, structured):
+                             dask, timer, structured, reviews):
         frames.append(frame)
         if progress:
             progress(len(frame), len(firm_ids))
@@ -276,6 +304,8 @@ class ScoreSummary:
     rulebooks: dict[str, str] = field(default_factory=dict)
     expected: dict[str, float] = field(default_factory=dict)
     eligible: dict[str, dict[str, int]] = field(default_factory=dict)
+    # tier -> (titles up for re-review, expected renewals: the sum of p_renewal_<tier>)
+    renewals: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     def __str__(self) -> str:
         used = ", ".join(f"{t} v{v}" for t, v in self.models.items())
@@ -286,6 +316,9 @@ class ScoreSummary:
             verdicts = ", ".join(f"{k} {v:,}" for k, v in counts)
             lines.append(f"  {tier}: {n:,} candidates, about {self.expected.get(tier, 0):,.0f} "
                          f"expected selections (sum of the probabilities); eligible: {verdicts}")
+        for tier, (due, renewed) in self.renewals.items():
+            lines.append(f"  {tier} re-reviews: {due:,} titles up for re-review, about "
+                         f"{renewed:,.0f} expected renewals (sum of the probabilities)")
         lines.append("Eligibility, gaps and reasons use these rulebooks:")
         lines += [f"  {t}: {note}" for t, note in self.rulebooks.items()]
         lines.append(f"{self.rejected:,} rejected rows -> {self.rejects_file}")
@@ -305,7 +338,7 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
                   reasons: int = 3, rulebook: str | None = None, chunk_size: int = 100_000,
                   progress: Callable[[int, int], None] | None = None, dask=None, *,
                   models: dict[str, RegisteredModel] | None = None,
-                  timer=None) -> ScoreSummary:
+                  timer=None, reviews: dict[str, RegisteredModel] | None = None) -> ScoreSummary:
     """Score the dataset folder `data_dir` (or a loaded Dataset) as of `year` into
     `out_file` (.parquet or .csv), chunk by chunk, atomically; rejects go to
     `rejects_path(out_file)`. A fatal problem (invalid data, missing model) raises before
@@ -317,15 +350,17 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
     if out_file.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ScoringProblem(f"output file must end in .parquet or .csv, got {out_file.name}")
     timer = timer or no_timer
-    dataset, models, rulebooks, firm_ids, rejects = _start(data_dir, year, model_alias,
-                                                           rulebook, models, dask, timer)
-    writer = AtomicTableWriter(out_file, output_schema(tuple(models)))
+    dataset, models, reviews, rulebooks, firm_ids, rejects = _start(
+        data_dir, year, model_alias, rulebook, models, dask, timer, reviews)
+    writer = AtomicTableWriter(out_file, output_schema(tuple(models), tuple(reviews)))
+    up_for_review = dict.fromkeys(reviews, 0)
+    expected_renewals = dict.fromkeys(reviews, 0.0)
     candidates = dict.fromkeys(models, 0)
     expected = dict.fromkeys(models, 0.0)
     eligible: dict[str, dict[str, int]] = {tier: {} for tier in models}
     try:
         for frame in iter_scored(dataset, year, firm_ids, models, rulebooks, reasons,
-                                 chunk_size, dask, timer):
+                                 chunk_size, dask, timer, reviews=reviews):
             with timer("write"):
                 writer.write(frame)
             for tier in models:
@@ -333,6 +368,9 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
                 expected[tier] += float(frame[f"p_{tier}"].sum())
                 for verdict, count in frame[f"eligible_{tier}"].value_counts().items():
                     eligible[tier][verdict] = eligible[tier].get(verdict, 0) + int(count)
+            for tier in reviews:
+                up_for_review[tier] += int(frame[f"p_renewal_{tier}"].notna().sum())
+                expected_renewals[tier] += float(frame[f"p_renewal_{tier}"].sum())
             if progress:
                 progress(len(frame), len(firm_ids))
         with timer("write"):
@@ -346,8 +384,10 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
         raise
     return ScoreSummary(out_file, written, year, len(firm_ids), len(rejects),
                         time.perf_counter() - start, candidates,
-                        {t: m.version for t, m in models.items()},
-                        describe_rulebooks(rulebooks, year), expected, eligible)
+                        {**{t: m.version for t, m in models.items()},
+                         **{review_key(t): m.version for t, m in reviews.items()}},
+                        describe_rulebooks(rulebooks, year), expected, eligible,
+                        {t: (up_for_review[t], expected_renewals[t]) for t in reviews})
 
 
 def _global_ranks(writer: AtomicTableWriter, tiers: tuple[str, ...]):

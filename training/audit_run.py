@@ -21,12 +21,13 @@ from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score
 
 from features.atomic import CSV_ENCODING, move_folder_into_place
-from features.domain import TIERS, labelled_years
+from features.domain import TIERS, labelled_years, reviewed_years
 from features.identity import firm_identity
 from models.audit import FLAG_COLUMNS, TierAudit, audit_tier
+from models.audit_renewals import RENEWAL_COLUMNS, audit_renewals
 
 AUDITED_TIERS = TIERS
-OUTPUT_FILES = ("anomalies.csv", "overlooked.csv", "report.html")
+OUTPUT_FILES = ("anomalies.csv", "overlooked.csv", "renewals.csv", "report.html")
 ANOMALY_COLUMNS = [
     "firm_id", "name", "province_en", "province_zh", "industry_code", "year", "tier",
     "anomaly_score", "p_non_merit", *FLAG_COLUMNS,
@@ -65,6 +66,8 @@ class AuditResult:
     # Spearman correlation of recovered province effects with the generator's interference
     # (only for a generated universe, which has truth.parquet).
     province_agreement: dict[str, float] = field(default_factory=dict)
+    # Every renewal at re-review, judged by the rulebook in force (models.audit_renewals).
+    renewals: pd.DataFrame | None = None
 
 
 def precision_at_k_ties(y_true, score, k: int) -> float:
@@ -193,6 +196,7 @@ def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
                                       ignore_index=True)[ANOMALY_COLUMNS]
     overlooked = with_identity(pd.concat([a.overlooked for a in audits.values()],
                                           ignore_index=True), dataset.firms)
+    renewals = with_identity(_renewals(dataset, tiers, say), dataset.firms)[RENEWAL_COLUMNS]
     truth_path = data_dir / "truth.parquet"
     evaluation, agreement = None, {}
     if truth_path.exists():
@@ -205,21 +209,49 @@ def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
     try:
         anomalies.to_csv(tmp / "anomalies.csv", index=False, encoding=CSV_ENCODING)
         overlooked.to_csv(tmp / "overlooked.csv", index=False, encoding=CSV_ENCODING)
+        renewals.to_csv(tmp / "renewals.csv", index=False, encoding=CSV_ENCODING)
         say("Rendering the report")
         render_report(audits, anomalies, overlooked, evaluation, tmp / "report.html",
-                      dataset_name=data_dir.resolve().name, skipped=skipped)
+                      dataset_name=data_dir.resolve().name, skipped=skipped,
+                      renewals=renewals)
         setup_tracking()
         experiment = experiment_for_dataset(data_dir)
         with mlflow.start_run(run_name="audit") as run:
             _log_run(mlflow, data_dir, tiers, seed, anomalies, overlooked, evaluation, skipped)
             _log_channels(mlflow, audits, agreement)
+            for tier, part in renewals.groupby("tier"):
+                mlflow.log_metric(f"{tier}.renewals", len(part))
+                mlflow.log_metric(f"{tier}.renewals_failing_rules",
+                                  int(part["fails_rules_in_force"].sum()))
             for name in OUTPUT_FILES:
                 mlflow.log_artifact(str(tmp / name), artifact_path="audit")
         move_folder_into_place(tmp, out_dir, OUTPUT_FILES)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return AuditResult(out_dir, anomalies, overlooked, evaluation, out_dir / "report.html",
-                       run.info.run_id, experiment, audits, skipped, agreement)
+                       run.info.run_id, experiment, audits, skipped, agreement, renewals)
+
+
+def _renewals(dataset, tiers, say) -> pd.DataFrame:
+    """Every renewal at re-review of `tiers`, judged by the rulebook in force in its year
+    (models.audit_renewals.audit_renewals on the re-review panels)."""
+    from features.pipeline import stack_panels
+
+    frames = []
+    for tier in tiers:
+        years = reviewed_years(dataset.certifications, tier)
+        if not years:
+            continue
+        say(f"{tier}: judging the renewals of {years[0]}-{years[-1]}")
+        panel = stack_panels(dataset, years, tier, review=True)
+        frames.append(audit_renewals(panel.X, panel.keys, panel.y, tier))
+    columns = [c for c in RENEWAL_COLUMNS if c not in ("name", "province_en", "province_zh",
+                                                        "industry_code")]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True).sort_values(
+        ["fails_rules_in_force", "rule_failures"], ascending=False, kind="stable",
+        ignore_index=True)
 
 
 def with_identity(frame: pd.DataFrame, firms: pd.DataFrame) -> pd.DataFrame:

@@ -44,6 +44,7 @@ class CardFacts:
     giantwatch_version: str
     evaluation: Evaluation
     importance: pd.DataFrame  # feature, gain (models.lgbm.TierModel.feature_importance)
+    review: bool = False  # a re-review model (training.review): rows are titles up for review
 
 
 def fold_table(evaluation: Evaluation) -> pd.DataFrame:
@@ -141,18 +142,26 @@ def model_card(facts: CardFacts) -> str:
         limits.insert(0, f"**Few selections**: test year(s) {', '.join(map(str, thin))} "
                          f"had fewer than {FEW_SELECTIONS} selections; their PR AUC and "
                          "precision@k are noisy.")
+    if facts.review:
+        what = (f"Probability that a firm whose **{facts.tier}** title comes up for re-review "
+                "in year *t* (granted or renewed in *t−3*) is renewed rather than revoked or "
+                "left to lapse")
+        rows = f"{facts.rows:,} re-reviews, {facts.selected:,} renewed"
+    else:
+        what = (f"Probability that a candidate firm is selected for the **{facts.tier}** tier "
+                "in an as-of year *t*")
+        rows = f"{facts.rows:,} candidate firm-years, {facts.selected:,} selections"
+    kind = " re-review" if facts.review else ""
     return "\n".join([
-        f"# {facts.registered_name} v{facts.version} — {facts.tier.replace('_', ' ')}",
+        f"# {facts.registered_name} v{facts.version} — {facts.tier.replace('_', ' ')}{kind}",
         "",
-        (f"Probability that a candidate firm is selected for the **{facts.tier}** tier in an "
-        "as-of year *t*, from data known by the end of *t−1*. Input: the feature columns of "
+        (f"{what}, from data known by the end of *t−1*. Input: the feature columns of "
         "the signature (categoricals as strings); output: `probability` in [0, 1]."),
         "",
         "## Data",
         "",
         f"- Data fingerprint `{facts.data_fingerprint}` (SHA-256 of the four contract tables)",
-        (f"- Labelled years {first}–{last} ({len(facts.labelled_years)} years), "
-        f"{facts.rows:,} candidate firm-years, {facts.selected:,} selections"),
+        f"- Labelled years {first}–{last} ({len(facts.labelled_years)} years), {rows}",
         (f"- giantwatch {facts.giantwatch_version}, feature pipeline "
         f"`{facts.feature_pipeline_version}`"),
         "",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import platform
-import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -15,11 +14,9 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
 
-from features.domain import TIERS, labelled_years
+from features.domain import TIERS, labelled_years, reviewed_years
 from models.lgbm import TierModel
-from models.pyfunc import MODEL_CODE, OUTPUT_COLUMN, TIER_MODEL_ARTIFACT, signature_frame
 from training import plots
 from training.evaluate import (
     MODEL_NAMES,
@@ -29,6 +26,8 @@ from training.evaluate import (
     walk_forward,
 )
 from training.model_card import CardFacts, markdown_table, model_card, thin_folds
+from training.registration import describe, register
+from training.review import review_folds, review_key, too_few_reviews
 from training.splits import walk_forward_folds
 from training.tracking import (
     GATE_METRIC,
@@ -51,12 +50,6 @@ warnings.filterwarnings("ignore", message="The specified dataset source can be i
                         category=UserWarning)
 PACKAGES = ("giantwatch", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap",
             "pandera")
-# What the registered model needs at load time (models.pyfunc, models.lgbm), pinned to the
-# versions that trained it. giantwatch itself is not a requirement: the model carries its code.
-MODEL_REQUIREMENTS = ("lightgbm", "scikit-learn", "scipy", "joblib", "pandas", "numpy", "mlflow",
-                      "numba")  # numba: models.treeshap, the contributions engine
-# The packages shipped as the model's code (code_paths): models.pyfunc needs only `models`.
-MODEL_CODE_PACKAGES = ("models",)
 SHAP_SAMPLE = 2_000
 SUMMARY_METRICS = ("pr_auc", "roc_auc", "precision_at_k", "brier", "log_loss", "ece")
 
@@ -84,6 +77,8 @@ class TrainingResult:
     tracking_uri: str
     data_fingerprint: str
     tiers: dict[str, TierOutcome] = field(default_factory=dict)
+    # Re-review models not trained, by review_key: why (training.review.too_few_reviews).
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
         """Mean walk-forward metrics per tier and model (one row per tier x model)."""
@@ -131,8 +126,11 @@ def package_versions() -> dict[str, str]:
 def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: int | None = None,
           seed: int = 0, force_promote: bool = False, n_folds: int = 3,
           model_factory: ModelFactory = production_model,
-          experiment: str | None = None) -> TrainingResult:
-    """Train, evaluate and register one model per tier on the dataset in `data_dir`.
+          experiment: str | None = None,
+          reviews: tuple[str, ...] | None = None) -> TrainingResult:
+    """Train, evaluate and register one model per tier on the dataset in `data_dir`, and
+    one re-review model per tier of `reviews` (default: `tiers`; see training.review) with
+    enough re-reviews, keyed by review_key(tier) in the result.
 
     model_factory(seed=seed) builds every LightGBM model: the walk-forward folds' and the final
     one that is registered (default: the production TierModel; see
@@ -142,11 +140,12 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
     from features.contract import load_dataset
     from features.pipeline import FEATURE_PIPELINE_VERSION
 
-    unknown = sorted(set(tiers) - set(MODELLED_TIERS))
+    reviews = tuple(tiers) if reviews is None else tuple(reviews)
+    unknown = sorted(set(tiers + reviews) - set(MODELLED_TIERS))
     if unknown:
         raise TrainingProblem(f"unknown tier(s) {unknown}; choose from {', '.join(MODELLED_TIERS)}")
-    # Per tier: panels, each model on each fold, the final fit, registration.
-    say = _Steps(1 + len(tiers) * (3 + len(MODEL_NAMES) * n_folds))
+    # Per model: panels, each model on each fold, the final fit, registration.
+    say = _Steps(1 + (len(tiers) + len(reviews)) * (3 + len(MODEL_NAMES) * n_folds))
     say("Loading and validating the dataset")
     dataset = load_dataset(data_dir)
     tables = {name: getattr(dataset, name)
@@ -165,11 +164,29 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
         result = TrainingResult(parent.info.run_id, experiment, parent.info.experiment_id, uri,
                                 data_fp)
         for tier in tiers:
+            years, panel = _panel(dataset, tier, until_year, say)
             with mlflow.start_run(run_name=tier, nested=True) as child:
                 mlflow.set_tags({"tier": tier, "data_fingerprint": data_fp})
-                result.tiers[tier] = _train_tier(dataset, tier, until_year, seed, n_folds,
+                result.tiers[tier] = _train_tier(panel, years, tier, seed, n_folds,
                                                  data_fp, force_promote, say, child.info.run_id,
                                                  data_dir, model_factory)
+        for tier in reviews:
+            key = review_key(tier)
+            years, panel = _panel(dataset, tier, until_year, say, review=True)
+            why = too_few_reviews(tier, years, [] if panel is None else panel.y)
+            folds = None if why else review_folds(years, panel.keys["year"], panel.y, n_folds)
+            if not why and not folds:
+                why = (f"{tier} re-reviews are not modelled: no test year has enough earlier "
+                       "re-reviews to train on")
+            if why:
+                log.warning(why)
+                result.skipped[key] = why
+                continue
+            with mlflow.start_run(run_name=f"{tier} re-review", nested=True) as child:
+                mlflow.set_tags({"tier": tier, "kind": "re-review", "data_fingerprint": data_fp})
+                result.tiers[key] = _train_tier(panel, years, tier, seed, n_folds, data_fp,
+                                                force_promote, say, child.info.run_id, data_dir,
+                                                model_factory, folds=folds)
         _log_summary(result)
     return result
 
@@ -196,36 +213,52 @@ def _log_summary(result: TrainingResult) -> None:
     mlflow.set_tag("mlflow.note.content", note)
 
 
-def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: int,
-                data_fp: str, force_promote: bool, say: _Steps, run_id: str, data_dir: Path,
-                model_factory: ModelFactory = production_model) -> TierOutcome:
-    from features.pipeline import FEATURE_PIPELINE_VERSION, stack_panels
+def _panel(dataset, tier: str, until_year: int | None, say: _Steps, review: bool = False):
+    """(labelled years, stacked panel) of a tier's selections, or with ``review`` of its
+    re-reviews (panel None when no year has one). A selection model needs 2 labelled years
+    (TrainingProblem); a re-review model's needs are training.review.too_few_reviews."""
+    from features.pipeline import stack_panels
 
     certs = dataset.certifications
-    years = labelled_years(certs, tier)
+    years = (reviewed_years if review else labelled_years)(certs, tier)
     if until_year is not None:
         years = [y for y in years if y <= until_year]
-    if len(years) < 2:
+    if len(years) < 2 and not review:
         raise TrainingProblem(
             f"tier {tier}: certifications table has grants in {len(years)} year(s) "
             f"({years}); training needs at least 2 labelled years")
-    say(f"{tier}: building as-of panels for {years[0]}-{years[-1]}")
-    panel = stack_panels(dataset, years, tier)
+    if not years:
+        return years, None
+    what = "re-review panels" if review else "as-of panels"
+    say(f"{tier}: building {what} for {years[0]}-{years[-1]}")
+    return years, stack_panels(dataset, years, tier, review=review)
+
+
+def _train_tier(panel, years: list[int], tier: str, seed: int, n_folds: int,
+                data_fp: str, force_promote: bool, say: _Steps, run_id: str, data_dir: Path,
+                model_factory: ModelFactory = production_model,
+                folds=None) -> TierOutcome:
+    """Evaluate, fit, register and gate the model of one stacked panel (a tier's
+    selections, or its re-reviews with their ``folds``: training.review.review_folds)."""
+    from features.pipeline import FEATURE_PIPELINE_VERSION
+
+    review = folds is not None
+    key = review_key(tier) if review else tier
     X, y, keys = panel.X, np.asarray(panel.y, dtype=float), panel.keys.reset_index(drop=True)
     X = X.reset_index(drop=True)
-    folds = walk_forward_folds(years, n_folds=n_folds)
+    folds = folds or walk_forward_folds(years, n_folds=n_folds)
     mlflow.log_params({"labelled_years": f"{years[0]}-{years[-1]}", "rows": len(X),
                        "features": X.shape[1], "selected": int(y.sum()),
                        "fold_test_years": ",".join(str(f.test_year) for f in folds)})
     mlflow.log_input(mlflow.data.from_pandas(
         keys.assign(label=y), source=str(Path(data_dir).resolve()), targets="label",
-        name=f"{Path(data_dir).name}-{tier}-panel"), context="training")
+        name=f"{Path(data_dir).name}-{key}-panel"), context="training")
 
     evaluation = walk_forward(X, y, keys, folds, tier, seed=seed, model_factory=model_factory,
                               progress=say)
-    _log_evaluation(evaluation, tier)
+    _log_evaluation(evaluation, key)
 
-    say(f"{tier}: fitting the final model on {years[0]}-{years[-1]}")
+    say(f"{key}: fitting the final model on {years[0]}-{years[-1]}")
     final = model_factory(seed=seed).fit(X, y, years=keys["year"].to_numpy())
     mlflow.log_params({"best_iteration": final.best_iteration_,
                        "calibration_folds": final.calibration_folds,
@@ -233,19 +266,20 @@ def _train_tier(dataset, tier: str, until_year: int | None, seed: int, n_folds: 
     # Each year's selection rate as the log-odds offset the trees started from.
     mlflow.log_dict({str(year): offset for year, offset in final.year_offsets_.items()},
                     "year_offsets.json")
-    _log_final_plots(final, X, keys, tier, seed)
+    _log_final_plots(final, X, keys, key, seed)
 
-    say(f"{tier}: registering the model")
-    version = _register(final, X, tier, data_fp, evaluation, years[-1], FEATURE_PIPELINE_VERSION)
+    say(f"{key}: registering the model")
+    version = register(final, X, key, data_fp, evaluation, years[-1], FEATURE_PIPELINE_VERSION,
+                       package_versions())
     card = model_card(CardFacts(
-        tier=tier, registered_name=registered_name(tier), version=version,
+        tier=tier, registered_name=registered_name(key), version=version, review=review,
         data_fingerprint=data_fp, labelled_years=years, rows=len(X), selected=int(y.sum()),
         feature_pipeline_version=FEATURE_PIPELINE_VERSION,
         giantwatch_version=package_versions()["giantwatch"], evaluation=evaluation,
         importance=final.feature_importance()))
-    _describe(tier, version, card)
+    describe(key, version, card)
     fold_key = ",".join(str(f.test_year) for f in folds)
-    decision = promote_if_better(registered_name(tier), version,
+    decision = promote_if_better(registered_name(key), version,
                                  evaluation.mean("lightgbm", GATE_METRIC),
                                  comparable_key=f"{data_fp}|{fold_key}", force=force_promote,
                                  baselines={"logistic": evaluation.mean("logistic", GATE_METRIC),
@@ -290,89 +324,6 @@ def _log_final_plots(model: TierModel, X: pd.DataFrame, keys: pd.DataFrame, tier
     sample = latest.sample(min(SHAP_SAMPLE, len(latest)), random_state=seed)
     _log_figure(plots.shap_summary(model.contributions(sample), sample, tier),
                 "plots/shap_summary.png")
-
-
-def _register(model: TierModel, X: pd.DataFrame, tier: str, data_fp: str,
-              evaluation: Evaluation, trained_until: int, pipeline_version: str) -> str:
-    """Log the model from code (models.pyfunc_model, the TierModel as a joblib artifact,
-    the `models` package as its code) and register it; returns the new version."""
-    import joblib
-
-    example = signature_frame(X.head(5), model)
-    output = pd.DataFrame({OUTPUT_COLUMN: model.predict_proba(X.head(5))[:, 1]})
-    versions = package_versions()
-    with tempfile.TemporaryDirectory() as tmp:
-        artifact = Path(tmp) / "tier_model.joblib"
-        joblib.dump(model, artifact)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(MODEL_CODE),
-            artifacts={TIER_MODEL_ARTIFACT: str(artifact)},
-            code_paths=_model_code(Path(tmp) / "code"),
-            signature=_optional_inputs(
-                infer_signature(signature_frame(X.head(500), model), output)),
-            input_example=example,
-            registered_model_name=registered_name(tier),
-            # Pinned to what trained the model; skips MLflow's slow requirement inference.
-            pip_requirements=_model_requirements(),
-            metadata={"tier": tier, "feature_pipeline_version": pipeline_version,
-                      "giantwatch_version": versions["giantwatch"]},
-        )
-    version = str(info.registered_model_version)
-    client = mlflow.MlflowClient()
-    folds = ",".join(str(f.test_year) for f in evaluation.folds)
-    tags = {"tier": tier, "feature_pipeline_version": pipeline_version,
-            "giantwatch_version": versions["giantwatch"],
-            "data_fingerprint": data_fp, "fold_test_years": folds, "trained_until": trained_until,
-            "comparable_key": f"{data_fp}|{folds}",
-            **{f"cv_{m}": repr(evaluation.mean("lightgbm", m))
-               for m in ("pr_auc", "roc_auc", "brier", "ece", "precision_at_k")}}
-    for key, value in tags.items():
-        client.set_model_version_tag(registered_name(tier), version, key, str(value))
-    return version
-
-
-def _model_code(folder: Path) -> list[str]:
-    """Copies of MODEL_CODE_PACKAGES without caches, for log_model's code_paths."""
-    import importlib
-
-    paths = []
-    for package in MODEL_CODE_PACKAGES:
-        source = Path(importlib.import_module(package).__file__).parent
-        target = folder / package
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        paths.append(str(target))
-    return paths
-
-
-def _model_requirements() -> list[str]:
-    requirements = []
-    for package in MODEL_REQUIREMENTS:
-        try:
-            requirements.append(f"{package}=={importlib.metadata.version(package)}")
-        except importlib.metadata.PackageNotFoundError:
-            requirements.append(package)
-    return requirements
-
-
-def _describe(tier: str, version: str, card: str) -> None:
-    """The model card as the version's description, the registered model's description
-    (what the registry's model page shows: the newest version's card) and a run artifact."""
-    client = mlflow.MlflowClient()
-    client.update_model_version(registered_name(tier), version, description=card)
-    client.update_registered_model(registered_name(tier), description=card)
-    mlflow.log_text(card, "model_card.md")
-    mlflow.set_tag("mlflow.note.content", card)
-
-
-def _optional_inputs(signature):
-    """Mark every input column optional: any feature may be missing for a firm (NaN / null),
-    whether or not the sample the signature was inferred from happened to show it."""
-    from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import ColSpec, Schema
-
-    inputs = Schema([ColSpec(c.type, c.name, required=False) for c in signature.inputs.inputs])
-    return ModelSignature(inputs=inputs, outputs=signature.outputs)
 
 
 def _log_frame(frame: pd.DataFrame, artifact: str) -> None:

@@ -56,6 +56,37 @@ def test_labelled_years_are_years_with_a_grant_of_the_tier():
     assert domain.labelled_years(table, "specialized") == []
 
 
+@pytest.mark.parametrize("rows, year, due", [
+    ([("a", "little_giant", 2022, "granted")], 2025, True),    # three years end with 2024
+    ([("a", "little_giant", 2022, "granted")], 2024, False),   # still valid in 2024
+    ([("a", "little_giant", 2022, "granted")], 2026, False),   # lapsed a year ago
+    ([("a", "little_giant", 2019, "granted"), ("a", "little_giant", 2022, "renewed")], 2025,
+     True),                                                    # the renewal restarts the term
+    ([("a", "little_giant", 2019, "granted"), ("a", "little_giant", 2022, "renewed")], 2022,
+     True),                                                    # its 2022 renewal is the outcome
+    ([("a", "little_giant", 2022, "granted"), ("a", "little_giant", 2023, "revoked")], 2025,
+     False),                                                   # struck off mid-term
+    ([("a", "little_giant", 2022, "granted"), ("a", "little_giant", 2022, "revoked")], 2025,
+     False),
+    ([("a", "specialized", 2022, "granted")], 2025, False),    # another tier's title
+])
+def test_due_for_review(rows, year, due):
+    assert bool(domain.due_for_review(certs(*rows), year, "little_giant")["a"]) is due
+
+
+def test_review_outcome_and_reviewed_years():
+    table = certs(("a", "little_giant", 2021, "granted"), ("a", "little_giant", 2024, "renewed"),
+                  ("b", "little_giant", 2021, "granted"), ("b", "little_giant", 2024, "revoked"),
+                  ("c", "little_giant", 2021, "granted"),             # left to lapse
+                  ("d", "specialized", 2021, "granted"), ("d", "specialized", 2024, "renewed"))
+    due = domain.due_for_review(table, 2024, "little_giant")
+    assert sorted(due.index[due.to_numpy()]) == ["a", "b", "c"]
+    assert domain.review_outcome(table, 2024, "little_giant", ["a", "b", "c"]).tolist() == \
+        [1.0, 0.0, 0.0]
+    assert domain.reviewed_years(table, "little_giant") == [2024]
+    assert domain.reviewed_years(table, "champion") == []
+
+
 def test_candidacy_founding_and_excluding_titles():
     founded = np.array([2010, 2024, 2025, np.nan, 2010, 2010])
     holds = {"specialized": np.array([0, 0, 0, 0, 1, 0]),

@@ -182,3 +182,27 @@ def test_panel_on_generated_universe_is_leak_free(small_universe):
                            certifications=certs[certs["year"] < year])
     pd.testing.assert_frame_equal(build_features(ds, year, panel.keys["firm_id"]),
                                   build_features(past, year, panel.keys["firm_id"]))
+
+
+def test_review_panel_lists_titles_up_for_re_review_with_their_outcome():
+    from features.panel import review_panel
+
+    rows = [("kept", T - 3, "granted"), ("kept", T, "renewed"),
+            ("dropped", T - 3, "granted"), ("dropped", T, "revoked"),
+            ("lapsed", T - 3, "granted"),
+            ("struck", T - 3, "granted"), ("struck", T - 2, "revoked"),
+            ("recent", T - 2, "granted"),
+            ("silent", T - 3, "granted")]
+    firms = sorted({f for f, _, _ in rows})
+    data = make_dataset(
+        firms=[{"firm_id": f, "founded_year": 2000} for f in firms],
+        financials=[fin_row(f, T - 1) for f in firms if f != "silent"] + [fin_row("kept", T + 2)],
+        certifications=[{"firm_id": f, "tier": "little_giant", "year": y, "event": e}
+                        for f, y, e in rows])
+    keys, rejects = review_panel(data, T, "little_giant")
+    assert labels(keys) == {"dropped": 0.0, "kept": 1.0, "lapsed": 0.0}
+    assert list(rejects["firm_id"]) == ["silent"]
+    assert (rejects["tier"] == "little_giant").all()
+    # The renewed title comes up again three years later, its outcome not yet known.
+    keys, _ = review_panel(data, T + 3, "little_giant")
+    assert list(keys["firm_id"]) == ["kept"] and keys["label"].isna().all()

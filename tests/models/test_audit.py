@@ -162,6 +162,41 @@ def test_the_audit_tables_are_documented(audited):
     result = audited["result"]
     assert set(result.anomalies.columns) == documented("anomalies.csv")
     assert set(result.overlooked.columns) == documented("overlooked.csv")
+    assert set(result.renewals.columns) == documented("renewals.csv")
+
+
+def test_renewals_failing_the_criteria_in_force_are_flagged_in_the_report(audited):
+    """Every renewal of the audited tier is judged by the rulebook in force in its year;
+    the failing ones are marked, re-evaluated here, and named in the report."""
+    from features.domain import due_for_review
+    from features.pipeline import build_features
+    from features.rules import assess, rulebook_in_force
+
+    result, out = audited["result"], audited["home"] / "out"
+    renewals = pd.read_csv(out / "renewals.csv", dtype={"firm_id": str})
+    assert list(renewals.columns) == list(result.renewals.columns)
+    assert set(renewals["tier"]) == {TIER} and len(renewals) > 10
+    certs = pd.read_parquet(audited["data"] / "certifications.parquet")
+    renewed = certs[(certs["tier"] == TIER) & (certs["event"] == "renewed")]
+    assert set(zip(renewals["firm_id"], renewals["year"])) <= \
+        set(zip(renewed["firm_id"], renewed["year"]))
+    failing = renewals[renewals["fails_rules_in_force"] == 1]
+    assert 0 < len(failing) < len(renewals)
+    assert (failing["rule_failures"] > 0).all()
+    assert (renewals.loc[renewals["fails_rules_in_force"] == 0, "rule_failures"] == 0).all()
+    from features.contract import load_dataset
+
+    dataset = load_dataset(audited["data"])
+    for row in failing.head(5).itertuples():
+        assert bool(due_for_review(certs, row.year, TIER)[row.firm_id])
+        verdict = assess(build_features(dataset, row.year, firm_ids=[row.firm_id]),
+                         rulebook_in_force(TIER, row.year))
+        assert verdict.rulebook.id == row.rulebook
+        assert set(row.failed_criteria.split("; ")) <= set(verdict.failed[0])
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="renewals"' in page and "Renewals that fail the criteria in force" in page
+    assert f"{len(failing):,} of {len(renewals):,} renewals" in page
+    assert failing["firm_id"].iloc[0] in page
 
 
 def test_run_is_tracked_in_mlflow(audited):

@@ -91,7 +91,8 @@ def test_one_row_per_firm_with_financials_for_the_year_before(scored, dataset):
     summary, frame = scored
     fin = dataset.financials
     expected = sorted(fin.loc[fin["year"] == SCORE_YEAR - 1, "firm_id"].unique())
-    assert list(frame.columns) == output_columns()
+    # No re-review model is trained on years up to TRAIN_UNTIL: no renewal columns.
+    assert list(frame.columns) == output_columns(reviews=())
     assert frame["firm_id"].tolist() == expected
     assert (frame["year"] == SCORE_YEAR).all()
     assert summary.firms_scored == len(expected)
@@ -361,3 +362,50 @@ def test_rows_carry_the_firms_name_province_and_industry(scored, dataset):
     assert zhejiang.any()
     assert set(rows.loc[zhejiang, "province_en"]) == {"Zhejiang"}
     assert set(rows.loc[zhejiang, "province_zh"]) == {"浙江省"}
+
+
+REVIEWED = "specialized"
+
+
+@pytest.fixture(scope="module")
+def scored_renewals(small_universe, dataset, models, tmp_path_factory):
+    """Scores with a re-review model of REVIEWED fitted on its re-reviews before SCORE_YEAR."""
+    from features.domain import reviewed_years
+    from features.pipeline import stack_panels
+    from serving.registry import RegisteredModel
+
+    years = [y for y in reviewed_years(dataset.certifications, REVIEWED) if y < SCORE_YEAR]
+    panel = stack_panels(dataset, years, REVIEWED, review=True)
+    model = QUICK_MODEL(seed=0).fit(panel.X, panel.y, years=panel.keys["year"].to_numpy())
+    reviews = {REVIEWED: RegisteredModel(REVIEWED, "giantwatch-specialized-review", "1", [], {},
+                                         model)}
+    out = tmp_path_factory.mktemp("renewals") / "scores.parquet"
+    summary = score_to_file(small_universe, SCORE_YEAR, out, models=models, reviews=reviews,
+                            chunk_size=1_500)
+    return summary, pd.read_parquet(out), model
+
+
+def test_renewal_is_scored_for_titles_up_for_re_review_only(scored_renewals, dataset):
+    from features.domain import due_for_review
+    from features.pipeline import asof_panel
+
+    summary, frame, model = scored_renewals
+    assert list(frame.columns) == output_columns(reviews=(REVIEWED,))
+    frame = frame.set_index("firm_id")
+    p = frame[f"p_renewal_{REVIEWED}"]
+    due = due_for_review(dataset.certifications, SCORE_YEAR, REVIEWED)
+    up = set(due.index[due.to_numpy(dtype=bool)]) & set(frame.index)
+    assert len(up) > 20 and set(p.index[p.notna()]) == up
+    assert p.dropna().between(0, 1).all()
+    # The probability is the re-review model's on the firm's as-of features...
+    panel = asof_panel(dataset, SCORE_YEAR, REVIEWED, review=True)
+    np.testing.assert_allclose(p.loc[panel.keys["firm_id"]],
+                               model.predict_proba(panel.X)[:, 1], rtol=1e-9, atol=1e-12)
+    # ... with reasons beside it, and nothing where no title is up for re-review.
+    reasons = frame[f"reasons_renewal_{REVIEWED}_for"].fillna("") + \
+        frame[f"reasons_renewal_{REVIEWED}_against"].fillna("")
+    assert (reasons[p.notna()] != "").all() and (reasons[p.isna()] == "").all()
+    assert "of candidates" not in " ".join(reasons), "re-reviewed holders are not candidates"
+    assert summary.renewals[REVIEWED][0] == len(up)
+    assert summary.models[f"{REVIEWED}-review"] == "1"
+    assert f"{REVIEWED} re-reviews: {len(up):,} titles up for re-review" in str(summary)

@@ -80,3 +80,5 @@ def test_metrics_on_a_hand_made_dataset():
     assert values["specialized_to_lg_valid_ratio"] == pytest.approx(0.5)
     assert values["champion_from_lg_share"] == pytest.approx(1.0)
     assert values["lg_renewed_count"] == 0 and values["lg_revoked_count"] == 0
+    # Specialized titles of 2020 re-reviewed in 2023: A renewed, B revoked.
+    assert values["re_review_pass_rate"] == pytest.approx(0.5)

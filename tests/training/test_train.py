@@ -24,10 +24,12 @@ from mlflow import MlflowClient
 from models.lgbm import TierModel
 from tests.conftest import env_with_venv_path, isolated_mlflow
 from training.evaluate import production_model
+from training.review import review_key
 from training.tracking import PRODUCTION, promote_if_better, registered_name
 from training.train import TrainingProblem, train
 
 TIER = "little_giant"
+REVIEWED = "specialized"  # the tier with enough re-reviews to model in the small universe
 QUICK_ROUNDS = 60
 # Boosters capped at QUICK_ROUNDS trees: these tests check the training path, not the
 # model's quality, and full boosting would dominate their time.
@@ -42,9 +44,10 @@ def trained(small_universe, tmp_path_factory):
         # The first run is forced into production (the later tests load it); the second
         # meets the gate as `giantwatch train` does.
         first = train(small_universe, tiers=(TIER,), seed=3, model_factory=quick_model,
-                      force_promote=True)
+                      force_promote=True, reviews=(TIER, REVIEWED))
         second = train(small_universe, tiers=(TIER,), seed=3, model_factory=quick_model)
-        yield {"uri": uri, "first": first, "second": second, "home": home}
+        yield {"uri": uri, "first": first, "second": second, "home": home,
+               "universe": small_universe}
 
 
 def test_same_data_and_seed_give_the_same_metrics(trained):
@@ -105,7 +108,7 @@ def test_run_is_tracked_with_metrics_artifacts_and_dataset(trained):
             evaluation.mean(model, "pr_auc"))
     summary = pd.read_csv(mlflow.artifacts.download_artifacts(
         f"runs:/{parent.info.run_id}/metrics_summary.csv"))
-    assert len(summary) == 3 and set(summary["tier"]) == {TIER}
+    assert len(summary) == 6 and set(summary["tier"]) == {TIER, review_key(REVIEWED)}
     assert "| little_giant | lightgbm |" in parent.data.tags["mlflow.note.content"]
     experiment = client.get_experiment(parent.info.experiment_id)
     assert experiment.name == "giantwatch"
@@ -313,3 +316,51 @@ def test_the_mlflow_ui_shows_the_runs_and_the_model_card(trained, venv_bin, tmp_
 def test_too_few_labelled_years_is_a_clear_problem(small_universe, tracking_uri):
     with pytest.raises(TrainingProblem, match="at least 2 labelled years"):
         train(small_universe, tiers=(TIER,), until_year=2019)
+
+
+def test_re_review_models_are_trained_registered_and_gated(trained):
+    """A tier with enough re-reviews gets giantwatch-<tier>-review, evaluated walk-forward
+    on re-reviewed firms only against both baselines and gated; one with too few is skipped
+    with the counts in words."""
+    result = trained["first"]
+    client = MlflowClient(trained["uri"], registry_uri=trained["uri"])
+    key = review_key(REVIEWED)
+    outcome = result.tiers[key]
+    evaluation = outcome.evaluation
+    assert registered_name(key) == "giantwatch-specialized-review"
+    assert {"lightgbm", "logistic", "rules"} == set(evaluation.metrics["model"])
+    # Every row is a re-review: its title was granted or renewed three years before.
+    from features.contract import load_dataset
+    from features.domain import due_for_review
+
+    certs = load_dataset(trained["universe"]).certifications
+    for year, rows in evaluation.predictions.groupby("year"):
+        due = due_for_review(certs, int(year), REVIEWED)
+        assert due.reindex(rows["firm_id"], fill_value=False).all()
+    assert 0.5 < evaluation.predictions["label"].mean() < 1
+    card = client.get_model_version(registered_name(key), outcome.model_version).description
+    assert card.startswith(f"# giantwatch-specialized-review v{outcome.model_version}")
+    assert "comes up for re-review" in card and "renewed" in card
+    assert client.get_run(outcome.run_id).data.tags["kind"] == "re-review"
+    version = client.get_model_version(registered_name(key), outcome.model_version)
+    assert version.tags["gate_decision"].startswith("promoted: forced by --force-promote")
+    # Too few Little Giant re-reviews in 6,000 firms: said, not modelled.
+    assert review_key(TIER) not in result.tiers
+    assert "re-reviews are too few to model" in result.skipped[review_key(TIER)]
+    assert "not renewed" in result.skipped[review_key(TIER)]
+
+
+def test_the_scorer_loads_the_re_review_models_in_production(trained):
+    from serving.registry import load_models
+    from tests.conftest import tracking_env
+
+    with tracking_env(trained["uri"], cwd=trained["home"]):
+        reviews = load_models(review=True)
+    outcome = trained["first"].tiers[review_key(REVIEWED)]
+    # Keyed by tier; the Little Giant re-reviews were never modelled, so only one loads.
+    assert set(reviews) == {REVIEWED}
+    loaded = reviews[REVIEWED]
+    assert loaded.name == "giantwatch-specialized-review"
+    assert loaded.version == outcome.model_version
+    final = outcome.final_model
+    assert list(loaded.model.feature_names_in_) == list(final.feature_names_in_)

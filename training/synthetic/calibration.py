@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features import domain
+
 TOP_SIX_PROVINCES = ("32", "44", "33", "37", "11", "31")  # Jiangsu ... Shanghai
 
 # metric -> (low, high, what the range stands for)
@@ -25,6 +27,7 @@ TARGETS = {
     "champion_from_lg_share": (0.15, 0.50, "22% of champions were Little Giants, ~40% lately"),
     "lg_renewed_count": (1, np.inf, "re-reviews kept most titles"),
     "lg_revoked_count": (1, np.inf, "re-reviews removed some titles"),
+    "re_review_pass_rate": (0.80, 0.92, "87% passed in 2025 (Little Giant batches 1-3: 57-83%)"),
 }
 
 
@@ -77,6 +80,19 @@ def _champions_from_little_giants(certifications: pd.DataFrame) -> float:
     return float((lg_year < first_champ).mean())
 
 
+def _re_review_pass_rate(certifications: pd.DataFrame) -> float:
+    """Share of the titles up for re-review (features.domain.due_for_review) that were
+    renewed, over every tier and reviewed year."""
+    due, renewed = 0, 0.0
+    for tier in domain.TIERS:
+        for year in domain.reviewed_years(certifications, tier):
+            held = domain.due_for_review(certifications, year, tier)
+            ids = held.index[held.to_numpy(dtype=bool)]
+            due += len(ids)
+            renewed += domain.review_outcome(certifications, year, tier, ids).sum()
+    return renewed / due if due else float("nan")
+
+
 def calibration_report(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per calibration metric: metric, value, low, high, ok (low <= value <= high).
 
@@ -104,6 +120,7 @@ def calibration_report(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                                    & (certs["event"] == "renewed")).sum()),
         "lg_revoked_count": float(((certs["tier"] == "little_giant")
                                    & (certs["event"] == "revoked")).sum()),
+        "re_review_pass_rate": _re_review_pass_rate(certs),
     }
     truth = tables.get("truth")
     if truth is not None:
