@@ -140,9 +140,11 @@ def promote_if_better(name: str, version: str, score: float, comparable_key: str
                                 current.version if current else None)
     elif beaten_by:
         losses = ", ".join(f"{k} {v:.3f}" for k, v in beaten_by.items())
+        beaten = ", ".join(f"{k} {v:.3f}" for k, v in baselines.items() if k not in beaten_by)
         decision = GateDecision(
-            False, f"PR-AUC {score:.3f} does not beat {losses} on the same folds ({versus}); "
-                   "--force-promote overrides", current.version if current else None)
+            False, f"PR-AUC {score:.3f} does not beat {losses} on the same folds"
+                   + (f" (beats {beaten})" if beaten else "") + "; --force-promote overrides",
+            current.version if current else None)
     elif current is None:
         decision = GateDecision(True, f"{versus}; no production version before", None)
     elif current.tags.get("comparable_key") != comparable_key:
