@@ -80,23 +80,32 @@ def failed_counts(anomalies: pd.DataFrame) -> pd.DataFrame:
                              ignore_index=True)
 
 
+def _tier_year_groups(frame: pd.DataFrame):
+    """(tier, year and rulebook-in-force cells, the rows of that tier and year, the criteria
+    failed most often in words) per tier and year of `frame` (audited selections or
+    renewals: tier, year, rulebook, failed_criteria), tiers in their order."""
+    failed = failed_counts(frame)
+    order = {t: i for i, t in enumerate(TIER_ORDER)}
+    groups = sorted(frame.groupby(["tier", "year"]), key=lambda g: (order[g[0][0]], g[0][1]))
+    for (tier, year), part in groups:
+        top = failed[(failed["tier"] == tier) & (failed["year"] == year)].head(MOST_FAILED)
+        head = {"tier": TIER_NAMES[tier][0], "year": int(year),
+                "rulebook in force": _rulebook_name(part["rulebook"].iloc[0])}
+        yield head, part, "; ".join(f"{n} ({k:,})" for n, k in
+                                    zip(top["name"], top["selections"]))
+
+
 def by_year_table(anomalies: pd.DataFrame) -> pd.DataFrame:
     """Per tier and year: selections audited, how many fall short (flags) and fail a
     criterion of the rulebook in force, and the criteria failed most often."""
-    failed = failed_counts(anomalies)
     rows = []
-    order = {t: i for i, t in enumerate(TIER_ORDER)}
-    groups = sorted(anomalies.groupby(["tier", "year"]), key=lambda g: (order[g[0][0]], g[0][1]))
-    for (tier, year), part in groups:
-        top = failed[(failed["tier"] == tier) & (failed["year"] == year)].head(MOST_FAILED)
+    for head, part, most_failed in _tier_year_groups(anomalies):
         rows.append({
-            "tier": TIER_NAMES[tier][0], "year": int(year),
-            "rulebook in force": _rulebook_name(part["rulebook"].iloc[0]),
+            **head,
             "selections": len(part), "fall short": int(part["falls_short"].sum()),
             "share falling short": float(part["falls_short"].mean()),
             "fail a criterion": int((part["failed_criteria"].fillna("") != "").sum()),
-            "most often failed": "; ".join(f"{n} ({k:,})" for n, k in
-                                           zip(top["name"], top["selections"])),
+            "most often failed": most_failed,
         })
     return pd.DataFrame(rows)
 
@@ -179,20 +188,14 @@ def renewal_table(renewals: pd.DataFrame) -> pd.DataFrame:
     """Per tier and year of re-review: renewals, how many fail a criterion of the rulebook in
     force on their data (renewals.csv ``fails_rules_in_force``) and the criteria failed most
     often."""
-    failed = failed_counts(renewals)
     rows = []
-    order = {t: i for i, t in enumerate(TIER_ORDER)}
-    groups = sorted(renewals.groupby(["tier", "year"]), key=lambda g: (order[g[0][0]], g[0][1]))
-    for (tier, year), part in groups:
-        top = failed[(failed["tier"] == tier) & (failed["year"] == year)].head(MOST_FAILED)
+    for head, part, most_failed in _tier_year_groups(renewals):
         failing = int(part["fails_rules_in_force"].sum())
         rows.append({
-            "tier": TIER_NAMES[tier][0], "year": int(year),
-            "rulebook in force": _rulebook_name(part["rulebook"].iloc[0]),
+            **head,
             "renewals": len(part), "fail a criterion": failing,
             "share failing": failing / len(part),
-            "most often failed": "; ".join(f"{n} ({k:,})" for n, k in
-                                           zip(top["name"], top["selections"])),
+            "most often failed": most_failed,
         })
     return pd.DataFrame(rows)
 
