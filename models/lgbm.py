@@ -395,6 +395,9 @@ def _platt(margin: np.ndarray, y: np.ndarray, shift: np.ndarray | None = None
         return _fixed_calibrator(calibrator, 1.0, 0.0)
     if shift is None or not np.any(shift):
         return calibrator.fit(margin.reshape(-1, 1), y.astype(int))
+    # Written out because scikit-learn's LogisticRegression takes no per-row offset: the
+    # same penalised log loss, minimised by scipy, then set into a LogisticRegression so
+    # predict_proba and pickles stay what they were.
 
     def loss(theta):
         z = theta[0] * margin + theta[1] + shift
