@@ -280,8 +280,8 @@ def province_effects(model: TwoChannelSelection, XM: pd.DataFrame, Z: pd.DataFra
     """A quota list's province effects: selections expected per province over those
     expected without its favours, minus 1, where its favours are its own share of the
     selections no feature explains (province_unexplained with ``prior``) and without them it
-    has the smallest province's share (favours only add); the fitted model otherwise as it
-    is. Over every scored candidate (rows of XM, Z: (n, .); y, offset, province: (n,)).
+    has the list's (the candidate-weighted mean over provinces: the smallest would be a
+    noisy reference, a small province's share); the fitted model otherwise as it is. Over every scored candidate (rows of XM, Z: (n, .); y, offset, province: (n,)).
     Interval: LEVEL quantiles over n_boot Poisson-bootstrap reweightings of the candidates
     (the count noise given the fitted committee; its coefficients are not refitted).
     Returns group, candidates, excess, low, high, most favoured first."""
@@ -294,7 +294,7 @@ def province_effects(model: TwoChannelSelection, XM: pd.DataFrame, Z: pd.DataFra
     def excess(weight):
         u = province_unexplained(q, y, province, u0, prior, weight).reindex(groups).to_numpy()
         with_effect = 1 - (1 - q) * (1 - u[codes])
-        without = 1 - (1 - q) * (1 - u.min())
+        without = 1 - (1 - q) * (1 - np.average(u[codes], weights=weight))
         return (np.bincount(codes, weights=weight * with_effect, minlength=len(groups))
                 / np.bincount(codes, weights=weight * without, minlength=len(groups)) - 1)
 
