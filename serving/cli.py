@@ -381,8 +381,9 @@ def audit(
                      title="Finding the non-merit selections (truth.parquet; k = non_merit)")
     if result.province_agreement is not None and len(result.province_agreement):
         _print_frame(result.province_agreement.set_index("tier"),
-                     title="Province effects against the truth (Spearman; ceiling = the true "
-                           "effect against the interference)")
+                     title="Province effects against the truth (Spearman; ceiling = the "
+                           "realised effect against the interference; size_baseline = "
+                           "provinces by fewest candidates against the realised effect)")
     out.print(f"{len(result.anomalies):,} ranked selections: {result.out_dir / 'anomalies.csv'}")
     out.print(f"{len(result.overlooked):,} overlooked candidates: "
               f"{result.out_dir / 'overlooked.csv'}")

@@ -163,7 +163,10 @@ def province_effect_agreement(audits: dict[str, TierAudit], interference: pd.Ser
     the interference did in this universe) and with its provincial interference (index =
     province code; the parameter behind it), and the ceiling: the realised effect's own
     correlation with the interference (how well any estimate could rank the parameter at
-    this size). Returns tier, provinces, with_true_effect, with_interference, ceiling."""
+    this size), and a baseline: provinces ranked by their number of candidates, fewest first,
+    against the realised effect (the generator gives small provinces more interference, so
+    an estimate that merely favours small provinces scores this). Returns tier, provinces,
+    with_true_effect, with_interference, ceiling, size_baseline."""
     rows = []
     for tier, audit in audits.items():
         if audit.channels is None:
@@ -176,16 +179,20 @@ def province_effect_agreement(audits: dict[str, TierAudit], interference: pd.Ser
                "with_true_effect": float("nan"),
                "with_interference": float(spearmanr(effects[common],
                                                     interference[common])[0]),
-               "ceiling": float("nan")}
+               "ceiling": float("nan"), "size_baseline": float("nan")}
         if true_effects is not None and len(true_effects):
-            true = true_effects[true_effects["tier"] == tier].set_index("province")["effect"]
+            true = true_effects[true_effects["tier"] == tier].set_index("province")["effect"] \
+                .dropna()  # a province none of whose candidates had a chance
             both = common.intersection(true.index)
             if len(both) >= 3:
                 row["with_true_effect"] = float(spearmanr(effects[both], true[both])[0])
                 row["ceiling"] = float(spearmanr(true[both], interference[both])[0])
+                sizes = true_effects[true_effects["tier"] == tier].set_index("province")[
+                    "candidates"]
+                row["size_baseline"] = float(spearmanr(-sizes[both], true[both])[0])
         rows.append(row)
     return pd.DataFrame(rows, columns=["tier", "provinces", "with_true_effect",
-                                       "with_interference", "ceiling"])
+                                       "with_interference", "ceiling", "size_baseline"])
 
 
 def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
@@ -348,7 +355,7 @@ def _log_channels(mlflow, audits: dict[str, TierAudit],
         for structure, value in audit.channels.heldout_loglik.items():
             mlflow.log_metric(f"{tier}.heldout_loglik.{structure}", float(value))
     for row in ([] if agreement is None else agreement.itertuples(index=False)):
-        for name in ("with_true_effect", "with_interference", "ceiling"):
+        for name in ("with_true_effect", "with_interference", "ceiling", "size_baseline"):
             if np.isfinite(getattr(row, name)):
                 mlflow.log_metric(f"truth.{row.tier}.province_effect_spearman.{name}",
                                   float(getattr(row, name)))

@@ -136,7 +136,7 @@ def test_the_non_merit_posterior_is_reported_beside_the_ranking(audited):
     assert evaluation.loc[(TIER, "oracle"), "of_oracle"] == pytest.approx(1.0)
     assert {"audit", "p_non_merit", "oracle"} <= set(evaluation.loc[TIER].index)
     agreement = result.province_agreement.set_index("tier").loc[TIER]
-    for name in ("with_true_effect", "with_interference", "ceiling"):
+    for name in ("with_true_effect", "with_interference", "ceiling", "size_baseline"):
         assert -1 <= agreement[name] <= 1
 
 
