@@ -16,6 +16,12 @@ held-out log-likelihood (both fitted without the unexplained share, which the li
 cannot size) gives every selection its ``p_non_merit``. One more fit on every labelled year
 gives the province and ownership effects, with Poisson-bootstrap intervals.
 
+On a national list a province's effect is what its province column adds. On a list with
+provincial quotas (Specialized SMEs) a province cannot raise its count, only fill its places
+below the merit line (its column there measures the merit mix of its candidates), so its
+effect is its own share of the selections no feature explains (province_unexplained,
+province_effects: a province's push picks firms the data cannot tell apart).
+
 A tier with fewer than MIN_SELECTIONS selections is not modelled (the audit falls back to
 the merit-gap score and says so).
 """
@@ -53,6 +59,15 @@ INDEPENDENT = {"state_share": 0.0, "state_controlled": 0.0, "is_subsidiary": 0.0
                "parent_large_group": 0.0, "parent_employees": np.nan,
                "parent_revenue": np.nan}
 NO_PROVINCE = "(none)"
+# Lists whose places are shared out among provinces (provinces certify Specialized SMEs): a
+# province cannot raise its count, its favours only fill its places below the merit line.
+PROVINCIAL_QUOTA_TIERS = frozenset({"specialized"})
+# There a province's push is read from the selections its features do not explain (which
+# firms it pushed is not in the data): each province gets its own unexplained share, pulled
+# towards the list's by this many pseudo-candidates (random-effect shrinkage: a province of
+# a few hundred candidates is mostly noise). Chosen on the default universe among 0, 20, 50
+# and 200 (README).
+PROVINCE_PRIOR = 50.0
 
 
 @dataclass
@@ -191,10 +206,18 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
     # Effects over every scored candidate, refits on the sample (bootstrap weights on top).
     province = Z["province"].to_numpy() if "province" in Z else np.full(n, "unknown")
     ownership = af.ownership_class(X)
-    effects = _effects(model, XM, Z, y, offset, {
-        "province": (Z.assign(province=NO_PROVINCE) if "province" in Z else Z, province),
-        "ownership": (Z.assign(**{c: v for c, v in INDEPENDENT.items() if c in Z}),
-                      ownership)}, rows, weights, everything, n_boot, seed)
+    quota = tier in PROVINCIAL_QUOTA_TIERS
+    counterfactuals = {"ownership": (Z.assign(**{c: v for c, v in INDEPENDENT.items()
+                                                 if c in Z}), ownership)}
+    if not quota:
+        counterfactuals["province"] = (Z.assign(province=NO_PROVINCE) if "province" in Z
+                                       else Z, province)
+    effects = _effects(model, XM, Z, y, offset, counterfactuals, rows, weights, everything,
+                       n_boot, seed)
+    if quota:
+        effects["province"] = province_effects(
+            model, XM.iloc[everything], Z.iloc[everything], y[everything], offset[everything],
+            province[everything], n_boot, seed)
     for values in p_non.values():
         values[breach] = 1.0
     return ChannelAudit(p_non[structure], structure, heldout, model, effects["province"],
@@ -224,3 +247,64 @@ def _effects(model, XM, Z, y, offset, counterfactuals, rows, weights, everything
         table["candidates"] = table["group"].map(counts).fillna(0).astype("int64")
         out[name] = table.sort_values("excess", ascending=False, ignore_index=True)
     return out
+
+
+def province_unexplained(q: np.ndarray, y: np.ndarray, group: np.ndarray, u0: float,
+                         prior: float = 0.0, weight: np.ndarray | None = None,
+                         max_iter: int = 500, tol: float = 1e-9) -> pd.Series:
+    """Per group (province), the probability ``u_g`` that a favour no feature shows carries a
+    candidate, ``P = 1 - (1 - q) (1 - u_g)``, by EM over that latent route (a selection's
+    posterior of it is ``u_g / P``), with ``prior`` pseudo-candidates at ``u0`` (the list's
+    share) in each group. q: (n,) chance without that route (the committee's); y: (n,) 0/1;
+    group: (n,); weight: (n,) row weights (bootstrap). Returns u_g indexed by group."""
+    codes, groups = pd.factorize(np.asarray(group))
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=float)
+    size = np.bincount(codes, weights=w, minlength=len(groups))
+    u = np.full(len(groups), u0, dtype=float)
+    for _ in range(max_iter):
+        route = u[codes]
+        posterior = np.where(y == 1, route / np.maximum(1 - (1 - q) * (1 - route), 1e-12), 0.0)
+        updated = (np.bincount(codes, weights=w * posterior, minlength=len(groups))
+                   + prior * u0) / (size + prior)
+        if np.max(np.abs(updated - u)) < tol:
+            u = updated
+            break
+        u = updated
+    return pd.Series(u, index=groups)
+
+
+def province_effects(model: TwoChannelSelection, XM: pd.DataFrame, Z: pd.DataFrame,
+                     y: np.ndarray, offset: np.ndarray, province: np.ndarray,
+                     n_boot: int = N_BOOT, seed: int = 0,
+                     prior: float = PROVINCE_PRIOR) -> pd.DataFrame:
+    """A quota list's province effects: selections expected per province over those
+    expected without its favours, minus 1, where its favours are its own share of the
+    selections no feature explains (province_unexplained with ``prior``) and without them it
+    has the list's (the candidate-weighted mean over provinces: the smallest would be a
+    noisy reference, a small province's share); the fitted model otherwise as it is. Over every scored candidate (rows of XM, Z: (n, .); y, offset, province: (n,)).
+    Interval: LEVEL quantiles over n_boot Poisson-bootstrap reweightings of the candidates
+    (the count noise given the fitted committee; its coefficients are not refitted).
+    Returns group, candidates, excess, low, high, most favoured first."""
+    u0 = float(getattr(model, "unexplained_", 0.0))
+
+    # The committee's chance, without the list's unexplained route (P = 1 - (1 - q)(1 - u0)).
+    q = 1 - (1 - model.predict_proba(XM, Z, offset)[:, 1]) / (1 - u0)
+    codes, groups = pd.factorize(np.asarray(province))
+
+    def excess(weight):
+        u = province_unexplained(q, y, province, u0, prior, weight).reindex(groups).to_numpy()
+        with_effect = 1 - (1 - q) * (1 - u[codes])
+        without = 1 - (1 - q) * (1 - np.average(u[codes], weights=weight))
+        return (np.bincount(codes, weights=weight * with_effect, minlength=len(groups))
+                / np.bincount(codes, weights=weight * without, minlength=len(groups)) - 1)
+
+    point = excess(np.ones(len(y)))
+    rng = np.random.default_rng(seed)
+    draws = np.array([excess(rng.poisson(1.0, len(y)).astype(float)) for _ in range(n_boot)])
+    tail = (1 - LEVEL) / 2
+    table = pd.DataFrame({
+        "group": groups, "candidates": np.bincount(codes, minlength=len(groups)),
+        "excess": point,
+        "low": np.nanquantile(draws, tail, axis=0) if n_boot else point,
+        "high": np.nanquantile(draws, 1 - tail, axis=0) if n_boot else point})
+    return table.sort_values("excess", ascending=False, ignore_index=True)

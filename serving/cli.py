@@ -379,6 +379,11 @@ def audit(
     if result.truth_evaluation is not None:
         _print_frame(result.truth_evaluation.drop(columns=["k"]),
                      title="Finding the non-merit selections (truth.parquet; k = non_merit)")
+    if result.province_agreement is not None and len(result.province_agreement):
+        _print_frame(result.province_agreement.set_index("tier"),
+                     title="Province effects against the truth (Spearman; ceiling = the "
+                           "realised effect against the interference; size_baseline = "
+                           "provinces by fewest candidates against the realised effect)")
     out.print(f"{len(result.anomalies):,} ranked selections: {result.out_dir / 'anomalies.csv'}")
     out.print(f"{len(result.overlooked):,} overlooked candidates: "
               f"{result.out_dir / 'overlooked.csv'}")

@@ -20,6 +20,7 @@ import pandas as pd
 
 from features.domain import TIER_NAMES
 from models.audit import FLAG_COLUMNS, disparity
+from models.audit_channels import PROVINCIAL_QUOTA_TIERS
 from models.audit_flags import FLAG_LABELS
 from models.explain import use_cjk_fallback
 from serving.page import CSS, html_table, percent
@@ -147,6 +148,13 @@ def _channel_section(audit) -> list[str]:
         "is removed (or the firms are taken as independent), merit unchanged: +18% means 18% "
         "more selections than merit and the other features predict. Intervals: 90%, from "
         "bootstrap refits.</p>")
+    if audit.tier in PROVINCIAL_QUOTA_TIERS:
+        parts.append(
+            '<p class="note">These lists are filled province by province, each province its '
+            "own share of places: a province cannot raise its count, only fill its places "
+            "below the merit line. A province's effect here is the selections its own share "
+            "of favours no feature shows adds, against the list's average share (intervals: "
+            "bootstrap reweightings of the candidates).</p>")
     sentences = effect_summary(audit)
     parts.append("<ul>" + "".join(f"<li>{html.escape(t)}.</li>" for t in sentences) + "</ul>"
                  if sentences else '<p class="note">No province or ownership class has an '

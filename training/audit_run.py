@@ -63,9 +63,10 @@ class AuditResult:
     experiment: str
     tiers: dict[str, TierAudit] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
-    # Spearman correlation of recovered province effects with the generator's interference
-    # (only for a generated universe, which has truth.parquet).
-    province_agreement: dict[str, float] = field(default_factory=dict)
+    # Spearman correlations of the recovered province effects with the generator's realised
+    # province effect and its interference (province_effect_agreement; only for a generated
+    # universe, which has truth.parquet).
+    province_agreement: pd.DataFrame | None = None
     # Every renewal at re-review, judged by the rulebook in force (models.audit_renewals).
     renewals: pd.DataFrame | None = None
 
@@ -134,20 +135,64 @@ def evaluate_against_truth(anomalies: pd.DataFrame, truth: pd.DataFrame) -> pd.D
     return table
 
 
-def province_effect_agreement(audits: dict[str, TierAudit],
-                              interference: pd.Series) -> dict[str, float]:
-    """Spearman correlation, per modelled tier, between the recovered province effects
-    (excess over merit) and the generator's provincial interference (index = province
-    code)."""
-    out = {}
+def true_province_effects(truth_candidates: pd.DataFrame, firms: pd.DataFrame) -> pd.DataFrame:
+    """The generator's realised province effect per tier and province: selections expected
+    from the true probabilities over those expected had no province pushed its candidates
+    (``true_p_no_province``; other favours and each list's cutoff as they were), minus 1 (NaN
+    where no candidate had a chance) —
+    the audit's province excess, measured on the truth. truth_candidates: firm_id, tier,
+    year, true_p_selected, true_p_no_province; firms: firm_id, province. Returns tier,
+    province (code as str), candidates, effect; empty when the truth has no
+    ``true_p_no_province`` (universes generated before it)."""
+    columns = ["tier", "province", "candidates", "effect"]
+    if "true_p_no_province" not in truth_candidates:
+        return pd.DataFrame(columns=columns)
+    joined = truth_candidates.merge(firms[["firm_id", "province"]], on="firm_id", how="inner")
+    joined["province"] = joined["province"].astype(str)
+    sums = joined.groupby(["tier", "province"]).agg(
+        candidates=("firm_id", "size"), p=("true_p_selected", "sum"),
+        p0=("true_p_no_province", "sum")).reset_index()
+    sums["effect"] = sums["p"] / sums["p0"] - 1
+    return sums[columns]
+
+
+def province_effect_agreement(audits: dict[str, TierAudit], interference: pd.Series,
+                              true_effects: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Spearman correlations, per modelled tier, of the recovered province effects (excess
+    over merit) with the generator's realised province effect (true_province_effects: what
+    the interference did in this universe) and with its provincial interference (index =
+    province code; the parameter behind it), and the ceiling: the realised effect's own
+    correlation with the interference (how well any estimate could rank the parameter at
+    this size), and a baseline: provinces ranked by their number of candidates, fewest first,
+    against the realised effect (the generator gives small provinces more interference, so
+    an estimate that merely favours small provinces scores this). Returns tier, provinces,
+    with_true_effect, with_interference, ceiling, size_baseline."""
+    rows = []
     for tier, audit in audits.items():
         if audit.channels is None:
             continue
         effects = audit.channels.province_effects.set_index("group")["excess"]
         common = effects.index.intersection(interference.index)
-        if len(common) >= 3:
-            out[tier] = float(spearmanr(effects[common], interference[common])[0])
-    return out
+        if len(common) < 3:
+            continue
+        row = {"tier": tier, "provinces": len(common),
+               "with_true_effect": float("nan"),
+               "with_interference": float(spearmanr(effects[common],
+                                                    interference[common])[0]),
+               "ceiling": float("nan"), "size_baseline": float("nan")}
+        if true_effects is not None and len(true_effects):
+            true = true_effects[true_effects["tier"] == tier].set_index("province")["effect"] \
+                .dropna()  # a province none of whose candidates had a chance
+            both = common.intersection(true.index)
+            if len(both) >= 3:
+                row["with_true_effect"] = float(spearmanr(effects[both], true[both])[0])
+                row["ceiling"] = float(spearmanr(true[both], interference[both])[0])
+                sizes = true_effects[true_effects["tier"] == tier].set_index("province")[
+                    "candidates"]
+                row["size_baseline"] = float(spearmanr(-sizes[both], true[both])[0])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["tier", "provinces", "with_true_effect",
+                                       "with_interference", "ceiling", "size_baseline"])
 
 
 def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
@@ -198,11 +243,14 @@ def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
                                           ignore_index=True), dataset.firms)
     renewals = with_identity(_renewals(dataset, tiers, say), dataset.firms)[RENEWAL_COLUMNS]
     truth_path = data_dir / "truth.parquet"
-    evaluation, agreement = None, {}
+    evaluation, agreement = None, None
     if truth_path.exists():
         say("Evaluating against truth.parquet")
         evaluation = evaluate_against_truth(anomalies, pd.read_parquet(truth_path))
-        agreement = province_effect_agreement(audits, generator_interference())
+        candidates_path = data_dir / "truth_candidates.parquet"
+        true_effects = true_province_effects(pd.read_parquet(candidates_path), dataset.firms) \
+            if candidates_path.exists() else None
+        agreement = province_effect_agreement(audits, generator_interference(), true_effects)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
@@ -296,7 +344,8 @@ def generator_interference() -> pd.Series:
                      index=provinces["province"].astype(str).to_numpy())
 
 
-def _log_channels(mlflow, audits: dict[str, TierAudit], agreement: dict[str, float]) -> None:
+def _log_channels(mlflow, audits: dict[str, TierAudit],
+                  agreement: pd.DataFrame | None) -> None:
     """Held-out log-likelihood of each structure, the structure kept, fallbacks."""
     for tier, audit in audits.items():
         if audit.channels is None:
@@ -305,5 +354,8 @@ def _log_channels(mlflow, audits: dict[str, TierAudit], agreement: dict[str, flo
         mlflow.set_tag(f"{tier}.channels", audit.channels.structure)
         for structure, value in audit.channels.heldout_loglik.items():
             mlflow.log_metric(f"{tier}.heldout_loglik.{structure}", float(value))
-    for tier, rho in agreement.items():
-        mlflow.log_metric(f"truth.{tier}.province_effect_spearman", rho)
+    for row in ([] if agreement is None else agreement.itertuples(index=False)):
+        for name in ("with_true_effect", "with_interference", "ceiling", "size_baseline"):
+            if np.isfinite(getattr(row, name)):
+                mlflow.log_metric(f"truth.{row.tier}.province_effect_spearman.{name}",
+                                  float(getattr(row, name)))

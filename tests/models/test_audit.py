@@ -135,7 +135,9 @@ def test_the_non_merit_posterior_is_reported_beside_the_ranking(audited):
     evaluation = result.truth_evaluation.set_index(["tier", "method"])
     assert evaluation.loc[(TIER, "oracle"), "of_oracle"] == pytest.approx(1.0)
     assert {"audit", "p_non_merit", "oracle"} <= set(evaluation.loc[TIER].index)
-    assert -1 <= result.province_agreement[TIER] <= 1
+    agreement = result.province_agreement.set_index("tier").loc[TIER]
+    for name in ("with_true_effect", "with_interference", "ceiling", "size_baseline"):
+        assert -1 <= agreement[name] <= 1
 
 
 def test_channel_section_names_the_structure_and_effects(audited):

@@ -37,7 +37,8 @@ SCHEMA = {
     "certifications": {"firm_id": STR, "tier": STR, "year": I64, "batch": F64, "event": STR},
     "truth": {"firm_id": STR, "tier": STR, "year": I64, "event": STR, "channel": STR,
               "true_p_selected": F64, "true_p_non_merit": F64},
-    "truth_candidates": {"firm_id": STR, "tier": STR, "year": I64, "true_p_selected": F64},
+    "truth_candidates": {"firm_id": STR, "tier": STR, "year": I64, "true_p_selected": F64,
+                         "true_p_no_province": F64},
 }
 
 
@@ -232,6 +233,24 @@ def test_truth_candidates_hold_every_eligible_firms_true_probability(tables):
         if tier == "little_giant":  # a Little Giant must already be a Specialized SME
             spec = holds_valid_title(cert, int(year), "specialized")
             assert spec.reindex(rows["firm_id"], fill_value=False).all(), year
+
+
+def test_a_provinces_push_only_adds_to_its_candidates_chances(tables):
+    """true_p_no_province: the chance without the province's push, other favours and the
+    cutoff as they were. The push only raises chances, and only where a province pushed."""
+    from training.audit_run import generator_interference, true_province_effects
+
+    candidates = tables["truth_candidates"]
+    assert candidates["true_p_no_province"].between(0, 1).all()
+    assert (candidates["true_p_no_province"] <= candidates["true_p_selected"] + 1e-12).all()
+    # About PROVINCE_PICK (12%) of the candidates are pushed in a year: the rest keep theirs.
+    moved = candidates["true_p_selected"] > candidates["true_p_no_province"] + 1e-12
+    assert 0.02 < moved.mean() < 0.2
+    effects = true_province_effects(candidates, tables["firms"])
+    assert (effects["effect"].dropna() >= 0).all() and effects["effect"].gt(0).any()
+    assert set(effects["province"]) <= set(generator_interference().index)
+    assert true_province_effects(candidates.drop(columns="true_p_no_province"),
+                                 tables["firms"]).empty
 
 
 def test_separate_mechanism_fills_a_share_of_each_list_by_favours(tables):

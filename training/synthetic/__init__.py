@@ -10,7 +10,8 @@ or a non-merit channel) and the true probabilities behind it (``true_p_selected`
 revocations); and ``truth_candidates``: every firm eligible for a new title of a tier in a
 year with its true probability of selection (``true_p_selected``; equal to truth's for
 the firms selected), the oracle the selection models are measured against (firms absent
-from it had no chance of that list). ``mechanism`` chooses how the non-merit channels act: ``additive`` (favours
+from it had no chance of that list), and ``true_p_no_province``, that probability had its
+province not pushed it (what a province's true effect is measured against). ``mechanism`` chooses how the non-merit channels act: ``additive`` (favours
 add to one committee score, the default) or ``separate`` (a favour channel fills part of
 each list independently of merit); see :mod:`training.synthetic.selection`.
 ``write_universe`` writes them to a folder.
@@ -238,7 +239,8 @@ def _candidate_frame(candidates: Candidates, firm_ids: pa.Array) -> pd.DataFrame
     return pd.DataFrame({
         "firm_id": _str(firm_ids.take(pa.array(candidates.firm.astype(np.int32)))),
         "tier": _str(TIERS[candidates.tier]), "year": candidates.year.astype(np.int64),
-        "true_p_selected": candidates.p_selected})
+        "true_p_selected": candidates.p_selected,
+        "true_p_no_province": candidates.p_no_province})
 
 
 def _csv_table(df: pd.DataFrame) -> pa.Table:

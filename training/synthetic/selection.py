@@ -52,6 +52,7 @@ F32 = np.float32
 TIERS = np.array(domain.TIERS)
 EVENTS = np.array(domain.EVENTS)
 CHANNELS = np.array(["merit", "subsidiary", "provincial", "state_ties", "lenient", "oversized"])
+PROVINCIAL = 1  # row of the provincial push in the (5, n) favours (CHANNELS[1:])
 SPEC, LG, CHAMP = 0, 1, 2
 GRANTED, RENEWED, REVOKED = 0, 1, 2
 
@@ -101,13 +102,16 @@ class Events:
 @dataclass
 class Candidates:
     """Every firm eligible for a new title, per list (tier and year): firm index, tier code,
-    year and the true probability of selection (the ``p_selected`` of Events for the
-    firms that were selected), sorted by year, tier and firm."""
+    year, the true probability of selection (the ``p_selected`` of Events for the
+    firms that were selected) and ``p_no_province``, that probability had the firm's
+    province not pushed it (its other favours and the list's cutoff as they were: the
+    counterfactual a province effect is measured against), sorted by year, tier and firm."""
 
     firm: np.ndarray
     tier: np.ndarray
     year: np.ndarray
     p_selected: np.ndarray
+    p_no_province: np.ndarray
 
 
 def quotas(n_firms: int, first_year: int, last_year: int) -> dict[int, dict[int, int]]:
@@ -150,7 +154,8 @@ def _decide(score: np.ndarray, noise: np.ndarray, sd: float, favours: np.ndarray
             eligible: np.ndarray, group: np.ndarray, quota: np.ndarray, mechanism: str,
             draw: np.ndarray, share: float) -> tuple[np.ndarray, ...]:
     """Fill ``quota[g]`` places per group g from the eligible firms; return (chosen mask,
-    channel, true p_selected, true p_non_merit), all (n,).
+    channel, true p_selected, true p_non_merit, true p_selected without the provincial
+    favour), all (n,).
 
     score: merit without noise; noise: the committee's draw (sd ``sd``); favours: (5, n);
     draw: (n,) uniforms for the separate mechanism's favour channel; share: the share of
@@ -174,6 +179,7 @@ def _decide(score: np.ndarray, noise: np.ndarray, sd: float, favours: np.ndarray
         p_alone = ndtr((own_score - k) / sd)
         p_sel = ndtr((own_score + strength - k) / sd)
         p_non = np.clip(1 - p_alone / np.maximum(p_sel, 1e-300), 0, 1)
+        p_no_prov = ndtr((own_score + strength - own_favours[PROVINCIAL] - k) / sd)
     elif mechanism == "separate":
         pull = 1 - np.exp(-strength.astype(np.float64))
         room = np.bincount(own_group, weights=pull, minlength=n_groups)
@@ -191,6 +197,9 @@ def _decide(score: np.ndarray, noise: np.ndarray, sd: float, favours: np.ndarray
         p_m = ndtr((own_score - cutoff[own_group].astype(np.float64)) / sd)
         p_sel = 1 - (1 - p_m) * (1 - c)
         p_non = (1 - p_m) * c / np.maximum(p_sel, 1e-300)
+        pull_no_prov = 1 - np.exp(-(strength - own_favours[PROVINCIAL]).astype(np.float64))
+        c_no_prov = np.minimum(1.0, lam[own_group] * pull_no_prov)
+        p_no_prov = 1 - (1 - p_m) * (1 - c_no_prov)
     else:
         raise ValueError(f"mechanism must be one of {MECHANISMS}, got {mechanism!r}")
     chosen = np.zeros(len(score), bool)
@@ -199,8 +208,9 @@ def _decide(score: np.ndarray, noise: np.ndarray, sd: float, favours: np.ndarray
     channel[idx] = np.where(on_merit, 0, 1 + np.argmax(own_favours, axis=0))
     p_selected = np.full(len(score), np.nan)
     p_non_merit = np.full(len(score), np.nan)
-    p_selected[idx], p_non_merit[idx] = p_sel, p_non
-    return chosen, channel, p_selected, p_non_merit
+    p_no_province = np.full(len(score), np.nan)
+    p_selected[idx], p_non_merit[idx], p_no_province[idx] = p_sel, p_non, p_no_prov
+    return chosen, channel, p_selected, p_non_merit, p_no_province
 
 
 def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
@@ -280,7 +290,7 @@ def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
                 keep = LG_KEEP.get(year, KEEP_DEFAULT[tier]) if tier == LG else KEEP_DEFAULT[tier]
                 reviewed = due[tier]
                 k = round(keep * int(reviewed.sum()))
-                kept, channel, p_sel, p_non = decide(
+                kept, channel, p_sel, p_non, _ = decide(
                     tier, merit[tier] - noise[tier], review_noise[tier], reviewed & f["obs"],
                     np.zeros(n, np.int16), np.array([k]))
                 log.append((np.flatnonzero(kept), tier, year, RENEWED, channel[kept],
@@ -321,23 +331,27 @@ def run_selection(seed: np.random.SeedSequence, firms: Firms, panel: Panel,
 
 
 def _grant(log, candidates, announced, chosen, decision, tier, year) -> None:
-    """Log a list's grants and its eligible firms' true p_selected (the firms _decide gave
-    a probability); decision = (channel, p_selected, p_non_merit) of _decide."""
+    """Log a list's grants and its eligible firms' true p_selected and p_no_province (the
+    firms _decide gave a probability); decision = (channel, p_selected, p_non_merit,
+    p_no_province) of _decide."""
     log.append((np.flatnonzero(chosen), tier, year, GRANTED,
-                *(values[chosen] for values in decision)))
+                *(values[chosen] for values in decision[:3])))
     eligible = np.flatnonzero(~np.isnan(decision[1]))
-    candidates.append((eligible, tier, year, decision[1][eligible]))
+    candidates.append((eligible, tier, year, decision[1][eligible], decision[3][eligible]))
     announced[tier, chosen] = year
 
 
 def _collect_candidates(parts: list[tuple]) -> Candidates:
-    """One Candidates of the (firm indices, tier, year, p_selected) logged by _grant."""
+    """One Candidates of the (firm indices, tier, year, p_selected, p_no_province) logged
+    by _grant."""
     firm = [f.astype(np.int32) for f, *_ in parts]
     sizes = [len(f) for f in firm]
     cols = {"firm": np.concatenate(firm) if firm else np.empty(0, np.int32),
-            "tier": np.repeat(np.array([t for _, t, _, _ in parts], np.int8), sizes),
-            "year": np.repeat(np.array([y for _, _, y, _ in parts], np.int16), sizes),
-            "p_selected": np.concatenate([p for *_, p in parts]) if parts else np.empty(0)}
+            "tier": np.repeat(np.array([t for _, t, *_ in parts], np.int8), sizes),
+            "year": np.repeat(np.array([y for _, _, y, *_ in parts], np.int16), sizes),
+            "p_selected": np.concatenate([p for *_, p, _ in parts]) if parts else np.empty(0),
+            "p_no_province": np.concatenate([p for *_, p in parts]) if parts
+            else np.empty(0)}
     order = np.lexsort((cols["firm"], cols["tier"], cols["year"]))
     return Candidates(**{k: v[order] for k, v in cols.items()})
 
