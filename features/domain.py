@@ -28,6 +28,9 @@ TIER_NAMES: dict[str, tuple[str, str]] = {
     "little_giant": ("Little Giant", "专精特新“小巨人”企业"),
     "champion": ("Manufacturing Single Champion", "制造业单项冠军企业"),
 }
+# Tiers whose lists provinces certify, each filling the places it is given (a province cannot
+# raise its own count); Little Giants and Champions are national MIIT lists.
+PROVINCIAL_LIST_TIERS: tuple[str, ...] = ("innovative", "specialized")
 # Tiers whose titles are SME titles; a Single Champion may be any size.
 SME_TIERS: tuple[str, ...] = ("innovative", "specialized", "little_giant")
 

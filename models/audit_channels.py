@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logit
 
+from features.domain import PROVINCIAL_LIST_TIERS
 from models import audit_flags as af
 from models.audit_oof import AuditFold
 from models.explain import non_merit_features, rule_criterion
@@ -59,9 +60,6 @@ INDEPENDENT = {"state_share": 0.0, "state_controlled": 0.0, "is_subsidiary": 0.0
                "parent_large_group": 0.0, "parent_employees": np.nan,
                "parent_revenue": np.nan}
 NO_PROVINCE = "(none)"
-# Lists whose places are shared out among provinces (provinces certify Specialized SMEs): a
-# province cannot raise its count, its favours only fill its places below the merit line.
-PROVINCIAL_QUOTA_TIERS = frozenset({"specialized"})
 # There a province's push is read from the selections its features do not explain (which
 # firms it pushed is not in the data): each province gets its own unexplained share, pulled
 # towards the list's by this many pseudo-candidates (random-effect shrinkage: a province of
@@ -206,7 +204,7 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
     # Effects over every scored candidate, refits on the sample (bootstrap weights on top).
     province = Z["province"].to_numpy() if "province" in Z else np.full(n, "unknown")
     ownership = af.ownership_class(X)
-    quota = tier in PROVINCIAL_QUOTA_TIERS
+    quota = tier in PROVINCIAL_LIST_TIERS
     counterfactuals = {"ownership": (Z.assign(**{c: v for c, v in INDEPENDENT.items()
                                                  if c in Z}), ownership)}
     if not quota:
