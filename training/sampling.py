@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 # A year with more non-selected candidates than this is sampled down to about this many
-# (the default universe of 20,000 firms has at most ~19,000 candidates a year: unsampled).
-MAX_OTHERS_PER_YEAR = 40_000
+# (the default universe of 20,000 firms has at most 16,205 candidates a year: unsampled).
+MAX_OTHERS_PER_YEAR = 20_000
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
