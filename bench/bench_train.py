@@ -50,6 +50,7 @@ class _Clock(logging.Handler):
     def emit(self, record):
         if getattr(record, "step", None):
             self.steps.append((time.perf_counter(), record.getMessage()))
+            print(time.strftime("%H:%M:%S"), record.getMessage(), file=sys.stderr, flush=True)
 
     def stages(self, end: float) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -139,9 +140,10 @@ def main() -> None:
             command += [flag, str(value)]
     if args.skip_raw:
         command.append("--skip-raw")
-    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    # The child's progress and errors go to stderr as they come.
+    done = subprocess.run(command, check=False, stdout=subprocess.PIPE, text=True)
     if done.returncode:
-        sys.exit(done.stderr[-3000:])
+        sys.exit(f"the benchmark's process failed (exit {done.returncode})")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"universe {result['firms']}; sample rate {result['sample_rate']}; training rows "
           f"(all models) {result['training_rows']:,}")
