@@ -17,6 +17,7 @@ from models.baselines import LogisticBaseline, RuleBaseline
 from models.lgbm import TierModel
 from training import sampling
 from training.sampling import CaseControl, firm_year_uniform
+from training.tracking import registered_name
 from training.train import train
 
 TIER = "little_giant"
@@ -149,7 +150,10 @@ def test_sampled_training_scores_whole_test_years(small_universe, dataset, track
     train_candidates = sum(len(candidate_panel(dataset, year, TIER)[0])
                            for year in evaluation.folds[0].train_years)
     assert first["n_train"] < 0.5 * train_candidates
-    params = MlflowClient(tracking_uri).get_run(outcome.run_id).data.params
+    client = MlflowClient(tracking_uri)
+    params = client.get_run(outcome.run_id).data.params
     assert params["sampling"].startswith("case-control sampling (fixed rate 0.3")
     assert int(params["rows"]) < int(params["rows_built"])
+    card = client.get_model_version(registered_name(TIER), outcome.model_version).description
+    assert f"- Training rows: {params['sampling']}" in card
     assert outcome.final_model.sampling_offset_ == pytest.approx(np.log(0.3))
