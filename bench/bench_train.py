@@ -61,7 +61,7 @@ class _Clock(logging.Handler):
 
 
 def _child(n_firms: int, seed: int, data: str | None, sample_rate: float | None,
-           skip_raw: bool) -> None:
+           skip_raw: bool, tiers: str | None) -> None:
     import lightgbm as lgb
 
     from features.contract import load_dataset
@@ -83,7 +83,8 @@ def _child(n_firms: int, seed: int, data: str | None, sample_rate: float | None,
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         os.chdir(tmp)
         start = time.perf_counter()
-        result = train(universe, seed=0, sample_rate=sample_rate)
+        chosen = {} if tiers is None else {"tiers": tuple(tiers.split(","))}
+        result = train(universe, seed=0, sample_rate=sample_rate, **chosen)
         end = time.perf_counter()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         peak_train_kib, cpu_s = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
@@ -128,14 +129,16 @@ def main() -> None:
                         help="train's --sample-rate (default: its automatic rule)")
     parser.add_argument("--skip-raw", action="store_true",
                         help="do not time the raw lightgbm.train of the final models")
+    parser.add_argument("--tiers", help="comma-separated tiers (default: all)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.firms, args.seed, args.data, args.sample_rate, args.skip_raw)
+        _child(args.firms, args.seed, args.data, args.sample_rate, args.skip_raw, args.tiers)
         return
     command = [sys.executable, __file__, "--child", "--firms", str(args.firms),
                "--seed", str(args.seed)]
-    for flag, value in (("--data", args.data), ("--sample-rate", args.sample_rate)):
+    for flag, value in (("--data", args.data), ("--sample-rate", args.sample_rate),
+                        ("--tiers", args.tiers)):
         if value is not None:
             command += [flag, str(value)]
     if args.skip_raw:
