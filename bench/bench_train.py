@@ -1,20 +1,29 @@
 """Wall time and peak memory of `giantwatch train` (all tiers) beside the raw LightGBM fit.
 
-A fresh subprocess generates a universe, then runs the whole training path (as-of panels,
-walk-forward evaluation of LightGBM and both baselines, final fits, plots, MLflow
-registration) into a throwaway MLflow store. On the same stacked matrices it times
-LightGBM's own `lightgbm.train` for the final models' round counts: the raw engine (one
-served booster; each TierModel fit also runs an early-stopping probe and
-`calibration_folds` out-of-fold boosters for its calibration).
+A fresh subprocess generates a universe (or reads one, ``--data``), then runs the whole
+training path (as-of panels, walk-forward evaluation of LightGBM and both baselines, final
+fits, plots, MLflow registration) into a throwaway MLflow store. Where the time went is read
+from train's progress log (the time from one step to the next, summed by kind). On the same
+training rows it times LightGBM's own `lightgbm.train` for the final models' round counts:
+the raw engine (one served booster; each TierModel fit also runs an early-stopping probe
+and `calibration_folds` out-of-fold boosters for its calibration).
 
-    .venv/bin/python bench/bench_train.py --firms 60000   # about 1M firm-years
+``--sample-rate`` is train's (training.sampling): runs at 1 and at a lower rate on the same
+universe and seed have the same folds and the same (whole) test years, so their
+walk-forward means, printed per tier and model, give the cost of sampling.
+
+    .venv/bin/python bench/bench_train.py --firms 60000 --sample-rate 1     # full data
+    .venv/bin/python bench/bench_train.py --firms 60000 --sample-rate 0.1
+    .venv/bin/python bench/bench_train.py --data /path/to/firms-1000000 --skip-raw
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -22,66 +31,134 @@ import tempfile
 import time
 from pathlib import Path
 
+# train's progress messages, by the stage whose time runs from one message to the next.
+STAGES = (("panels", re.compile(r"building")), ("final fit", re.compile(r"fitting the final")),
+          ("register", re.compile(r"registering")),
+          ("lightgbm folds", re.compile(r": lightgbm on test year")),
+          ("logistic folds", re.compile(r": logistic on test year")),
+          ("rules folds", re.compile(r": rules on test year")),
+          ("load", re.compile(r"Loading")))
 
-def _child(n_firms: int, seed: int) -> None:
+
+class _Clock(logging.Handler):
+    """Records (time, message) of each of train's progress steps."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.steps: list[tuple[float, str]] = []
+
+    def emit(self, record):
+        if getattr(record, "step", None):
+            self.steps.append((time.perf_counter(), record.getMessage()))
+            print(time.strftime("%H:%M:%S"), record.getMessage(), file=sys.stderr, flush=True)
+
+    def stages(self, end: float) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for (t0, message), (t1, _) in zip(self.steps, self.steps[1:] + [(end, "")]):
+            stage = next((name for name, pattern in STAGES if pattern.search(message)), "other")
+            out[stage] = out.get(stage, 0.0) + t1 - t0
+        return out
+
+
+def _child(n_firms: int, seed: int, data: str | None, sample_rate: float | None,
+           skip_raw: bool, tiers: str | None) -> None:
     import lightgbm as lgb
 
     from features.contract import load_dataset
+    from features.domain import labelled_years
     from features.pipeline import stack_panels
+    from training.sampling import CaseControl
     from training.synthetic import generate_universe, write_universe
     from training.train import train
 
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "universe"
-        write_universe(generate_universe(n_firms=n_firms, seed=seed), data)
+    clock = _Clock()
+    logging.getLogger("training.train").addHandler(clock)
+    logging.getLogger("training.train").setLevel(logging.INFO)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+        if data is None:
+            universe = Path(tmp) / "universe"
+            write_universe(generate_universe(n_firms=n_firms, seed=seed), universe)
+        else:
+            universe = Path(data)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         os.chdir(tmp)
         start = time.perf_counter()
-        result = train(data, seed=0)
-        train_s = time.perf_counter() - start
-        dataset = load_dataset(data)
+        chosen = {} if tiers is None else {"tiers": tuple(tiers.split(","))}
+        result = train(universe, seed=0, sample_rate=sample_rate, **chosen)
+        end = time.perf_counter()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        peak_train_kib, cpu_s = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
         raw = {}
+        dataset = None if skip_raw else load_dataset(universe)
         for tier, outcome in result.tiers.items():
-            years = sorted(int(f) for f in
-                           outcome.evaluation.predictions["year"].unique())
             model = outcome.final_model
-            certs = dataset.certifications
-            labelled = sorted(certs.loc[(certs["tier"] == tier) & (certs["event"] == "granted"),
-                                        "year"].unique())
-            panel = stack_panels(dataset, labelled, tier)
+            raw[tier] = {"rows": outcome.rows, "rounds": model.best_iteration_,
+                         "sampling_offset": getattr(model, "sampling_offset_", 0.0)}
+            if dataset is None or tier.endswith("review"):
+                continue
+            # The final model's training rows: the same sample (rates per year and seed).
+            rule = CaseControl(rate=sample_rate, seed=0)
+            panel = stack_panels(dataset, labelled_years(dataset.certifications, tier), tier,
+                                 keep=rule)
             X = panel.X[list(model.feature_names_in_)]
-            offset = model.row_offsets(panel.keys["year"])
+            years = panel.keys["year"]
             t0 = time.perf_counter()
-            lgb.train(model._params(len(X)), lgb.Dataset(X, panel.y.to_numpy(), init_score=offset),
+            lgb.train(model._params(len(X)),
+                      lgb.Dataset(X, panel.y.to_numpy(), init_score=model.row_offsets(years)),
                       num_boost_round=model.best_iteration_)
-            raw[tier] = {"raw_fit_s": time.perf_counter() - t0, "rows": len(panel.X),
-                         "rounds": model.best_iteration_, "test_years": years}
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            raw[tier]["raw_fit_s"] = time.perf_counter() - t0
+    summary = result.summary()
     print(json.dumps({
-        "firms": n_firms, "firm_years": sum(o.rows for o in result.tiers.values()),
-        "train_s": train_s, "raw_final_fit_s": sum(r["raw_fit_s"] for r in raw.values()),
-        "tiers": raw, "peak_rss_mb": peak_kib / 1024,
-    }))
+        "firms": n_firms if data is None else data, "sample_rate": sample_rate,
+        "training_rows": sum(o.rows for o in result.tiers.values()),
+        "train_s": end - start, "cpu_s": cpu_s, "stages_s": clock.stages(end),
+        "raw_final_fit_s": sum(r.get("raw_fit_s", 0.0) for r in raw.values()),
+        "tiers": raw, "peak_rss_mb": peak_train_kib / 1024,
+        "walk_forward": summary[["tier", "model", "pr_auc", "roc_auc"]].to_dict("records"),
+        "folds": result.folds()[["tier", "test year", "firms tested", "selections"]]
+        .to_dict("records"),
+    }, default=float))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--firms", type=int, default=60_000)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--data", help="an existing universe folder (instead of generating)")
+    parser.add_argument("--sample-rate", type=float, default=None,
+                        help="train's --sample-rate (default: its automatic rule)")
+    parser.add_argument("--skip-raw", action="store_true",
+                        help="do not time the raw lightgbm.train of the final models")
+    parser.add_argument("--tiers", help="comma-separated tiers (default: all)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.firms, args.seed)
+        _child(args.firms, args.seed, args.data, args.sample_rate, args.skip_raw, args.tiers)
         return
-    done = subprocess.run([sys.executable, __file__, "--child", "--firms", str(args.firms),
-                           "--seed", str(args.seed)], check=False, capture_output=True, text=True)
+    command = [sys.executable, __file__, "--child", "--firms", str(args.firms),
+               "--seed", str(args.seed)]
+    for flag, value in (("--data", args.data), ("--sample-rate", args.sample_rate),
+                        ("--tiers", args.tiers)):
+        if value is not None:
+            command += [flag, str(value)]
+    if args.skip_raw:
+        command.append("--skip-raw")
+    # The child's progress and errors go to stderr as they come.
+    done = subprocess.run(command, check=False, stdout=subprocess.PIPE, text=True)
     if done.returncode:
-        sys.exit(done.stderr[-3000:])
+        sys.exit(f"the benchmark's process failed (exit {done.returncode})")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"firms {result['firms']:,}; firm-years (all tiers) {result['firm_years']:,}")
-    print(f"giantwatch train: {result['train_s']:.1f} s (walk-forward x3 models + final fits "
-          f"+ plots + registry); raw lightgbm.train of the final models: "
-          f"{result['raw_final_fit_s']:.1f} s; peak RSS {result['peak_rss_mb']:,.0f} MB")
+    print(f"universe {result['firms']}; sample rate {result['sample_rate']}; training rows "
+          f"(all models) {result['training_rows']:,}")
+    stages = ", ".join(f"{k} {v:.0f}" for k, v in
+                       sorted(result["stages_s"].items(), key=lambda kv: -kv[1]))
+    print(f"giantwatch train: {result['train_s']:.1f} s ({stages}); CPU time of the process "
+          f"(generation included) {result['cpu_s']:.0f} s; raw lightgbm.train of the "
+          f"final models: {result['raw_final_fit_s']:.1f} s; peak RSS "
+          f"{result['peak_rss_mb']:,.0f} MB")
+    for row in result["walk_forward"]:
+        print(f"  {row['tier']:<20} {row['model']:<9} PR AUC {row['pr_auc']:.4f}  "
+              f"ROC AUC {row['roc_auc']:.4f}")
     print(json.dumps({"bench": "train", **result}))
 
 

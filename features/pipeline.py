@@ -247,11 +247,16 @@ def _labels(label: pd.Series) -> pd.Series | None:
     return label.rename("label")
 
 
-def asof_panel(dataset, year: int, tier: str, review: bool = False) -> Panel:
+def asof_panel(dataset, year: int, tier: str, review: bool = False,
+               keep: Callable[[pd.DataFrame], Any] | None = None) -> Panel:
     """Candidates of ``tier`` for as-of ``year`` with their features and labels; with
     ``review``, the holders whose ``tier`` title is up for re-review in ``year`` instead
-    (features.panel.review_panel; label 1 = renewed)."""
+    (features.panel.review_panel; label 1 = renewed). ``keep(keys)``: (n_rows,) bool mask
+    of the keys (firm_id, year, label) to build, e.g. a training sample; the others' features
+    are never computed (default: every row)."""
     keys, rejects = (review_panel if review else candidate_panel)(dataset, year, tier)
+    if keep is not None:
+        keys = keys[np.asarray(keep(keys), dtype=bool)].reset_index(drop=True)
     # keys hold each firm once, so the frame comes back in keys order.
     X = build_features(dataset, year, firm_ids=keys["firm_id"])
     X.index = keys.index
@@ -262,12 +267,14 @@ def asof_panel(dataset, year: int, tier: str, review: bool = False) -> Panel:
 
 def stack_panels(dataset, years: Iterable[int], tier: str,
                  progress: Callable[[int, int], Any] | None = None,
-                 review: bool = False) -> Panel:
+                 review: bool = False,
+                 keep: Callable[[pd.DataFrame], Any] | None = None) -> Panel:
     """As-of panels of ``years`` concatenated (for training; ``review``: the re-review
-    panels, see `asof_panel`); ``progress(year, n_rows)`` is called after each year."""
+    panels, ``keep``: the rows of each year to build, see `asof_panel`);
+    ``progress(year, n_rows)`` is called after each year."""
     panels = []
     for year in years:
-        panel = asof_panel(dataset, year, tier, review=review)
+        panel = asof_panel(dataset, year, tier, review=review, keep=keep)
         panels.append(panel)
         if progress is not None:
             progress(int(year), len(panel.keys))

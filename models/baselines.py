@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, QuantileTransformer
 from threadpoolctl import threadpool_limits
 
-from models.lgbm import categorical_columns
+from models.lgbm import categorical_columns, sampling_offset
 
 YEAR_COLUMN = "__selection_year__"
 _LEVEL = {"fail": 0, "unknown": 1, "pass": 2}
@@ -67,13 +67,22 @@ class RuleBaseline(ClassifierMixin, BaseEstimator):
     def __init__(self, tier: str):
         self.tier = tier
 
-    def fit(self, X: pd.DataFrame, y, *, years=None) -> RuleBaseline:
-        """y: (n_rows,) 0/1 labels; years are accepted for a common signature and unused."""
+    def fit(self, X: pd.DataFrame, y, *, years=None, other_rate=None) -> RuleBaseline:
+        """y: (n_rows,) 0/1 labels; years are accepted for a common signature and unused;
+        other_rate: (n_rows,) fraction of non-selected rows kept by case-control sampling
+        (None = every row): each non-selected row then counts 1/other_rate times, so the
+        rates are the population's."""
         level, _ = rule_outcomes(X, self.tier)
         y = np.asarray(y, dtype=float)
-        overall = float(y.mean())
+        weight = np.where(y == 1, 1.0, 1.0 / (1.0 if other_rate is None
+                                             else np.asarray(other_rate, dtype=float)))
+
+        def rate(rows):
+            return float(np.sum(y[rows] * weight[rows]) / np.sum(weight[rows]))
+
+        overall = rate(slice(None))
         self.rates_ = {
-            lv: float(y[level == lv].mean()) if (level == lv).any() else overall
+            lv: rate(level == lv) if (level == lv).any() else overall
             for lv in _LEVEL.values()
         }
         self.classes_ = np.array([0, 1])
@@ -102,8 +111,11 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.C = C
 
-    def fit(self, X: pd.DataFrame, y, *, years=None) -> LogisticBaseline:
-        """y: (n_rows,) 0/1 labels; years: (n_rows,) as-of years, or None (one pooled rate)."""
+    def fit(self, X: pd.DataFrame, y, *, years=None, other_rate=None) -> LogisticBaseline:
+        """y: (n_rows,) 0/1 labels; years: (n_rows,) as-of years, or None (one pooled rate);
+        other_rate: (n_rows,) fraction of non-selected rows kept by case-control sampling
+        (None = every row): log of the newest year's is added to the intercept, so the
+        probabilities are on the population scale (models.lgbm.sampling_offset)."""
         categorical = categorical_columns(X)
         numeric = [c for c in X.columns if c not in categorical]
         X = _with_year(X, years)
@@ -126,6 +138,8 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
         # across threads, so the same data and seed give the same coefficients.
         with threadpool_limits(1):
             self.pipeline_.fit(_objects_for_categories(X, categorical), np.asarray(y, dtype=int))
+        self.pipeline_[-1].intercept_ += sampling_offset(
+            other_rate, np.zeros(len(y)) if years is None else years)
         self.classes_ = np.array([0, 1])
         return self
 

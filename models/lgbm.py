@@ -28,6 +28,11 @@ one year than in another), so each training row starts from its own year's selec
 Without it, years with generous quotas teach the trees a lower bar than a tight year sets.
 The booster's margin is therefore relative to the year; the calibration fitted on the
 newest training year turns it into a probability at that year's selection rate.
+
+Trained on case-control samples (every selection, a fraction f of the other rows:
+training.sampling), a year's odds of selection among the rows are its population odds / f;
+``fit(..., other_rate=f)`` adds log f (of the newest year) to the calibration's intercept,
+so the probabilities are on the population scale again (``sampling_offset_``).
 """
 
 from __future__ import annotations
@@ -138,6 +143,8 @@ class TierModel(ClassifierMixin, BaseEstimator):
         classes_: ndarray [0, 1].
         few_selections_: bool, the newest year held fewer than min_holdout_selections
             selections (then FEW_SELECTIONS_PARAMS apply).
+        sampling_offset_: float, log of the newest year's rate of kept non-selected rows
+            (0.0 unsampled), added to the calibrated log-odds (see the module's docstring).
     """
 
     def __init__(self, params: dict | None = None, seed: int = 0, num_boost_round: int = 4000,
@@ -157,11 +164,14 @@ class TierModel(ClassifierMixin, BaseEstimator):
         return {**DEFAULT_PARAMS, "num_threads": thread_count(n_rows), **few,
                 **(self.params or {}), "seed": self.seed}
 
-    def fit(self, X: pd.DataFrame, y, *, years) -> TierModel:
+    def fit(self, X: pd.DataFrame, y, *, years, other_rate=None) -> TierModel:
         """X: (n_rows, n_features) frame; y: (n_rows,) 0/1 labels; years: (n_rows,) as-of
-        year of each row. Columns in EXCLUDED_FEATURES are ignored. Returns self."""
+        year of each row; other_rate: (n_rows,) fraction of its year's non-selected rows
+        that were kept (case-control sampling; None = every row). Columns in
+        EXCLUDED_FEATURES are ignored. Returns self."""
         y = np.asarray(y, dtype=float)
         years = np.asarray(years)
+        self.sampling_offset_ = sampling_offset(other_rate, years)
         X = X.drop(columns=[c for c in EXCLUDED_FEATURES if c in X.columns])
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
@@ -192,6 +202,8 @@ class TierModel(ClassifierMixin, BaseEstimator):
         margin = self._out_of_fold_margins(X, everything, params, y, years, calibrated)
         shift = offset - self.year_offsets_[int(years.max())]
         self.calibrator_ = _platt(margin[calibrated], y[calibrated], shift[calibrated])
+        # The sampled rows' odds are the population's / f: back to the population scale.
+        self.calibrator_.intercept_ += self.sampling_offset_
         return self
 
     def _probe_curve(self, X: pd.DataFrame, y: np.ndarray, offset: np.ndarray,
@@ -269,6 +281,7 @@ class TierModel(ClassifierMixin, BaseEstimator):
         """(n_rows,) the booster's own probability of selection at the newest training
         year's selection rate (margin plus that year's offset, no calibration)."""
         newest = self.year_offsets_[max(self.year_offsets_)] if self.year_offsets_ else 0.0
+        newest += getattr(self, "sampling_offset_", 0.0)
         return 1.0 / (1.0 + np.exp(-(self.decision_function(X) + newest)))
 
     def contributions(self, X: pd.DataFrame, *, num_threads: int | None = None) -> pd.DataFrame:
@@ -312,6 +325,20 @@ class TierModel(ClassifierMixin, BaseEstimator):
             "gain": self.booster_.feature_importance("gain"),
             "split": self.booster_.feature_importance("split"),
         }).sort_values("gain", ascending=False, ignore_index=True)
+
+
+def sampling_offset(other_rate, years) -> float:
+    """log of the newest year's rate of kept non-selected rows (0.0 when other_rate is None):
+    a case-control sample's log-odds at that year's rate plus this are the population's.
+    other_rate: (n_rows,) per row, constant within a year (ValueError otherwise)."""
+    if other_rate is None:
+        return 0.0
+    other_rate = np.asarray(other_rate, dtype=float)
+    years = np.asarray(years)
+    newest = other_rate[years == years.max()]
+    if np.ptp(newest) > 0 or not 0.0 < newest[0] <= 1.0:
+        raise ValueError("other_rate must be in (0, 1] and constant within a year")
+    return float(np.log(newest[0]))
 
 
 def year_offsets(y: np.ndarray, years: np.ndarray) -> dict[int, float]:

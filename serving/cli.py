@@ -251,6 +251,13 @@ def train(
         str | None, typer.Option(help="MLflow experiment of the runs (default: "
                                       "GIANTWATCH_EXPERIMENT, else 'giantwatch').")
     ] = None,
+    sample_rate: Annotated[
+        float | None, typer.Option(help="Fraction of each year's non-selected candidates the "
+                                        "selection models train on (every selection is kept; "
+                                        "test years are scored whole). Default: only years "
+                                        "with more of them than training.sampling."
+                                        "MAX_OTHERS_PER_YEAR; 1: never.")
+    ] = None,
 ) -> None:
     """Train a LightGBM model per tier, evaluated walk-forward, and register it in MLflow;
     likewise a re-review model per tier (`<tier>-review`: is a title renewed when its three
@@ -273,7 +280,8 @@ def train(
     try:
         with progress_bar("Training"):
             result = run_training(data, tiers=tier_list, until_year=until_year, seed=seed,
-                                  force_promote=force_promote, experiment=experiment)
+                                  force_promote=force_promote, experiment=experiment,
+                                  sample_rate=sample_rate)
     except TrainingProblem as exc:
         raise UsageProblem(str(exc)) from None
     _print_frame(formatted(result.summary()), title="Walk-forward metrics, mean over test years")

@@ -33,7 +33,7 @@ BOXES = {
     "train": ["training.train", "training.evaluate", "training.splits", "training.plots",
               "training.oracle",
               "training.tracking", "training.model_card", "training.settings",
-              "training.review", "training.registration"],
+              "training.review", "training.registration", "training.sampling"],
     "audit_run": ["training.audit_run"],
     "score": ["serving.score", "serving.partitions", "serving.executors", "serving.registry",
               "serving.writer"],

@@ -58,30 +58,39 @@ def make_models(tier: str, seed: int, model_factory: ModelFactory = production_m
 def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier: str,
                  seed: int = 0, model_factory: ModelFactory = production_model,
                  progress: Callable[[str], None] | None = None,
-                 names: tuple[str, ...] = MODEL_NAMES) -> Evaluation:
+                 names: tuple[str, ...] = MODEL_NAMES, train_rows=None,
+                 other_rate=None) -> Evaluation:
     """Fit every model per fold on the training years, score the test year.
 
     model_factory(seed=seed) builds the LightGBM model of each fold (see `ModelFactory`);
     names: the models of MODEL_NAMES to evaluate (all by default). LightGBM's rows also
     carry its boosting rounds (``rounds``, the round count its early stopping found).
+    Case-control sampling (training.sampling): train_rows, (n_rows,) bool, the rows models
+    may train on (the sample; default every row), and other_rate, (n_rows,) the fraction of
+    each row's year's non-selected rows in the sample, passed to every fit so probabilities
+    are on the population scale. A test year is scored on all its rows, sampled or not.
     """
     years = keys["year"].to_numpy()
     y = np.asarray(y, dtype=float)
     rows, predictions = [], []
     for fold in folds:
         train, test = fold.train_mask(years), fold.test_mask(years)
+        if train_rows is not None:
+            train &= np.asarray(train_rows, dtype=bool)
+        sampling = {} if other_rate is None else {"other_rate": np.asarray(other_rate)[train]}
         assert not np.any(train & test), "a fold's training and test rows overlap"
         fold_pred = keys.loc[test, ["firm_id", "year"]].reset_index(drop=True)
         fold_pred["label"] = y[test].astype(int)
         for name, model in make_models(tier, seed, model_factory, names).items():
             if progress:
                 progress(f"{tier}: {name} on test year {fold.test_year}")
-            model.fit(X[train], y[train], years=years[train])
+            model.fit(X[train], y[train], years=years[train], **sampling)
             p = model.predict_proba(X[test])[:, 1]
             fold_pred[f"p_{name}"] = p
             rows.append({"model": name, "test_year": str(fold.test_year),
                          "train_years": f"{min(fold.train_years)}-{max(fold.train_years)}",
-                         "n_test": int(test.sum()), "n_selected": int(y[test].sum()),
+                         "n_train": int(train.sum()), "n_test": int(test.sum()),
+                         "n_selected": int(y[test].sum()),
                          **binary_metrics(y[test], p)})
             if name == "lightgbm":
                 fold_pred["p_lightgbm_raw"] = model.predict_uncalibrated(X[test])

@@ -45,6 +45,7 @@ class CardFacts:
     evaluation: Evaluation
     importance: pd.DataFrame  # feature, gain (models.lgbm.TierModel.feature_importance)
     review: bool = False  # a re-review model (training.review): rows are titles up for review
+    sampling: str = ""  # training.sampling.CaseControl.describe() of a selection model
 
 
 def fold_table(evaluation: Evaluation) -> pd.DataFrame:
@@ -162,6 +163,7 @@ def model_card(facts: CardFacts) -> str:
         "",
         f"- Data fingerprint `{facts.data_fingerprint}` (SHA-256 of the four contract tables)",
         f"- Labelled years {first}–{last} ({len(facts.labelled_years)} years), {rows}",
+        *([f"- Training rows: {facts.sampling}"] if facts.sampling else []),
         (f"- giantwatch {facts.giantwatch_version}, feature pipeline "
         f"`{facts.feature_pipeline_version}`"),
         "",

@@ -28,6 +28,7 @@ from training.evaluate import (
 from training.model_card import CardFacts, markdown_table, model_card, thin_folds
 from training.registration import describe, register
 from training.review import review_folds, review_key, too_few_reviews
+from training.sampling import CaseControl
 from training.splits import walk_forward_folds
 from training.tracking import (
     GATE_METRIC,
@@ -127,7 +128,8 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
           seed: int = 0, force_promote: bool = False, n_folds: int = 3,
           model_factory: ModelFactory = production_model,
           experiment: str | None = None,
-          reviews: tuple[str, ...] | None = None) -> TrainingResult:
+          reviews: tuple[str, ...] | None = None,
+          sample_rate: float | None = None) -> TrainingResult:
     """Train, evaluate and register one model per tier on the dataset in `data_dir`, and
     one re-review model per tier of `reviews` (default: `tiers`; see training.review) with
     enough re-reviews, keyed by review_key(tier) in the result.
@@ -136,6 +138,11 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
     one that is registered (default: the production TierModel; see
     `training.evaluate.ModelFactory`). Runs go to the MLflow experiment `experiment`
     (default: the GIANTWATCH_EXPERIMENT setting, "giantwatch"). Progress is logged (INFO).
+
+    sample_rate: fraction of the non-selected candidate rows of each year the selection
+    models train on (every selection is kept; training.sampling.CaseControl); None samples
+    only years above training.sampling.MAX_OTHERS_PER_YEAR non-selected rows, 1.0 never.
+    Walk-forward test years are scored on all their rows. Re-review models are not sampled.
     """
     from features.contract import load_dataset
     from features.pipeline import FEATURE_PIPELINE_VERSION
@@ -155,7 +162,7 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
     experiment = use_experiment(experiment)
     with mlflow.start_run(run_name=f"train {Path(data_dir).resolve().name} seed={seed}") as parent:
         mlflow.log_params({"tiers": ",".join(tiers), "until_year": until_year, "seed": seed,
-                           "n_folds": n_folds, "data_dir": str(Path(data_dir).resolve()),
+                           "n_folds": n_folds, "sample_rate": sample_rate, "data_dir": str(Path(data_dir).resolve()),
                            "feature_pipeline_version": FEATURE_PIPELINE_VERSION})
         mlflow.set_tags({"data_fingerprint": data_fp,
                          **{f"version.{k}": v for k, v in package_versions().items()}})
@@ -164,12 +171,14 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
         result = TrainingResult(parent.info.run_id, experiment, parent.info.experiment_id, uri,
                                 data_fp)
         for tier in tiers:
-            years, panel = _panel(dataset, tier, until_year, say)
+            sampling = CaseControl(rate=sample_rate, seed=seed)
+            years, panel = _panel(dataset, tier, until_year, say, n_folds=n_folds,
+                                  sampling=sampling)
             with mlflow.start_run(run_name=tier, nested=True) as child:
                 mlflow.set_tags({"tier": tier, "data_fingerprint": data_fp})
                 result.tiers[tier] = _train_tier(panel, years, tier, seed, n_folds,
                                                  data_fp, force_promote, say, child.info.run_id,
-                                                 data_dir, model_factory)
+                                                 data_dir, model_factory, sampling=sampling)
         for tier in reviews:
             key = review_key(tier)
             years, panel = _panel(dataset, tier, until_year, say, review=True)
@@ -213,10 +222,13 @@ def _log_summary(result: TrainingResult) -> None:
     mlflow.set_tag("mlflow.note.content", note)
 
 
-def _panel(dataset, tier: str, until_year: int | None, say: _Steps, review: bool = False):
+def _panel(dataset, tier: str, until_year: int | None, say: _Steps, review: bool = False,
+           n_folds: int = 3, sampling: CaseControl | None = None):
     """(labelled years, stacked panel) of a tier's selections, or with ``review`` of its
     re-reviews (panel None when no year has one). A selection model needs 2 labelled years
-    (TrainingProblem); a re-review model's needs are training.review.too_few_reviews."""
+    (TrainingProblem); a re-review model's needs are training.review.too_few_reviews.
+    With ``sampling``, the selection panel holds its sampled rows, and every row of the
+    walk-forward test years (``n_folds`` of them); its rates_ are set per year."""
     from features.pipeline import stack_panels
 
     certs = dataset.certifications
@@ -231,13 +243,15 @@ def _panel(dataset, tier: str, until_year: int | None, say: _Steps, review: bool
         return years, None
     what = "re-review panels" if review else "as-of panels"
     say(f"{tier}: building {what} for {years[0]}-{years[-1]}")
-    return years, stack_panels(dataset, years, tier, review=review)
+    if sampling is not None:
+        sampling.full_years = frozenset(f.test_year for f in walk_forward_folds(years, n_folds))
+    return years, stack_panels(dataset, years, tier, review=review, keep=sampling)
 
 
 def _train_tier(panel, years: list[int], tier: str, seed: int, n_folds: int,
                 data_fp: str, force_promote: bool, say: _Steps, run_id: str, data_dir: Path,
                 model_factory: ModelFactory = production_model,
-                folds=None) -> TierOutcome:
+                folds=None, sampling: CaseControl | None = None) -> TierOutcome:
     """Evaluate, fit, register and gate the model of one stacked panel (a tier's
     selections, or its re-reviews with their ``folds``: training.review.review_folds)."""
     from features.pipeline import FEATURE_PIPELINE_VERSION
@@ -247,19 +261,33 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, n_folds: int,
     X, y, keys = panel.X, np.asarray(panel.y, dtype=float), panel.keys.reset_index(drop=True)
     X = X.reset_index(drop=True)
     folds = folds or walk_forward_folds(years, n_folds=n_folds)
-    mlflow.log_params({"labelled_years": f"{years[0]}-{years[-1]}", "rows": len(X),
+    # The sample (every row when unsampled); the test years' other rows are scored only.
+    sampled = np.ones(len(y), bool) if sampling is None else sampling.kept(keys, y)
+    other_rate = None if sampling is None or not sampling.sampled \
+        else sampling.other_rate(keys["year"])
+    fit_rate = {} if other_rate is None else {"other_rate": other_rate[sampled]}
+    mlflow.log_params({"labelled_years": f"{years[0]}-{years[-1]}", "rows": int(sampled.sum()),
                        "features": X.shape[1], "selected": int(y.sum()),
                        "fold_test_years": ",".join(str(f.test_year) for f in folds)})
+    if sampling is not None:
+        mlflow.log_params({"sampling": sampling.describe()[:6000],
+                           "rows_built": len(X)})
+        mlflow.log_dict({str(t): r for t, r in sorted(sampling.rates_.items())},
+                        "sampling_rates.json")
     mlflow.log_input(mlflow.data.from_pandas(
         keys.assign(label=y), source=str(Path(data_dir).resolve()), targets="label",
         name=f"{Path(data_dir).name}-{key}-panel"), context="training")
 
     evaluation = walk_forward(X, y, keys, folds, tier, seed=seed, model_factory=model_factory,
-                              progress=say)
+                              progress=say, train_rows=None if sampled.all() else sampled,
+                              other_rate=other_rate)
     _log_evaluation(evaluation, key)
 
     say(f"{key}: fitting the final model on {years[0]}-{years[-1]}")
-    final = model_factory(seed=seed).fit(X, y, years=keys["year"].to_numpy())
+    if not sampled.all():
+        X, y, keys = (X[sampled].reset_index(drop=True), y[sampled],
+                      keys[sampled].reset_index(drop=True))
+    final = model_factory(seed=seed).fit(X, y, years=keys["year"].to_numpy(), **fit_rate)
     mlflow.log_params({"best_iteration": final.best_iteration_,
                        "calibration_folds": final.calibration_folds,
                        **{f"lgbm.{k}": v for k, v in final._params(len(X)).items()}})
@@ -276,7 +304,8 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, n_folds: int,
         data_fingerprint=data_fp, labelled_years=years, rows=len(X), selected=int(y.sum()),
         feature_pipeline_version=FEATURE_PIPELINE_VERSION,
         giantwatch_version=package_versions()["giantwatch"], evaluation=evaluation,
-        importance=final.feature_importance()))
+        importance=final.feature_importance(),
+        sampling="" if sampling is None else sampling.describe()))
     describe(key, version, card)
     fold_key = ",".join(str(f.test_year) for f in folds)
     decision = promote_if_better(registered_name(key), version,

@@ -1,0 +1,159 @@
+"""Case-control sampling of training rows: deterministic, every selection kept, features only
+of the sampled rows, probabilities back on the population scale, test years unsampled."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from features.contract import load_dataset
+from features.panel import candidate_panel
+from features.pipeline import stack_panels
+from models.baselines import LogisticBaseline, RuleBaseline
+from models.lgbm import TierModel
+from training import sampling
+from training.sampling import CaseControl, firm_year_uniform
+from training.tracking import registered_name
+from training.train import train
+
+TIER = "little_giant"
+quick_model = functools.partial(TierModel, num_boost_round=60, early_stopping_rounds=10)
+
+
+@pytest.fixture(scope="module")
+def dataset(small_universe):
+    return load_dataset(small_universe)
+
+
+def test_the_draw_is_fixed_by_firm_year_and_seed():
+    ids = np.array([f"F{i:07d}" for i in range(20_000)], dtype=object)
+    years = np.full(len(ids), 2021)
+    u = firm_year_uniform(ids, years, seed=3)
+    np.testing.assert_array_equal(u, firm_year_uniform(ids, years, seed=3))
+    # a firm's draw does not depend on the other rows given with it
+    np.testing.assert_array_equal(u[::7], firm_year_uniform(ids[::7], years[::7], seed=3))
+    assert not np.array_equal(u, firm_year_uniform(ids, years, seed=4))
+    assert not np.array_equal(u, firm_year_uniform(ids, years + 1, seed=3))
+    assert 0.0 <= u.min() and u.max() < 1.0
+    # uniform: each tenth of [0, 1) holds about a tenth of the draws
+    counts = np.histogram(u, bins=10, range=(0, 1))[0]
+    assert np.all(np.abs(counts - 2_000) < 200)
+
+
+def test_sampling_keeps_every_selection_and_repeats(dataset):
+    years = [2021, 2022, 2023]
+    runs = []
+    for _ in range(2):
+        rule = CaseControl(rate=0.2, seed=5, full_years=frozenset({2023}))
+        runs.append((rule, stack_panels(dataset, years, TIER, keep=rule)))
+    (rule, panel), (_, again) = runs
+    pd.testing.assert_frame_equal(panel.keys, again.keys)
+    pd.testing.assert_frame_equal(panel.X, again.X)
+    assert rule.rates_ == {2021: 0.2, 2022: 0.2, 2023: 0.2}
+    for year in years:
+        candidates, _ = candidate_panel(dataset, year, TIER)
+        built = panel.keys["year"] == year
+        selected = set(candidates.loc[candidates["label"] == 1, "firm_id"])
+        assert selected <= set(panel.keys.loc[built & (panel.y == 1), "firm_id"])
+        others = int((candidates["label"] == 0).sum())
+        if year == 2023:  # a full year: every candidate built
+            assert built.sum() == len(candidates)
+        else:  # features of the unsampled rows were never built
+            kept_others = int((built & (panel.y == 0)).sum())
+            assert kept_others == pytest.approx(0.2 * others, rel=0.15)
+    # The stacked sample: every selection, the same rows as were built in the sampled years.
+    kept = rule.kept(panel.keys, panel.y)
+    assert kept[panel.y.to_numpy() == 1].all()
+    assert kept[panel.keys["year"].to_numpy() < 2023].all()
+    full = (panel.keys["year"] == 2023).to_numpy()
+    assert 0 < kept[full].sum() < full.sum()
+
+
+def test_automatic_rule_samples_only_years_above_the_cap():
+    rule = CaseControl(max_others=1_000)
+    assert rule.year_rate(800) == 1.0 and rule.year_rate(4_000) == 0.25
+    assert CaseControl(rate=1.0).year_rate(10**7) == 1.0
+    assert sampling.MAX_OTHERS_PER_YEAR >= 20_000, "the default universe stays unsampled"
+    with pytest.raises(ValueError):
+        CaseControl(rate=0.0)
+
+
+def logistic_years(n: int, seed: int):
+    """Rows of three years from one logistic truth (a selection rate of about 2%)."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"score": rng.normal(size=n), "noise": rng.normal(size=n)})
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-4.6 + 1.2 * X["score"])))).astype(int).to_numpy()
+    return X, y, rng.choice([2020, 2021, 2022], n)
+
+
+def test_a_sampled_fit_predicts_at_the_population_rate():
+    """Trained on every selection and a tenth of the rest, the probabilities of an unsampled
+    year from the same truth average to its observed selection rate (without the correction
+    they would be several times higher)."""
+    X, y, years = logistic_years(60_000, seed=0)
+    rule = CaseControl(rate=0.1, seed=1)
+    rule.rates_ = {2020: 0.1, 2021: 0.1, 2022: 0.1}
+    keys = pd.DataFrame({"firm_id": [f"F{i}" for i in range(len(y))], "year": years})
+    kept = rule.kept(keys, y)
+    assert kept[y == 1].all() and kept.mean() < 0.2
+    X_test, y_test, _ = logistic_years(60_000, seed=1)
+    observed = y_test.mean()
+    rate = rule.other_rate(years)[kept]
+    models = {"lightgbm": TierModel(seed=0, num_boost_round=200, early_stopping_rounds=30),
+              "logistic": LogisticBaseline(seed=0), "rules": None}
+    for name, model in models.items():
+        if model is None:
+            continue
+        fitted = model.fit(X[kept], y[kept], years=years[kept], other_rate=rate)
+        mean = fitted.predict_proba(X_test)[:, 1].mean()
+        assert mean == pytest.approx(observed, rel=0.15), name
+        naive = type(model)(**model.get_params()).fit(X[kept], y[kept], years=years[kept])
+        assert naive.predict_proba(X_test)[:, 1].mean() > 3 * observed, name
+    tier_model = models["lightgbm"]
+    assert tier_model.sampling_offset_ == pytest.approx(np.log(0.1))
+    assert tier_model.predict_uncalibrated(X_test).mean() == pytest.approx(observed, rel=0.25)
+
+
+def test_rule_baseline_rates_are_population_rates(small_universe, dataset):
+    panel = stack_panels(dataset, [2021, 2022], TIER)
+    y = panel.y.to_numpy()
+    full = RuleBaseline(TIER).fit(panel.X, y)
+    rule = CaseControl(rate=0.25, seed=2)
+    rule.rates_ = {2021: 0.25, 2022: 0.25}
+    kept = rule.kept(panel.keys, y)
+    sampled = RuleBaseline(TIER).fit(panel.X[kept], y[kept],
+                                     other_rate=rule.other_rate(panel.keys["year"])[kept])
+    for level, rate in full.rates_.items():
+        assert sampled.rates_[level] == pytest.approx(rate, rel=0.3, abs=2e-3)
+
+
+def test_sampled_training_scores_whole_test_years(small_universe, dataset, tracking_uri):
+    result = train(small_universe, tiers=(TIER,), seed=1, model_factory=quick_model,
+                   reviews=(), sample_rate=0.3, n_folds=2)
+    outcome = result.tiers[TIER]
+    evaluation = outcome.evaluation
+    metrics = evaluation.metrics.query("test_year != 'mean'")
+    for fold in evaluation.folds:
+        candidates, _ = candidate_panel(dataset, fold.test_year, TIER)
+        rows = evaluation.predictions[evaluation.predictions["year"] == fold.test_year]
+        # every candidate of the test year scored, by every model
+        assert len(rows) == len(candidates)
+        assert (metrics.loc[metrics["test_year"] == str(fold.test_year), "n_test"]
+                == len(candidates)).all()
+        assert rows[["p_lightgbm", "p_logistic", "p_rules"]].notna().all().all()
+    # ... while the models trained on the sample
+    first = metrics.iloc[0]
+    train_candidates = sum(len(candidate_panel(dataset, year, TIER)[0])
+                           for year in evaluation.folds[0].train_years)
+    assert first["n_train"] < 0.5 * train_candidates
+    client = MlflowClient(tracking_uri)
+    params = client.get_run(outcome.run_id).data.params
+    assert params["sampling"].startswith("case-control sampling (fixed rate 0.3")
+    assert int(params["rows"]) < int(params["rows_built"])
+    card = client.get_model_version(registered_name(TIER), outcome.model_version).description
+    assert f"- Training rows: {params['sampling']}" in card
+    assert outcome.final_model.sampling_offset_ == pytest.approx(np.log(0.3))

@@ -1,0 +1,116 @@
+"""Case-control sampling of training rows: every selection, a seeded fraction of the others.
+
+Selections are rare (about 1% of a tier's candidates), so at national scale most training
+rows are firms that were not selected and add little to the ranking. `CaseControl` keeps
+every selected firm-year and, in a year with more than ``max_others`` non-selected
+candidates (or at a fixed ``rate``), each other firm-year with probability ``rate``. The
+draw is a hash of (firm_id, year, seed), so a run repeats and a firm-year's fate does not
+depend on which other rows are in the panel. Sampling happens on the candidate keys, before
+any feature is built (`features.pipeline.stack_panels`'s ``keep``), so features of
+unsampled rows are never computed.
+
+Sampling the non-selected rows at rate f multiplies a year's odds of selection by 1/f;
+`models.lgbm.TierModel` and the baselines take each row's rate (``other_rate``) and put
+their probabilities back on the population scale (log-odds + log f). Walk-forward test
+years are built whole (``full_years``): metrics are computed on every candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+# A year with more non-selected candidates than this is sampled down to about this many
+# (the default universe of 20,000 firms has at most 16,205 candidates a year: unsampled).
+MAX_OTHERS_PER_YEAR = 20_000
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def firm_year_uniform(firm_ids, years, seed: int) -> np.ndarray:
+    """(n_rows,) numbers in [0, 1), one per (firm_id, year), fixed by the ids, years and seed
+    (pandas' stable SipHash of the id, mixed with year and seed by SplitMix64)."""
+    h = pd.util.hash_array(np.asarray(firm_ids, dtype=object)).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        h ^= np.asarray(years, dtype=np.uint64) * _MIX + np.uint64(seed) * np.uint64(0xBF58476D1CE4E5B9)
+        for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+            h = (h ^ (h >> np.uint64(shift))) * np.uint64(mult)
+        h ^= h >> np.uint64(31)
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+@dataclass
+class CaseControl:
+    """The sampling rule of a training run, and the rates it chose per year.
+
+    rate: fixed fraction of non-selected rows kept in every year (None: automatic, a year
+        with more than ``max_others`` of them is sampled down to ``max_others``).
+    max_others: the automatic rule's cap on non-selected rows per year (expected count).
+    seed: the draw's seed. full_years: years whose rows are all built (the walk-forward test
+        years); their sampled subset still trains later folds and the final model.
+    rates_: year -> fraction of non-selected rows kept (1.0 = unsampled), set as years pass.
+    """
+
+    rate: float | None = None
+    max_others: int = MAX_OTHERS_PER_YEAR
+    seed: int = 0
+    full_years: frozenset[int] = frozenset()
+    rates_: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.rate is not None and not 0.0 < self.rate <= 1.0:
+            raise ValueError(f"sample rate must be in (0, 1], got {self.rate}")
+
+    def year_rate(self, n_others: int) -> float:
+        """Fraction of a year's ``n_others`` non-selected rows to keep."""
+        if self.rate is not None:
+            return float(self.rate)
+        return 1.0 if n_others <= self.max_others else self.max_others / n_others
+
+    def __call__(self, keys: pd.DataFrame) -> np.ndarray:
+        """(n_rows,) rows of one year's candidate keys (firm_id, year, label) to build:
+        records the year's rate; every row for a full year or an unlabelled one."""
+        label = keys["label"].to_numpy(dtype=float)
+        if len(keys) == 0 or np.isnan(label).all():
+            return np.ones(len(keys), bool)
+        year = int(keys["year"].iloc[0])
+        self.rates_[year] = self.year_rate(int((label == 0).sum()))
+        if year in self.full_years:
+            return np.ones(len(keys), bool)
+        return self.kept(keys, label)
+
+    def kept(self, keys: pd.DataFrame, y) -> np.ndarray:
+        """(n_rows,) True for the sampled rows of stacked keys (firm_id, year) with labels y:
+        every selection, and the non-selected rows the hash keeps at their year's rate."""
+        y = np.asarray(y, dtype=float)
+        keep = y == 1
+        rate = self.other_rate(keys["year"])
+        sampled = rate < 1.0
+        if sampled.any():
+            u = firm_year_uniform(keys["firm_id"].to_numpy()[sampled],
+                                  keys["year"].to_numpy()[sampled], self.seed)
+            keep[sampled] |= u < rate[sampled]
+        keep[~sampled] = True
+        return keep
+
+    def other_rate(self, years) -> np.ndarray:
+        """(n_rows,) the fraction of non-selected rows kept in each row's year."""
+        years = pd.Series(np.asarray(years))
+        return years.map(self.rates_).fillna(1.0).to_numpy(dtype=float)
+
+    @property
+    def sampled(self) -> bool:
+        return any(r < 1.0 for r in self.rates_.values())
+
+    def describe(self) -> str:
+        """One line for MLflow and the model card."""
+        rule = (f"fixed rate {self.rate:g}" if self.rate is not None
+                else f"automatic above {self.max_others:,} non-selected rows a year")
+        if not self.sampled:
+            return f"no sampling ({rule}: every year under it)"
+        rates = ", ".join(f"{y}: {r:.3g}" for y, r in sorted(self.rates_.items()) if r < 1.0)
+        return (f"case-control sampling ({rule}, seed {self.seed}): every selection kept, "
+                f"non-selected rows kept at {rates}; probabilities corrected to the "
+                f"population scale (log-odds + log rate); walk-forward test years unsampled")
+
