@@ -9,11 +9,17 @@ dataset, with its financials, patents and certifications) and reports the median
 percentile; then `--burst` requests at once from as many threads, and counts the answers
 (every request must get a 200). Targets: p50 <= 50 ms, p99 <= 200 ms, the burst all answered.
 Prints a table and, as the last line, one JSON object.
+
+`--in-process N` instead calls the /score endpoint function of an app built in this
+process N times (pydantic parsing, the endpoint, FastAPI's JSON encoding; no HTTP) and
+reports the CPU seconds per request (median); `--profile` adds a cProfile of those
+requests: the costliest functions and how many calls reach pandas from outside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import socket
 import statistics
@@ -119,13 +125,89 @@ def run(data: Path, year: int, requests: int, burst: int) -> dict:
     }
 
 
+def _endpoint_call(app, path: str = "/score"):
+    """f(body dict) -> JSON bytes: what the server does for one request, minus HTTP."""
+    import types
+
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    route = next(r for r in app.routes if getattr(r, "path", None) == path)
+    request_type = route.dependant.body_params[0].type_
+    request = types.SimpleNamespace(app=app)
+
+    def call(body: dict) -> bytes:
+        answer = route.endpoint(body=request_type.model_validate(body), request=request)
+        if isinstance(answer, JSONResponse):
+            return answer.body
+        return JSONResponse(jsonable_encoder(answer)).body
+
+    return call
+
+
+def pandas_calls(stats) -> int:
+    """Calls into pandas from code outside it (a pstats.Stats' raw table)."""
+    inside = lambda f: "/pandas/" in f[0]  # noqa: E731
+    return sum(caller[0] for fn, (*_, callers) in stats.stats.items() if inside(fn)
+               for where, caller in callers.items() if not inside(where))
+
+
+def in_process(data: Path, year: int, requests: int, profile: bool = False) -> dict:
+    """CPU seconds per one-firm request through the endpoint function (see the docstring)."""
+    import cProfile
+    import pstats
+
+    from serving.api import create_app
+    from serving.score import load_models
+
+    async def start(app):  # the server's start-up: models loaded and prepared
+        async with app.router.lifespan_context(app):
+            pass
+
+    app = create_app(models=load_models())
+    asyncio.run(start(app))
+    call = _endpoint_call(app)
+    bodies = one_firm_bodies(data, year, requests + 1)
+    call(bodies[0])
+    cpu, wall = [], []
+    profiler = cProfile.Profile() if profile else None
+    for body in bodies[1:]:
+        c0, w0 = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        call(body)
+        if profiler:
+            profiler.disable()
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    result = {"requests": len(cpu), "cpu_p50_ms": 1000 * statistics.median(cpu),
+              "wall_p50_ms": 1000 * statistics.median(wall),
+              "wall_p99_ms": 1000 * sorted(wall)[int(0.99 * (len(wall) - 1))]}
+    if profiler:
+        stats = pstats.Stats(profiler)
+        result["pandas_calls_per_request"] = pandas_calls(stats) / len(cpu)
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("tottime").print_stats(30)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data/demo"))
     parser.add_argument("--year", type=int, default=2026)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument("--in-process", type=int, default=0, metavar="N",
+                        help="time N requests through the endpoint function, no server")
+    parser.add_argument("--profile", action="store_true", help="cProfile the in-process run")
     args = parser.parse_args()
+    if args.in_process:
+        r = in_process(args.data, args.year, args.in_process, args.profile)
+        print(f"{r['requests']} one-firm requests in process: CPU per request p50 "
+              f"{r['cpu_p50_ms']:.1f} ms, wall p50 {r['wall_p50_ms']:.1f} ms, p99 "
+              f"{r['wall_p99_ms']:.1f} ms")
+        print(json.dumps({"bench": "api_in_process", "year": args.year, **r}))
+        return
     r = run(args.data, args.year, args.requests, args.burst)
     print(f"server up in {r['server_start_s']:.1f} s; first request {r['first_request_ms']:.0f} ms")
     print(f"{r['requests']} one-firm requests one after the other: p50 {r['p50_ms']:.0f} ms, "
