@@ -8,7 +8,9 @@ then `--requests` one-firm requests one after the other (each a different firm o
 dataset, with its financials, patents and certifications) and reports the median and 99th
 percentile; then `--burst` requests at once from as many threads, and counts the answers
 (every request must get a 200). Targets: p50 <= 50 ms, p99 <= 200 ms, the burst all answered.
-Prints a table and, as the last line, one JSON object.
+Prints a table and, as the last line, one JSON object. `--baseline DIR` instead serves this
+code and the source tree DIR side by side and sends each request to both (alternating
+which goes first): on a shared machine only such paired figures compare.
 
 `--in-process N` instead calls the /score endpoint function of an app built in this
 process N times (pydantic parsing, the endpoint, FastAPI's JSON encoding; no HTTP) and
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -71,25 +74,66 @@ def _post(client, url: str, body: dict) -> tuple[int, float]:
     return response.status_code, time.perf_counter() - start
 
 
-def run(data: Path, year: int, requests: int, burst: int) -> dict:
+def _start_server(source: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """`giantwatch serve` on a free port, from this code or from the source tree `source`
+    (put first on PYTHONPATH); returns once /health answers."""
     import httpx
 
     port = _free_port()
+    env = None if source is None else {**os.environ, "PYTHONPATH": str(source.resolve())}
     server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--host",
-                               "127.0.0.1", "--port", str(port)],
+                               "127.0.0.1", "--port", str(port)], env=env,
+                              cwd=None if source is None else "/",
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
+    with httpx.Client() as client:
+        while True:
+            if server.poll() is not None:
+                raise SystemExit(f"server stopped:\n{server.stderr.read().decode()[-3000:]}")
+            try:
+                if client.get(f"{base}/health", timeout=2).status_code == 200:
+                    return server, base
+            except httpx.HTTPError:
+                time.sleep(0.2)
+
+
+def paired(data: Path, year: int, requests: int, baseline: Path) -> dict:
+    """This code's server and one from the source tree `baseline`, up at the same time;
+    each one-firm request goes to both, in alternating order, so that a shared machine's
+    load falls on both alike. Returns both medians / p99s and their ratio."""
+    import httpx
+
+    servers = [_start_server(), _start_server(baseline)]
     try:
-        started = time.perf_counter()
+        bodies = one_firm_bodies(data, year, requests + 1)
+        timings: list[list[float]] = [[], []]
         with httpx.Client() as client:
-            while True:
-                if server.poll() is not None:
-                    raise SystemExit(f"server stopped:\n{server.stderr.read().decode()[-3000:]}")
-                try:
-                    if client.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+            for _, base in servers:
+                _post(client, f"{base}/score", bodies[0])
+            for i, body in enumerate(bodies[1:]):
+                for k in (0, 1) if i % 2 == 0 else (1, 0):
+                    status, seconds = _post(client, f"{servers[k][1]}/score", body)
+                    if status != 200:
+                        raise SystemExit(f"status {status} from {servers[k][1]}")
+                    timings[k].append(1000 * seconds)
+    finally:
+        for server, _ in servers:
+            server.terminate()
+            server.wait(timeout=30)
+    this, other = (sorted(t) for t in timings)
+    p99 = int(0.99 * (len(this) - 1))
+    return {"requests": len(this), "p50_ms": statistics.median(this), "p99_ms": this[p99],
+            "baseline_p50_ms": statistics.median(other), "baseline_p99_ms": other[p99],
+            "p50_ratio": statistics.median(this) / statistics.median(other)}
+
+
+def run(data: Path, year: int, requests: int, burst: int) -> dict:
+    import httpx
+
+    started = time.perf_counter()
+    server, base = _start_server()
+    try:
+        with httpx.Client() as client:
             start_s = time.perf_counter() - started
             bodies = one_firm_bodies(data, year, max(requests, burst) + 1)
             first_status, first_s = _post(client, f"{base}/score", bodies[0])
@@ -128,12 +172,13 @@ def run(data: Path, year: int, requests: int, burst: int) -> dict:
 def _endpoint_call(app, path: str = "/score"):
     """f(body dict) -> JSON bytes: what the server does for one request, minus HTTP."""
     import types
+    import typing
 
     from fastapi.encoders import jsonable_encoder
     from fastapi.responses import JSONResponse
 
     route = next(r for r in app.routes if getattr(r, "path", None) == path)
-    request_type = route.dependant.body_params[0].type_
+    request_type = typing.get_type_hints(route.endpoint)["body"]
     request = types.SimpleNamespace(app=app)
 
     def call(body: dict) -> bytes:
@@ -146,10 +191,17 @@ def _endpoint_call(app, path: str = "/score"):
 
 
 def pandas_calls(stats) -> int:
-    """Calls into pandas from code outside it (a pstats.Stats' raw table)."""
-    inside = lambda f: "/pandas/" in f[0]  # noqa: E731
-    return sum(caller[0] for fn, (*_, callers) in stats.stats.items() if inside(fn)
-               for where, caller in callers.items() if not inside(where))
+    """Calls from the project's own code into pandas (a pstats.Stats' raw table): the
+    fixed per-call costs a one-firm request pays."""
+    def in_pandas(where: tuple) -> bool:
+        return "/pandas/" in where[0]
+
+    def ours(where: tuple) -> bool:
+        return where[0].endswith(".py") and "site-packages" not in where[0] \
+            and "/lib/python" not in where[0]
+
+    return sum(caller[0] for fn, (*_, callers) in stats.stats.items() if in_pandas(fn)
+               for where, caller in callers.items() if ours(where))
 
 
 def in_process(data: Path, year: int, requests: int, profile: bool = False) -> dict:
@@ -200,7 +252,18 @@ def main() -> None:
     parser.add_argument("--in-process", type=int, default=0, metavar="N",
                         help="time N requests through the endpoint function, no server")
     parser.add_argument("--profile", action="store_true", help="cProfile the in-process run")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also serve the source tree DIR (e.g. `git worktree add` of "
+                             "main) and send every request to both, alternating")
     args = parser.parse_args()
+    if args.baseline:
+        r = paired(args.data, args.year, args.requests, args.baseline)
+        print(f"{r['requests']} one-firm requests to each server, alternating: this code "
+              f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms; {args.baseline}: p50 "
+              f"{r['baseline_p50_ms']:.0f} ms, p99 {r['baseline_p99_ms']:.0f} ms; "
+              f"ratio of medians {r['p50_ratio']:.2f}")
+        print(json.dumps({"bench": "api_paired", "year": args.year, **r}))
+        return
     if args.in_process:
         r = in_process(args.data, args.year, args.in_process, args.profile)
         print(f"{r['requests']} one-firm requests in process: CPU per request p50 "
