@@ -328,6 +328,7 @@ def text(s: pd.Series) -> pd.Series:
 _MEMO_DISTINCT = 64  # columns with more distinct values (a loaded file) parse directly
 _MEMO_SIZE = 100_000  # values remembered per parser function; emptied when full
 _MEMOS: dict[tuple[Callable, str], tuple[dict, list]] = {}
+_UNSEEN = object()
 
 
 def _per_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
@@ -342,19 +343,24 @@ def _per_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Seri
 
 
 def _memoised(fn: Callable[[pd.Series], pd.Series], uniques, dtype):
-    """`fn(uniques).array`, computing only the values `fn` has not seen in this process."""
+    """`fn(uniques).array`, computing only the values `fn` has not seen in this process
+    (safe under the API's concurrent requests: a value is read from the memo once)."""
     memo, output_dtype = _MEMOS.setdefault((fn, str(dtype)), ({}, [None]))
     keys = list(uniques)
-    new = [k for k in keys if k not in memo]
-    if new:
-        if len(memo) + len(new) > _MEMO_SIZE:
-            memo.clear()
-        mapped = fn(pd.Series(new, dtype=dtype)).array
-        memo.update(zip(new, mapped))
-        output_dtype[0] = mapped.dtype
-        if len(new) == len(keys):
-            return mapped
-    return pd.array([memo[k] for k in keys], dtype=output_dtype[0])
+    values = [memo.get(k, _UNSEEN) for k in keys]
+    new = [k for k, v in zip(keys, values) if v is _UNSEEN]
+    if not new:
+        return pd.array(values, dtype=output_dtype[0])
+    mapped = fn(pd.Series(new, dtype=dtype)).array
+    if len(memo) + len(new) > _MEMO_SIZE:
+        memo.clear()
+    memo.update(zip(new, mapped))
+    output_dtype[0] = mapped.dtype
+    if len(new) == len(keys):
+        return mapped
+    fresh = dict(zip(new, mapped))
+    return pd.array([fresh[k] if v is _UNSEEN else v for k, v in zip(keys, values)],
+                    dtype=mapped.dtype)
 
 
 def _no_failures(s: pd.Series) -> np.ndarray:
