@@ -8,13 +8,22 @@ then `--requests` one-firm requests one after the other (each a different firm o
 dataset, with its financials, patents and certifications) and reports the median and 99th
 percentile; then `--burst` requests at once from as many threads, and counts the answers
 (every request must get a 200). Targets: p50 <= 50 ms, p99 <= 200 ms, the burst all answered.
-Prints a table and, as the last line, one JSON object.
+Prints a table and, as the last line, one JSON object. `--baseline DIR` instead serves this
+code and the source tree DIR side by side and sends each request to both (alternating
+which goes first): on a shared machine only such paired figures compare.
+
+`--in-process N` instead calls the /score endpoint function of an app built in this
+process N times (pydantic parsing, the endpoint, FastAPI's JSON encoding; no HTTP) and
+reports the CPU seconds per request (median); `--profile` adds a cProfile of those
+requests: the costliest functions and how many calls reach pandas from outside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -65,25 +74,66 @@ def _post(client, url: str, body: dict) -> tuple[int, float]:
     return response.status_code, time.perf_counter() - start
 
 
-def run(data: Path, year: int, requests: int, burst: int) -> dict:
+def _start_server(source: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """`giantwatch serve` on a free port, from this code or from the source tree `source`
+    (put first on PYTHONPATH); returns once /health answers."""
     import httpx
 
     port = _free_port()
+    env = None if source is None else {**os.environ, "PYTHONPATH": str(source.resolve())}
     server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--host",
-                               "127.0.0.1", "--port", str(port)],
+                               "127.0.0.1", "--port", str(port)], env=env,
+                              cwd=None if source is None else "/",
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
+    with httpx.Client() as client:
+        while True:
+            if server.poll() is not None:
+                raise SystemExit(f"server stopped:\n{server.stderr.read().decode()[-3000:]}")
+            try:
+                if client.get(f"{base}/health", timeout=2).status_code == 200:
+                    return server, base
+            except httpx.HTTPError:
+                time.sleep(0.2)
+
+
+def paired(data: Path, year: int, requests: int, baseline: Path) -> dict:
+    """This code's server and one from the source tree `baseline`, up at the same time;
+    each one-firm request goes to both, in alternating order, so that a shared machine's
+    load falls on both alike. Returns both medians / p99s and their ratio."""
+    import httpx
+
+    servers = [_start_server(), _start_server(baseline)]
     try:
-        started = time.perf_counter()
+        bodies = one_firm_bodies(data, year, requests + 1)
+        timings: list[list[float]] = [[], []]
         with httpx.Client() as client:
-            while True:
-                if server.poll() is not None:
-                    raise SystemExit(f"server stopped:\n{server.stderr.read().decode()[-3000:]}")
-                try:
-                    if client.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+            for _, base in servers:
+                _post(client, f"{base}/score", bodies[0])
+            for i, body in enumerate(bodies[1:]):
+                for k in (0, 1) if i % 2 == 0 else (1, 0):
+                    status, seconds = _post(client, f"{servers[k][1]}/score", body)
+                    if status != 200:
+                        raise SystemExit(f"status {status} from {servers[k][1]}")
+                    timings[k].append(1000 * seconds)
+    finally:
+        for server, _ in servers:
+            server.terminate()
+            server.wait(timeout=30)
+    this, other = (sorted(t) for t in timings)
+    p99 = int(0.99 * (len(this) - 1))
+    return {"requests": len(this), "p50_ms": statistics.median(this), "p99_ms": this[p99],
+            "baseline_p50_ms": statistics.median(other), "baseline_p99_ms": other[p99],
+            "p50_ratio": statistics.median(this) / statistics.median(other)}
+
+
+def run(data: Path, year: int, requests: int, burst: int) -> dict:
+    import httpx
+
+    started = time.perf_counter()
+    server, base = _start_server()
+    try:
+        with httpx.Client() as client:
             start_s = time.perf_counter() - started
             bodies = one_firm_bodies(data, year, max(requests, burst) + 1)
             first_status, first_s = _post(client, f"{base}/score", bodies[0])
@@ -119,13 +169,108 @@ def run(data: Path, year: int, requests: int, burst: int) -> dict:
     }
 
 
+def _endpoint_call(app, path: str = "/score"):
+    """f(body dict) -> JSON bytes: what the server does for one request, minus HTTP."""
+    import types
+    import typing
+
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    route = next(r for r in app.routes if getattr(r, "path", None) == path)
+    request_type = typing.get_type_hints(route.endpoint)["body"]
+    request = types.SimpleNamespace(app=app)
+
+    def call(body: dict) -> bytes:
+        answer = route.endpoint(body=request_type.model_validate(body), request=request)
+        if isinstance(answer, JSONResponse):
+            return answer.body
+        return JSONResponse(jsonable_encoder(answer)).body
+
+    return call
+
+
+def pandas_calls(stats) -> int:
+    """Calls from the project's own code into pandas (a pstats.Stats' raw table): the
+    fixed per-call costs a one-firm request pays."""
+    def in_pandas(where: tuple) -> bool:
+        return "/pandas/" in where[0]
+
+    def ours(where: tuple) -> bool:
+        return where[0].endswith(".py") and "site-packages" not in where[0] \
+            and "/lib/python" not in where[0]
+
+    return sum(caller[0] for fn, (*_, callers) in stats.stats.items() if in_pandas(fn)
+               for where, caller in callers.items() if ours(where))
+
+
+def in_process(data: Path, year: int, requests: int, profile: bool = False) -> dict:
+    """CPU seconds per one-firm request through the endpoint function (see the docstring)."""
+    import cProfile
+    import pstats
+
+    from serving.api import create_app
+    from serving.score import load_models
+
+    async def start(app):  # the server's start-up: models loaded and prepared
+        async with app.router.lifespan_context(app):
+            pass
+
+    app = create_app(models=load_models())
+    asyncio.run(start(app))
+    call = _endpoint_call(app)
+    bodies = one_firm_bodies(data, year, requests + 1)
+    call(bodies[0])
+    cpu, wall = [], []
+    profiler = cProfile.Profile() if profile else None
+    for body in bodies[1:]:
+        c0, w0 = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        call(body)
+        if profiler:
+            profiler.disable()
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    result = {"requests": len(cpu), "cpu_p50_ms": 1000 * statistics.median(cpu),
+              "wall_p50_ms": 1000 * statistics.median(wall),
+              "wall_p99_ms": 1000 * sorted(wall)[int(0.99 * (len(wall) - 1))]}
+    if profiler:
+        stats = pstats.Stats(profiler)
+        result["pandas_calls_per_request"] = pandas_calls(stats) / len(cpu)
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("tottime").print_stats(30)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data/demo"))
     parser.add_argument("--year", type=int, default=2026)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument("--in-process", type=int, default=0, metavar="N",
+                        help="time N requests through the endpoint function, no server")
+    parser.add_argument("--profile", action="store_true", help="cProfile the in-process run")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also serve the source tree DIR (e.g. `git worktree add` of "
+                             "main) and send every request to both, alternating")
     args = parser.parse_args()
+    if args.baseline:
+        r = paired(args.data, args.year, args.requests, args.baseline)
+        print(f"{r['requests']} one-firm requests to each server, alternating: this code "
+              f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms; {args.baseline}: p50 "
+              f"{r['baseline_p50_ms']:.0f} ms, p99 {r['baseline_p99_ms']:.0f} ms; "
+              f"ratio of medians {r['p50_ratio']:.2f}")
+        print(json.dumps({"bench": "api_paired", "year": args.year, **r}))
+        return
+    if args.in_process:
+        r = in_process(args.data, args.year, args.in_process, args.profile)
+        print(f"{r['requests']} one-firm requests in process: CPU per request p50 "
+              f"{r['cpu_p50_ms']:.1f} ms, wall p50 {r['wall_p50_ms']:.1f} ms, p99 "
+              f"{r['wall_p99_ms']:.1f} ms")
+        print(json.dumps({"bench": "api_in_process", "year": args.year, **r}))
+        return
     r = run(args.data, args.year, args.requests, args.burst)
     print(f"server up in {r['server_start_s']:.1f} s; first request {r['first_request_ms']:.0f} ms")
     print(f"{r['requests']} one-firm requests one after the other: p50 {r['p50_ms']:.0f} ms, "

@@ -321,11 +321,46 @@ def text(s: pd.Series) -> pd.Series:
     return pd.Series(_arrow_text(s), index=s.index, dtype=STR)
 
 
+# An API request's few rows bring back the same values request after request (provinces,
+# enum names, booleans, industry codes): for a column of few distinct values, each value's
+# parse is remembered per parser function, so pandas' string methods (a fixed cost of
+# tens of microseconds per call) run once per value per process instead of per request.
+_MEMO_DISTINCT = 64  # columns with more distinct values (a loaded file) parse directly
+_MEMO_SIZE = 100_000  # values remembered per parser function; emptied when full
+_MEMOS: dict[tuple[Callable, str], tuple[dict, list]] = {}
+_UNSEEN = object()
+
+
 def _per_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """Apply `fn` to the distinct non-missing values of `s` and spread the result back."""
+    """Apply `fn` (element-wise: each output value depends on its input value alone) to
+    the distinct non-missing values of `s` and spread the result back."""
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    mapped = fn(pd.Series(uniques, dtype=s.dtype)).array
+    if len(uniques) <= _MEMO_DISTINCT:
+        mapped = _memoised(fn, uniques, s.dtype)
+    else:
+        mapped = fn(pd.Series(uniques, dtype=s.dtype)).array
     return pd.Series(pd.api.extensions.take(mapped, codes, allow_fill=True), index=s.index)
+
+
+def _memoised(fn: Callable[[pd.Series], pd.Series], uniques, dtype):
+    """`fn(uniques).array`, computing only the values `fn` has not seen in this process
+    (safe under the API's concurrent requests: a value is read from the memo once)."""
+    memo, output_dtype = _MEMOS.setdefault((fn, str(dtype)), ({}, [None]))
+    keys = list(uniques)
+    values = [memo.get(k, _UNSEEN) for k in keys]
+    new = [k for k, v in zip(keys, values) if v is _UNSEEN]
+    if not new:
+        return pd.array(values, dtype=output_dtype[0])
+    mapped = fn(pd.Series(new, dtype=dtype)).array
+    if len(memo) + len(new) > _MEMO_SIZE:
+        memo.clear()
+    memo.update(zip(new, mapped))
+    output_dtype[0] = mapped.dtype
+    if len(new) == len(keys):
+        return mapped
+    fresh = dict(zip(new, mapped))
+    return pd.array([fresh[k] if v is _UNSEEN else v for k, v in zip(keys, values)],
+                    dtype=mapped.dtype)
 
 
 def _no_failures(s: pd.Series) -> np.ndarray:
@@ -373,10 +408,12 @@ def parse_bool(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_bool_dtype(s.dtype):
         return s.astype("boolean"), _no_failures(s)
     raw = text(s)
-    values = _per_distinct(
-        raw, lambda u: pd.Series(u.str.lower().map(_BOOLEAN_WORDS), dtype="boolean")
-    )
+    values = _per_distinct(raw, _boolean_word)
     return values, (raw.notna() & values.isna()).to_numpy()
+
+
+def _boolean_word(u: pd.Series) -> pd.Series:
+    return pd.Series(u.str.lower().map(_BOOLEAN_WORDS), dtype="boolean")
 
 
 def parse_date(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -386,14 +423,14 @@ def parse_date(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_datetime64_dtype(s.dtype):
         return s.astype("datetime64[us]").dt.floor("D"), _no_failures(s)
     raw = text(s)  # date/datetime objects (JSON, date_as_object) become ISO text here
-
-    def parse(u: pd.Series) -> pd.Series:
-        iso = u.str.match(r"^\d{4}-\d{2}-\d{2}(?:[T ]|$)")
-        dates = pd.to_datetime(u.where(iso), format="ISO8601", errors="coerce")
-        return dates.dt.floor("D").astype("datetime64[us]")
-
-    values = _per_distinct(raw, parse).astype("datetime64[us]")
+    values = _per_distinct(raw, _iso_date).astype("datetime64[us]")
     return values, (raw.notna() & values.isna()).to_numpy()
+
+
+def _iso_date(u: pd.Series) -> pd.Series:
+    iso = u.str.match(r"^\d{4}-\d{2}-\d{2}(?:[T ]|$)")
+    dates = pd.to_datetime(u.where(iso), format="ISO8601", errors="coerce")
+    return dates.dt.floor("D").astype("datetime64[us]")
 
 
 def _province_code(u: pd.Series) -> pd.Series:
@@ -409,20 +446,21 @@ def parse_province(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 
 def parse_industry(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    def canonical(u: pd.Series) -> pd.Series:
-        return u.str.upper().str.replace(r"[\s.]", "", regex=True)
+    return _per_distinct(text(s), _industry_code).astype("str"), _no_failures(s)
 
-    return _per_distinct(text(s), canonical).astype("str"), _no_failures(s)
+
+def _industry_code(u: pd.Series) -> pd.Series:
+    return u.str.upper().str.replace(r"[\s.]", "", regex=True)
 
 
 def parse_enum(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Any case, spaces or hyphens for underscores, a few Chinese names."""
+    return _per_distinct(text(s), _enum_name).astype("str"), _no_failures(s)
 
-    def canonical(u: pd.Series) -> pd.Series:
-        key = u.str.lower().str.replace(r"[\s\-]+", "_", regex=True)
-        return key.map(_ENUM_ALIASES).fillna(key)
 
-    return _per_distinct(text(s), canonical).astype("str"), _no_failures(s)
+def _enum_name(u: pd.Series) -> pd.Series:
+    key = u.str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+    return key.map(_ENUM_ALIASES).fillna(key)
 
 
 PARSERS: dict[str, Callable[[pd.Series], tuple[pd.Series, np.ndarray]]] = {
