@@ -13,6 +13,9 @@ import pandas as pd
 
 from features.domain import founded_before, no_financials_rejects
 from features.panel import is_in, positions_in
+from features.pipeline import PATENT_INPUTS
+
+PATENT_COLUMNS = ("firm_id", *PATENT_INPUTS.values())  # what the features read of patents
 
 
 def scored_firm_ids(dataset, year: int) -> np.ndarray:
@@ -38,6 +41,8 @@ def partitions(dataset, firm_ids: np.ndarray, chunk_size: int) -> Iterator[tuple
     layout = {}
     for table in ("firms", "financials", "patents", "certifications"):
         frame = getattr(dataset, table)
+        if table == "patents":  # no feature reads patent_id: 17M ids not copied per chunk
+            frame = frame[[c for c in frame.columns if c in PATENT_COLUMNS]]
         pos = positions_in(frame["firm_id"], scored)
         chunk = np.where(pos >= 0, pos // chunk_size, n_chunks)
         order = np.argsort(chunk, kind="stable")
