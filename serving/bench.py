@@ -36,13 +36,14 @@ STAGES = ("load", "validate", "partition", "features", "shap", "predict", "reaso
 
 def _read_raw(folder: Path) -> dict[str, pd.DataFrame]:
     """The four tables as the loader reads them (Parquet as is, CSV as text), unvalidated."""
-    import pyarrow.parquet as pq
+    from features.contract import enum_columns
+    from features.files import read_table
 
     raw = {}
     for table in TABLES:
         parquet, csv = folder / f"{table}.parquet", folder / f"{table}.csv"
         if parquet.is_file():
-            raw[table] = pq.read_table(parquet).to_pandas(date_as_object=False)
+            raw[table] = read_table(parquet, enum_columns(table)).frame
         else:
             raw[table] = pd.read_csv(csv, dtype=str, keep_default_na=False, engine="pyarrow")
     return raw
