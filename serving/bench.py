@@ -29,9 +29,10 @@ from serving.score import StageTimer, load_models, score_to_file
 
 TABLES = ("firms", "financials", "patents", "certifications")
 # Stages reported, in pipeline order; "shap" is the scorer's single contributions pass
-# (models.treeshap), "predict" the calibration of their sums.
+# (models.treeshap), "predict" the calibration of their sums, "output" the assembly of
+# each chunk's output rows (texts into columns, identity).
 STAGES = ("load", "validate", "partition", "features", "shap", "predict", "reasons",
-          "rules", "write")
+          "rules", "output", "write")
 
 
 def _read_raw(folder: Path) -> dict[str, pd.DataFrame]:

@@ -107,8 +107,10 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
                          timer=timer, ranks=ranks, population=population,
                          review_models=review_models, certifications=part.certifications)
     scored.X = X
-    identity = firm_identity(part.firms, firm_ids)
-    return output_frame(scored, tuple(models), structured, identity), scored
+    with timer("output"):
+        identity = firm_identity(part.firms, firm_ids)
+        frame = output_frame(scored, tuple(models), structured, identity)
+    return frame, scored
 
 
 def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool = False,
