@@ -32,8 +32,9 @@ def _id_index(firm_ids: np.ndarray) -> pd.Index:
 
 
 def partitions(dataset, firm_ids: np.ndarray, chunk_size: int) -> Iterator[tuple[np.ndarray, object]]:
-    """(chunk firm_ids, Dataset holding only those firms' rows) per chunk of `chunk_size`
-    consecutive `firm_ids`; built lazily, so only one chunk's copy exists at a time."""
+    """(chunk firm_ids, Dataset holding only those firms' rows, patents without the
+    unread patent_id) per chunk of `chunk_size` consecutive `firm_ids`; built lazily, so
+    only one chunk's copy exists at a time."""
     from features.contract import Dataset
 
     n_chunks = max(1, -(-len(firm_ids) // chunk_size))

@@ -88,3 +88,18 @@ def test_a_duplicate_among_a_million_ids_is_found_through_the_hashes():
         assert _has_duplicates(twice.iloc[at:])
     # ids that are prefixes of others ("1", "10", "100") are other ids
     assert not _has_duplicates(pd.Series([str(i) for i in range(n)], dtype="str"))
+
+
+def test_enum_columns_read_as_categoricals_give_the_same_tables(small_universe, monkeypatch):
+    """Reading kind, tier, event, ... from Parquet as categoricals (parsed per distinct
+    value) changes nothing in the validated tables or the rejects."""
+    from features import contract
+
+    assert contract.enum_columns("patents") == ("kind",)
+    fast = contract.load_dataset(small_universe)
+    monkeypatch.setattr(contract, "enum_columns", lambda table: ())
+    plain = contract.load_dataset(small_universe)
+    for table in contract.TABLES:
+        pd.testing.assert_frame_equal(getattr(fast, table), getattr(plain, table),
+                                      check_exact=True)
+    pd.testing.assert_frame_equal(fast.rejects, plain.rejects, check_exact=True)
