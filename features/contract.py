@@ -107,7 +107,7 @@ def load_dataset(path: str | Path, money_unit: str | dict[str, str] | None = Non
             continue
         labels[table] = file.name
         try:
-            read = read_table(file)
+            read = read_table(file, enum_columns(table))
         except TableFileError as exc:
             problems.append(str(exc))
             continue
@@ -120,6 +120,13 @@ def load_dataset(path: str | Path, money_unit: str | dict[str, str] | None = Non
                      money_unit=money_unit, required=REQUIRED_ROWS)
     dataset.notes, dataset.warnings = notes, warnings
     return dataset
+
+
+def enum_columns(table: str) -> tuple[str, ...]:
+    """The columns of `table` holding a few coded values (kind, tier, event, ...): read as
+    categoricals, their millions of cells are parsed once per distinct value."""
+    return tuple(name for name, column in SCHEMAS[table].to_schema().columns.items()
+                 if column_kind(column) == "enum")
 
 
 def _foreign_header(label: str, table: str, read) -> str | None:

@@ -61,9 +61,11 @@ def find_table(folder: Path, name: str) -> tuple[Path | None, list[str]]:
     return chosen, warnings
 
 
-def read_table(path: Path) -> TableFile:
+def read_table(path: Path, categories: tuple[str, ...] = ()) -> TableFile:
+    """The table in `path`; `categories`: columns of few distinct values (enums) read from
+    Parquet as pandas categoricals, decoded once per value instead of once per row."""
     if path.suffix == ".parquet":
-        return TableFile(_read_parquet(path), path)
+        return TableFile(_read_parquet(path, categories), path)
     if path.suffix == ".xlsx":
         return _read_xlsx(path)
     return _read_csv(path)
@@ -85,9 +87,10 @@ def _row_count(path: Path) -> int | None:
         return None
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, categories: tuple[str, ...] = ()) -> pd.DataFrame:
     try:
-        table = pq.read_table(path)
+        present = set(pq.read_schema(path).names) if categories else set()
+        table = pq.read_table(path, read_dictionary=[c for c in categories if c in present])
     except (OSError, ValueError) as exc:
         raise TableFileError(f"{path.name}: cannot be read as Parquet ({exc})") from None
     names = [str(n) for n in table.column_names]

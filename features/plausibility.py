@@ -78,9 +78,14 @@ def money_scale_problem(financials: pd.DataFrame, label: str = "financials") -> 
 
 def before_founding(financials: pd.DataFrame, firms: pd.DataFrame) -> np.ndarray:
     """Index labels of financials rows dated before their firm's founded_year."""
-    founded = financials["firm_id"].map(firms.set_index("firm_id")["founded_year"])
-    early = financials["year"].astype("float64") < founded.astype("float64")
-    return financials.index[early.fillna(False).to_numpy(dtype=bool)].to_numpy()
+    from features.panel import positions_in
+
+    # Each firm's row by Arrow hashing: Series.map on `str` ids goes through Python strings
+    # (about 20 s for the 9M financial rows of a million firms).
+    at = positions_in(financials["firm_id"], firms["firm_id"])
+    founded = np.append(firms["founded_year"].to_numpy(dtype="float64", na_value=np.nan), np.nan)
+    year = financials["year"].to_numpy(dtype="float64", na_value=np.nan)
+    return financials.index[year < founded[at]].to_numpy()  # unknown firm or year: NaN, kept
 
 
 def unknown_ids_diagnosis(label: str, n_rows: int, ids: pd.Series, firm_ids: pd.Series) -> str:

@@ -49,7 +49,7 @@ from models.reason_text import (
     rulebook_thresholds,
     template,
 )
-from models.values import STRING, format_values
+from models.values import STRING, format_values, str_array
 
 __all__ = ["VERDICT", "ReasonGroup", "criterion_texts", "display_names", "format_values",
            "reason_codes", "reason_groups", "reason_table", "rulebook_thresholds", "template"]
@@ -339,8 +339,8 @@ def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
     """
     texts, _, _, k = _slots(X, contributions, n, assessment, cohort)
     return pd.DataFrame({
-        "reasons_for": pd.array(_join(texts[:, :k]).astype(object), dtype="str"),
-        "reasons_against": pd.array(_join(texts[:, k:]).astype(object), dtype="str"),
+        "reasons_for": str_array(_join(texts[:, :k]).astype(object)),
+        "reasons_against": str_array(_join(texts[:, k:]).astype(object)),
     }, index=X.index)
 
 

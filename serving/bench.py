@@ -29,20 +29,22 @@ from serving.score import StageTimer, load_models, score_to_file
 
 TABLES = ("firms", "financials", "patents", "certifications")
 # Stages reported, in pipeline order; "shap" is the scorer's single contributions pass
-# (models.treeshap), "predict" the calibration of their sums.
+# (models.treeshap), "predict" the calibration of their sums, "output" the assembly of
+# each chunk's output rows (texts into columns, identity).
 STAGES = ("load", "validate", "partition", "features", "shap", "predict", "reasons",
-          "rules", "write")
+          "rules", "output", "write")
 
 
 def _read_raw(folder: Path) -> dict[str, pd.DataFrame]:
     """The four tables as the loader reads them (Parquet as is, CSV as text), unvalidated."""
-    import pyarrow.parquet as pq
+    from features.contract import enum_columns
+    from features.files import read_table
 
     raw = {}
     for table in TABLES:
         parquet, csv = folder / f"{table}.parquet", folder / f"{table}.csv"
         if parquet.is_file():
-            raw[table] = pq.read_table(parquet).to_pandas(date_as_object=False)
+            raw[table] = read_table(parquet, enum_columns(table)).frame
         else:
             raw[table] = pd.read_csv(csv, dtype=str, keep_default_na=False, engine="pyarrow")
     return raw

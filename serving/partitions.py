@@ -13,6 +13,9 @@ import pandas as pd
 
 from features.domain import founded_before, no_financials_rejects
 from features.panel import is_in, positions_in
+from features.pipeline import PATENT_INPUTS
+
+PATENT_COLUMNS = ("firm_id", *PATENT_INPUTS.values())  # what the features read of patents
 
 
 def scored_firm_ids(dataset, year: int) -> np.ndarray:
@@ -29,8 +32,9 @@ def _id_index(firm_ids: np.ndarray) -> pd.Index:
 
 
 def partitions(dataset, firm_ids: np.ndarray, chunk_size: int) -> Iterator[tuple[np.ndarray, object]]:
-    """(chunk firm_ids, Dataset holding only those firms' rows) per chunk of `chunk_size`
-    consecutive `firm_ids`; built lazily, so only one chunk's copy exists at a time."""
+    """(chunk firm_ids, Dataset holding only those firms' rows, patents without the
+    unread patent_id) per chunk of `chunk_size` consecutive `firm_ids`; built lazily, so
+    only one chunk's copy exists at a time."""
     from features.contract import Dataset
 
     n_chunks = max(1, -(-len(firm_ids) // chunk_size))
@@ -38,6 +42,8 @@ def partitions(dataset, firm_ids: np.ndarray, chunk_size: int) -> Iterator[tuple
     layout = {}
     for table in ("firms", "financials", "patents", "certifications"):
         frame = getattr(dataset, table)
+        if table == "patents":  # no feature reads patent_id: 17M ids not copied per chunk
+            frame = frame[[c for c in frame.columns if c in PATENT_COLUMNS]]
         pos = positions_in(frame["firm_id"], scored)
         chunk = np.where(pos >= 0, pos // chunk_size, n_chunks)
         order = np.argsort(chunk, kind="stable")

@@ -39,6 +39,7 @@ import pyarrow as pa
 from features.domain import TIERS
 from features.identity import IDENTITY_COLUMNS, firm_identity
 from models.scoring import ScoredFrame, no_timer, score_frame
+from models.values import str_array
 from serving.executors import executor_for
 from serving.partitions import missing_financials, partitions, scored_firm_ids
 from serving.registry import (  # noqa: F401  (re-exported: the scoring API in one place)
@@ -106,8 +107,10 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
                          timer=timer, ranks=ranks, population=population,
                          review_models=review_models, certifications=part.certifications)
     scored.X = X
-    identity = firm_identity(part.firms, firm_ids)
-    return output_frame(scored, tuple(models), structured, identity), scored
+    with timer("output"):
+        identity = firm_identity(part.firms, firm_ids)
+        frame = output_frame(scored, tuple(models), structured, identity)
+    return frame, scored
 
 
 def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool = False,
@@ -115,11 +118,11 @@ def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool =
     """The output rows of a ScoredFrame: one per firm, columns of `output_columns`;
     `identity`: features.identity.firm_identity of the same firms, in the same order."""
     n = len(scored.index)
-    frame = pd.DataFrame({"firm_id": pd.array(scored.index.to_numpy(dtype=object), dtype="str")})
+    frame = pd.DataFrame({"firm_id": str_array(scored.index.to_numpy(dtype=object))})
     for column in IDENTITY_COLUMNS:
         values = identity[column].to_numpy(dtype=object) if identity is not None \
             else np.full(n, None, dtype=object)
-        frame[column] = values if structured else pd.array(values, dtype="str")
+        frame[column] = values if structured else str_array(values)
     frame["year"] = np.full(n, scored.year, dtype=np.int64)
     texts: dict[str, np.ndarray] = {}
     for tier in tiers:
@@ -144,7 +147,7 @@ def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool =
                 values[review.rows] = review.reasons[f"reasons_{side}"].to_numpy(dtype=object)
             texts[f"reasons_renewal_{tier}_{side}"] = values
     for column, values in texts.items():
-        frame[column] = values if structured else pd.array(values, dtype="str")
+        frame[column] = values if structured else str_array(values)
     return frame[output_columns(tiers, tuple(scored.reviews))]
 
 

@@ -71,3 +71,35 @@ def test_duplicate_keys_and_missing_required_columns_do_not_pass():
     assert not passes_schema(SCHEMAS["financials"].to_schema(), again)
     without, _ = _normalise("financials", fin.drop(columns=["revenue"]))
     assert not passes_schema(SCHEMAS["financials"].to_schema(), without)
+
+
+def test_a_duplicate_among_a_million_ids_is_found_through_the_hashes():
+    """Past HASHED_ROWS strings are told apart by their 64-bit hashes first; a duplicate
+    anywhere (or a chunked column, or one sliced out of a longer one) is still found."""
+    from features.fast_validation import HASHED_ROWS, _has_duplicates
+
+    n = 2 * HASHED_ROWS
+    ids = pd.Series([f"CN{i:012d}.{i % 7}" for i in range(n)], dtype="str")
+    assert not _has_duplicates(ids)
+    assert not _has_duplicates(ids.iloc[1:])
+    for at in (0, n // 2, n - 1):
+        twice = pd.concat([ids, ids.iloc[[at]]], ignore_index=True)  # two Arrow chunks
+        assert _has_duplicates(twice)
+        assert _has_duplicates(twice.iloc[at:])
+    # ids that are prefixes of others ("1", "10", "100") are other ids
+    assert not _has_duplicates(pd.Series([str(i) for i in range(n)], dtype="str"))
+
+
+def test_enum_columns_read_as_categoricals_give_the_same_tables(small_universe, monkeypatch):
+    """Reading kind, tier, event, ... from Parquet as categoricals (parsed per distinct
+    value) changes nothing in the validated tables or the rejects."""
+    from features import contract
+
+    assert contract.enum_columns("patents") == ("kind",)
+    fast = contract.load_dataset(small_universe)
+    monkeypatch.setattr(contract, "enum_columns", lambda table: ())
+    plain = contract.load_dataset(small_universe)
+    for table in contract.TABLES:
+        pd.testing.assert_frame_equal(getattr(fast, table), getattr(plain, table),
+                                      check_exact=True)
+    pd.testing.assert_frame_equal(fast.rejects, plain.rejects, check_exact=True)

@@ -41,3 +41,14 @@ def _fresh(parse, column: pd.Series, monkeypatch):
         return parse(column)
     finally:
         monkeypatch.setattr(schemas, "_MEMO_DISTINCT", 64)
+
+
+@pytest.mark.parametrize("kind", COLUMNS)
+def test_repeated_requests_reuse_one_memo_per_parser(kind, monkeypatch):
+    """A server parses the same few values request after request: the memo table must not
+    gain an entry per call (a parser passing a fresh lambda would, without bound)."""
+    parse = schemas.PARSERS[kind]
+    monkeypatch.setattr(schemas, "_MEMOS", {})
+    for _ in range(3):
+        parse(pd.Series(COLUMNS[kind], dtype=object))
+    assert len(schemas._MEMOS) <= 1
