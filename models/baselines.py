@@ -23,7 +23,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, QuantileTransformer
 from threadpoolctl import threadpool_limits
 
-from models.lgbm import categorical_columns, sampling_offset
+from models.calibration import sampling_offset
+from models.lgbm import categorical_columns
 
 YEAR_COLUMN = "__selection_year__"
 _LEVEL = {"fail": 0, "unknown": 1, "pass": 2}
@@ -115,7 +116,7 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
         """y: (n_rows,) 0/1 labels; years: (n_rows,) as-of years, or None (one pooled rate);
         other_rate: (n_rows,) fraction of non-selected rows kept by case-control sampling
         (None = every row): log of the newest year's is added to the intercept, so the
-        probabilities are on the population scale (models.lgbm.sampling_offset)."""
+        probabilities are on the population scale (models.calibration.sampling_offset)."""
         categorical = categorical_columns(X)
         numeric = [c for c in X.columns if c not in categorical]
         X = _with_year(X, years)

@@ -42,11 +42,9 @@ import os
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.linear_model import LogisticRegression
 
+from models.calibration import calibration_folds, platt, sampling_offset, year_offsets
 from models.treeshap import ShapTables, feature_matrix
 
 DEFAULT_PARAMS: dict = {
@@ -74,7 +72,6 @@ DEFAULT_PARAMS: dict = {
 # High-cardinality sector codes overfit LightGBM's categorical splits (hundreds of levels,
 # a handful of selections each); the section and the policy-sector flags carry the signal.
 EXCLUDED_FEATURES = ("industry_group", "industry_division")
-OFFSET_RATE_FLOOR = 1e-5
 SMOOTHING_ROUNDS = 25
 MIN_ROUNDS = 20
 # The round count is found on held-out years holding at least this many selections (or
@@ -88,7 +85,6 @@ MAX_HOLDOUT_YEARS = 4
 # selections from setting a firm's rank on its own. Chosen on the universe of seed 11 and
 # confirmed on seeds 3 and 7 (README, "How close to the best achievable ranking").
 FEW_SELECTIONS_PARAMS = {"lambda_l2": 10.0}
-PLATT_C = 1e4
 # Below this many rows one thread is faster: OpenMP's thread start-up and spinning cost more
 # than the histogram work, and on a busy 2-core machine two threads can be 4x slower.
 MULTITHREAD_MIN_ROWS = 200_000
@@ -201,7 +197,7 @@ class TierModel(ClassifierMixin, BaseEstimator):
             else np.ones(len(y), bool)
         margin = self._out_of_fold_margins(X, everything, params, y, years, calibrated)
         shift = offset - self.year_offsets_[int(years.max())]
-        self.calibrator_ = _platt(margin[calibrated], y[calibrated], shift[calibrated])
+        self.calibrator_ = platt(margin[calibrated], y[calibrated], shift[calibrated])
         # The sampled rows' odds are the population's / f: back to the population scale.
         self.calibrator_.intercept_ += self.sampling_offset_
         return self
@@ -327,28 +323,6 @@ class TierModel(ClassifierMixin, BaseEstimator):
         }).sort_values("gain", ascending=False, ignore_index=True)
 
 
-def sampling_offset(other_rate, years) -> float:
-    """log of the newest year's rate of kept non-selected rows (0.0 when other_rate is None):
-    a case-control sample's log-odds at that year's rate plus this are the population's.
-    other_rate: (n_rows,) per row, constant within a year (ValueError otherwise)."""
-    if other_rate is None:
-        return 0.0
-    other_rate = np.asarray(other_rate, dtype=float)
-    years = np.asarray(years)
-    newest = other_rate[years == years.max()]
-    if np.ptp(newest) > 0 or not 0.0 < newest[0] <= 1.0:
-        raise ValueError("other_rate must be in (0, 1] and constant within a year")
-    return float(np.log(newest[0]))
-
-
-def year_offsets(y: np.ndarray, years: np.ndarray) -> dict[int, float]:
-    """Log-odds of each year's selection rate among the given rows (clipped away from 0/1,
-    so a year without selections still has a finite offset)."""
-    rates = pd.Series(y, dtype=float).groupby(np.asarray(years)).mean()
-    rates = rates.clip(OFFSET_RATE_FLOOR, 1 - OFFSET_RATE_FLOOR)
-    return {int(t): float(np.log(r / (1 - r))) for t, r in rates.items()}
-
-
 def _smoothed_best(curve: list[float]) -> int:
     """Round count at the best moving average of the held-out metric.
 
@@ -394,54 +368,3 @@ def _holdouts(years: np.ndarray, y: np.ndarray, min_selections: float,
         if selections >= min_selections:
             break
     return out
-
-
-def calibration_folds(y: np.ndarray, years: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """(n_rows,) fold number 0..k-1 of each row: seeded, stratified by (year, label) so each
-    fold holds its share of every year's few selections."""
-    rng = np.random.default_rng(seed)
-    fold = np.empty(len(y), dtype=np.int64)
-    strata = pd.Series(np.arange(len(y))).groupby([np.asarray(years), np.asarray(y)]).indices
-    for key in sorted(strata):
-        rows = rng.permutation(strata[key])
-        fold[rows] = (np.arange(len(rows)) + rng.integers(k)) % k
-    return fold
-
-
-def _platt(margin: np.ndarray, y: np.ndarray, shift: np.ndarray | None = None
-           ) -> LogisticRegression:
-    """Platt scaling on the raw margin: two parameters, stable with few selected firms
-    (isotonic regression overfits when a year holds only dozens of selections).
-
-    shift: (n_rows,) log-odds of each row's year rate minus the newest year's (0 for rows
-    of the newest year): a fixed offset in the fit, so rows of several years calibrate to
-    the newest year's rate. Without shifts, scikit-learn's fit itself.
-    """
-    calibrator = LogisticRegression(C=PLATT_C, max_iter=1000)
-    if y.min() == y.max():  # no selections (or all selected): keep the margin as is
-        return _fixed_calibrator(calibrator, 1.0, 0.0)
-    if shift is None or not np.any(shift):
-        return calibrator.fit(margin.reshape(-1, 1), y.astype(int))
-    # Written out because scikit-learn's LogisticRegression takes no per-row offset: the
-    # same penalised log loss, minimised by scipy, then set into a LogisticRegression so
-    # predict_proba and pickles stay what they were.
-
-    def loss(theta):
-        z = theta[0] * margin + theta[1] + shift
-        p = expit(z)
-        # Log loss with the same L2 penalty on the slope as scikit-learn's C.
-        value = np.sum(np.logaddexp(0, z) - y * z) + theta[0] ** 2 / (2 * PLATT_C)
-        residual = p - y
-        return value, np.array([residual @ margin + theta[0] / PLATT_C, residual.sum()])
-
-    slope, intercept = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B").x
-    return _fixed_calibrator(calibrator, slope, intercept)
-
-
-def _fixed_calibrator(calibrator: LogisticRegression, slope: float,
-                      intercept: float) -> LogisticRegression:
-    """calibrator fitted (so scikit-learn treats it as such) and set to the given line."""
-    calibrator.fit(np.array([[-50.0], [50.0]]), np.array([0, 1]))
-    calibrator.coef_[:] = slope
-    calibrator.intercept_[:] = intercept
-    return calibrator

@@ -23,7 +23,7 @@ BOXES = {
     "panel": ["features.panel"],
     "pipeline": ["features.pipeline", "features.rule_features", "features.docs",
                  "features.version"],
-    "lgbm": ["models.lgbm", "models.treeshap", "models.pyfunc", "models.pyfunc_model",
+    "lgbm": ["models.lgbm", "models.calibration", "models.treeshap", "models.pyfunc", "models.pyfunc_model",
              "models.baselines", "models.metrics"],
     "explain": ["models.explain", "models.reasons", "models.reason_text", "models.values"],
     "scoring": ["models.scoring"],

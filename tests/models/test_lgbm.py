@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import lgbm
+from models import calibration, lgbm
 from models.lgbm import TierModel, align_categories
 
 
@@ -76,14 +76,14 @@ def test_calibration_is_fitted_on_out_of_fold_margins_of_the_served_configuratio
     model = TierModel(seed=4).fit(X, y, years=years)
     newest = years == years.max()
     seen = {}
-    real_platt = lgbm._platt
+    real_platt = lgbm.platt
 
     def spy(margin, labels, shift=None):
         seen["margin"], seen["y"], seen["shift"] = margin, labels, shift
         return real_platt(margin, labels, shift)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(lgbm, "_platt", spy)
+        patch.setattr(lgbm, "platt", spy)
         refit = TierModel(seed=4).fit(X, y, years=years)
     np.testing.assert_array_equal(refit.predict_proba(X), model.predict_proba(X))
     in_sample = model.decision_function(X[newest])
@@ -93,7 +93,7 @@ def test_calibration_is_fitted_on_out_of_fold_margins_of_the_served_configuratio
     assert np.abs(seen["margin"] - in_sample).mean() > 0.05
     # Each newest-year row is scored by the fold booster that left it out: refitting that
     # booster by hand on the other folds gives the same margins.
-    fold = lgbm.calibration_folds(y.astype(float), years, 3, seed=4)
+    fold = calibration.calibration_folds(y.astype(float), years, 3, seed=4)
     params = model._params(len(X))
     offset = model.row_offsets(years)
     everything = lgb.Dataset(X, y.astype(float), init_score=offset)
@@ -202,12 +202,12 @@ def test_platt_with_year_shifts_recovers_the_newest_years_line():
     margin = rng.normal(size=40_000)
     shift = np.where(np.arange(40_000) < 20_000, -1.0, 0.0)  # an older year at a lower rate
     y = (rng.random(40_000) < 1 / (1 + np.exp(-(1.5 * margin - 3 + shift)))).astype(float)
-    calibrator = lgbm._platt(margin, y, shift)
+    calibrator = calibration.platt(margin, y, shift)
     assert calibrator.coef_[0, 0] == pytest.approx(1.5, abs=0.1)
     assert calibrator.intercept_[0] == pytest.approx(-3.0, abs=0.1)
-    unshifted = lgbm._platt(margin, y)
+    unshifted = calibration.platt(margin, y)
     assert unshifted.intercept_[0] < -3.2  # ignoring the years would mix their rates
-    np.testing.assert_allclose(lgbm._platt(margin, y, np.zeros(40_000)).coef_, unshifted.coef_)
+    np.testing.assert_allclose(calibration.platt(margin, y, np.zeros(40_000)).coef_, unshifted.coef_)
 
 
 
