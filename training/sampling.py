@@ -25,19 +25,15 @@ import pandas as pd
 # A year with more non-selected candidates than this is sampled down to about this many
 # (the default universe of 20,000 firms has at most 16,205 candidates a year: unsampled).
 MAX_OTHERS_PER_YEAR = 20_000
-_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 def firm_year_uniform(firm_ids, years, seed: int) -> np.ndarray:
     """(n_rows,) numbers in [0, 1), one per (firm_id, year), fixed by the ids, years and seed
-    (pandas' stable SipHash of the id, mixed with year and seed by SplitMix64)."""
-    h = pd.util.hash_array(np.asarray(firm_ids, dtype=object)).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        h ^= np.asarray(years, dtype=np.uint64) * _MIX + np.uint64(seed) * np.uint64(0xBF58476D1CE4E5B9)
-        for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
-            h = (h ^ (h >> np.uint64(shift))) * np.uint64(mult)
-        h ^= h >> np.uint64(31)
-    return (h >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+    (pandas' stable row hash of the pair, keyed by the seed)."""
+    pairs = pd.DataFrame({"firm_id": np.asarray(firm_ids, dtype=object),
+                          "year": np.asarray(years, dtype=np.int64)})
+    h = pd.util.hash_pandas_object(pairs, index=False, hash_key=f"{seed:016d}"[-16:])
+    return (h.to_numpy(dtype=np.uint64) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
 
 @dataclass
