@@ -181,15 +181,14 @@ def province_effect_agreement(audits: dict[str, TierAudit], interference: pd.Ser
                                                     interference[common])[0]),
                "ceiling": float("nan"), "size_baseline": float("nan")}
         if true_effects is not None and len(true_effects):
-            true = true_effects[true_effects["tier"] == tier].set_index("province")["effect"] \
-                .dropna()  # a province none of whose candidates had a chance
+            of_tier = true_effects[true_effects["tier"] == tier].set_index("province")
+            true = of_tier["effect"].dropna()  # a province none of whose candidates had a chance
             both = common.intersection(true.index)
             if len(both) >= 3:
                 row["with_true_effect"] = float(spearmanr(effects[both], true[both])[0])
                 row["ceiling"] = float(spearmanr(true[both], interference[both])[0])
-                sizes = true_effects[true_effects["tier"] == tier].set_index("province")[
-                    "candidates"]
-                row["size_baseline"] = float(spearmanr(-sizes[both], true[both])[0])
+                row["size_baseline"] = float(spearmanr(-of_tier["candidates"][both],
+                                                       true[both])[0])
         rows.append(row)
     return pd.DataFrame(rows, columns=["tier", "provinces", "with_true_effect",
                                        "with_interference", "ceiling", "size_baseline"])
