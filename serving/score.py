@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.domain import TIERS
 from features.identity import IDENTITY_COLUMNS, firm_identity
@@ -163,17 +164,57 @@ def assessment_columns(tier: str, verdict, structured: bool = False) -> dict[str
     value per assessed row: ``rulebook_<tier>``, ``eligible_<tier>`` (on the firm's data),
     ``failed_<tier>`` ("; "-joined ids, or lists when `structured`) and ``gaps_<tier>``
     ("id: text", " | "-joined, or dicts). `score`, `check` and the API all write these."""
-    failed, gaps = verdict.failed, verdict.gaps
-    if not structured:
-        failed = [CRITERIA_SEPARATOR.join(f) for f in failed]
-        gaps = [GAP_SEPARATOR.join(f"{k}: {v}" for k, v in g.items()) for g in gaps]
+    if structured:
+        failed = np.asarray(verdict.failed + [None], dtype=object)[:-1]
+        gaps = np.asarray(verdict.gaps + [None], dtype=object)[:-1]
+    else:
+        failed = failed_texts(verdict)
+        gaps = gap_texts(verdict).to_numpy(zero_copy_only=False)
     n = len(verdict.eligible)
     return {
         f"rulebook_{tier}": np.full(n, verdict.rulebook.id, dtype=object),
         f"eligible_{tier}": verdict.eligible.astype(str).to_numpy(dtype=object),
-        f"failed_{tier}": np.asarray(failed + [None], dtype=object)[:-1],
-        f"gaps_{tier}": np.asarray(gaps + [None], dtype=object)[:-1],
+        f"failed_{tier}": failed,
+        f"gaps_{tier}": gaps,
     }
+
+
+def failed_texts(verdict) -> np.ndarray:
+    """Per assessed row, the ids of its failed criteria "; "-joined (the order of
+    `verdict.failed`): joined once per distinct failure pattern (firms fail in a few
+    typical ways), object array of str."""
+    mask, ids = verdict.failed_mask, verdict.failed_ids
+    if mask.shape[1] == 0:
+        return np.full(len(mask), "", dtype=object)
+    if mask.shape[1] < 63:  # each row's bits as one integer: a 1-d unique is fast
+        _, first, inverse = np.unique(mask.astype(np.int64) @ (1 << np.arange(mask.shape[1])),
+                                      return_index=True, return_inverse=True)
+    else:
+        _, first, inverse = np.unique(mask, axis=0, return_index=True, return_inverse=True)
+    texts = np.array([CRITERIA_SEPARATOR.join(ids[mask[row]]) for row in first] + [None],
+                     dtype=object)[:-1]
+    return texts[inverse.reshape(-1)]
+
+
+def gap_texts(verdict) -> pa.Array:
+    """Per assessed row, "id: gap text" of each failed criterion " | "-joined in rulebook
+    order (the order of `verdict.gaps`), "" where none (large_string array). Gap texts are
+    written once per distinct rounded value, so a criterion's column holds few distinct
+    texts: each is prefixed and converted to Arrow once, then the rows are joined by Arrow."""
+    n = len(verdict.eligible)
+    rows, texts = [np.zeros(0, dtype=np.int64)], [pa.array([], type=pa.large_string())]
+    for criterion, column in verdict.gap_columns.items():
+        at = np.flatnonzero(np.not_equal(column, None))
+        codes, distinct = pd.factorize(column[at])
+        rows.append(at)
+        texts.append(pa.array(f"{criterion}: " + distinct, type=pa.large_string()).take(codes))
+    at = np.concatenate(rows)
+    order = np.argsort(at, kind="stable")  # by row, each row's criteria in rulebook order
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(at, minlength=n), out=offsets[1:])
+    values = pa.concat_arrays(texts).take(order)
+    return pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), values),
+                          pa.scalar(GAP_SEPARATOR, pa.large_string()))
 
 
 def tier_text_columns(tier: str) -> list[str]:
