@@ -49,7 +49,7 @@ from models.reason_text import (
     rulebook_thresholds,
     template,
 )
-from models.values import STRING, format_values, str_array
+from models.values import STRING, format_values
 
 __all__ = ["VERDICT", "ReasonGroup", "criterion_texts", "display_names", "format_values",
            "reason_codes", "reason_groups", "reason_table", "rulebook_thresholds", "template"]
@@ -258,19 +258,27 @@ def _strongest(C: np.ndarray, n: int, largest: bool) -> tuple[np.ndarray, np.nda
     return idx, (values > 0) if largest else (values < 0)
 
 
-def _join(slots: np.ndarray) -> np.ndarray:
-    out = slots[:, 0].copy() if slots.shape[1] else np.full(len(slots), "", dtype=STRING)
-    for j in range(1, slots.shape[1]):
-        column = slots[:, j]
-        both = (out != "") & (column != "")
-        out = np.strings.add(np.strings.add(out, np.where(both, SEPARATOR, "").astype(STRING)),
-                             column)
-    return out
+def _join(rows: np.ndarray, slots: np.ndarray, texts: np.ndarray, n: int):
+    """Per row of n, its non-empty `texts` (entries at `rows`, `slots`) "; "-joined in slot
+    order, "" where none: one Arrow join over all rows (a pandas ``str`` array)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keep = texts != ""
+    rows, slots, texts = rows[keep], slots[keep], texts[keep]
+    order = np.lexsort((slots, rows))
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
+    values = pa.array(texts[order].astype(object), type=pa.large_string())
+    joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), values),
+                            pa.scalar(SEPARATOR, pa.large_string()))
+    return pd.array(pa.chunked_array([joined]), dtype="str")
 
 
 def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, cohort):
-    """(texts rows x 2k, chosen group rows x 2k (-1: empty), groups, k): the k = min(n,
-    groups) reasons for, then the k against, of every row of X."""
+    """((rows, slots, texts) of the chosen reasons, chosen group rows x 2k (-1: empty),
+    groups, k): the k = min(n, groups) reasons for (slots 0..k-1), then the k against
+    (slots k..2k-1), of every row of X; texts are StringDType, one per (row, slot) entry."""
     rulebook = assessment.rulebook if assessment is not None else None
     values = contributions.drop(columns=["bias"], errors="ignore")
     if not values.index.equals(X.index):
@@ -282,7 +290,7 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, coh
     k = up.shape[1]
     chosen = np.where(np.concatenate([up_real, down_real], axis=1),
                       np.concatenate([up, down], axis=1), -1)
-    texts = np.full(chosen.shape, "", dtype=STRING)
+    entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     if assessment is not None:
         statuses, criteria = _statuses(assessment)
     else:
@@ -291,9 +299,11 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, coh
     named = np.zeros((len(X), len(criteria)), dtype=bool)
     rows_all, slot_all = np.nonzero(chosen >= 0)
     group_all = chosen[rows_all, slot_all]
+    # The (row, slot) entries of each chosen group, by one sort (not a mask per group).
+    by_group = np.argsort(group_all, kind="stable")
+    present, starts = np.unique(group_all[by_group], return_index=True)
     verdict_at = None
-    for g in np.unique(group_all):
-        at = group_all == g
+    for g, at in zip(present, np.split(by_group, starts[1:])):
         rows, slot = rows_all[at], slot_all[at]
         group = groups[g]
         if group.kind == "verdict":
@@ -315,13 +325,18 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, coh
                 if differs.any():
                     out[differs] = criterion_texts(group.criterion, X, rows[differs],
                                                    status[differs])
-        texts[rows, slot] = out
+        entries.append((rows, slot, out))
         if j is not None:
             named[rows[claims], j] = True
     if verdict_at is not None:
         rows, slot = verdict_at
-        texts[rows, slot] = _verdict_texts(assessment, rows, named[rows], statuses, criteria)
-    return texts, chosen, groups, k
+        entries.append((rows, slot, _verdict_texts(assessment, rows, named[rows], statuses,
+                                                   criteria)))
+    if not entries:
+        entries.append((np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp),
+                        np.zeros(0, dtype=STRING)))
+    rows, slot, texts = (np.concatenate(part) for part in zip(*entries))
+    return (rows, slot, texts), chosen, groups, k
 
 
 def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
@@ -337,10 +352,11 @@ def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
     ``reasons_against``: "; "-joined reasons, strongest first, empty when nothing pushes
     that way.
     """
-    texts, _, _, k = _slots(X, contributions, n, assessment, cohort)
+    (rows, slot, texts), _, _, k = _slots(X, contributions, n, assessment, cohort)
+    up = slot < k
     return pd.DataFrame({
-        "reasons_for": str_array(_join(texts[:, :k]).astype(object)),
-        "reasons_against": str_array(_join(texts[:, k:]).astype(object)),
+        "reasons_for": _join(rows[up], slot[up], texts[up], len(X)),
+        "reasons_against": _join(rows[~up], slot[~up], texts[~up], len(X)),
     }, index=X.index)
 
 
@@ -349,7 +365,9 @@ def reason_table(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
     """The reasons of `reason_codes` one per row: ``row`` (position in X), ``side`` ("for" /
     "against"), ``order`` (0 = strongest), ``group`` (key), ``kind``, ``criterion`` (id of
     the assessed rulebook's criterion the group belongs to, "" if none) and ``text``."""
-    texts, chosen, groups, k = _slots(X, contributions, n, assessment, cohort)
+    entries, chosen, groups, k = _slots(X, contributions, n, assessment, cohort)
+    texts = np.full(chosen.shape, "", dtype=STRING)
+    texts[entries[0], entries[1]] = entries[2]
     rows, slot = np.nonzero(chosen >= 0)
     picked = [groups[g] for g in chosen[rows, slot]]
     return pd.DataFrame({

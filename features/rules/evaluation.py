@@ -7,6 +7,7 @@ features/rules/engine.py for the strict vs on-data readings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -223,11 +224,12 @@ def _failure_codes(result: RuleResult, rb: Rulebook, n: int) -> tuple[np.ndarray
     return strict, only_on_data
 
 
-def _gaps(features: pd.DataFrame, rb: Rulebook, result: RuleResult, strict: np.ndarray,
-          only_on_data: np.ndarray) -> list[dict[str, str]]:
-    """Per firm, criterion id -> gap text of each criterion failed (strictly or on data)."""
+def gap_columns(features: pd.DataFrame, rb: Rulebook, result: RuleResult, strict: np.ndarray,
+                only_on_data: np.ndarray) -> dict[str, np.ndarray]:
+    """criterion id -> object (n,) array: the gap text of each firm failing the criterion
+    (strictly or on data), None elsewhere; only criteria some firm fails, in rulebook order."""
     ev = result.evaluator if result.evaluator is not None else _evaluator(features, rb)
-    gaps: list[dict[str, str]] = [{} for _ in range(len(features))]
+    columns: dict[str, np.ndarray] = {}
     for j, c in enumerate(rb.criteria):
         for mask, on_data in ((strict[:, j] == FAIL, False), (only_on_data[:, j], True)):
             rows = np.flatnonzero(mask)
@@ -237,9 +239,25 @@ def _gaps(features: pd.DataFrame, rb: Rulebook, result: RuleResult, strict: np.n
             if on_data:
                 unless = ", ".join(q.label for q in c.qualitative_parts)
                 texts = texts + f" (unless: {unless})"
-            for r, t in zip(rows.tolist(), texts.tolist()):
-                gaps[r][c.id] = t
+            column = columns.setdefault(c.id, np.full(len(features), None, dtype=object))
+            column[rows] = texts
+    return columns
+
+
+def gaps_per_row(columns: dict[str, np.ndarray], n: int) -> list[dict[str, str]]:
+    """`gap_columns` as one dict per firm (criterion id -> text, in rulebook order)."""
+    gaps: list[dict[str, str]] = [{} for _ in range(n)]
+    for cid, column in columns.items():
+        rows = np.flatnonzero(np.not_equal(column, None))
+        for r, t in zip(rows.tolist(), column[rows].tolist()):
+            gaps[r][cid] = t
     return gaps
+
+
+def _gaps(features: pd.DataFrame, rb: Rulebook, result: RuleResult, strict: np.ndarray,
+          only_on_data: np.ndarray) -> list[dict[str, str]]:
+    """Per firm, criterion id -> gap text of each criterion failed (strictly or on data)."""
+    return gaps_per_row(gap_columns(features, rb, result, strict, only_on_data), len(features))
 
 
 @dataclass
@@ -248,16 +266,33 @@ class Assessment:
     read as eligibility, failed criteria and gaps (and what reasons quote).
 
     eligible: on-data eligibility (pass / fail / unknown; undocumented alternatives assumed
-    absent, wholly qualitative criteria left aside), indexed like the features; failed:
-    per firm the ids of the criteria failed on the data; gaps: per firm criterion id -> gap
-    text in the firm's units; result: the full RuleResult.
+    absent, wholly qualitative criteria left aside), indexed like the features; result: the
+    full RuleResult. Failures are kept by column (a national run reads them as columns):
+    failed_mask, bool (n, 2 x criteria): criteria failed strictly, then those failed on the
+    data alone; gap_columns: criterion id -> object (n,) gap texts (None: not failed). Per
+    firm, built on first use: failed (ids of the criteria failed on the data, strict ones
+    first) and gaps (criterion id -> gap text in the firm's units).
     """
 
     rulebook: Rulebook
     result: RuleResult
     eligible: pd.Series
-    failed: list[list[str]]
-    gaps: list[dict[str, str]]
+    failed_mask: np.ndarray
+    gap_columns: dict[str, np.ndarray]
+
+    @property
+    def failed_ids(self) -> np.ndarray:
+        """The criterion id of each column of `failed_mask`."""
+        ids = np.array([c.id for c in self.rulebook.criteria], dtype=object)
+        return np.concatenate([ids, ids])
+
+    @cached_property
+    def failed(self) -> list[list[str]]:
+        return _ids_per_row(self.failed_mask, self.failed_ids)
+
+    @cached_property
+    def gaps(self) -> list[dict[str, str]]:
+        return gaps_per_row(self.gap_columns, len(self.eligible))
 
 
 def assess(features: pd.DataFrame, rulebook: Rulebook | str) -> Assessment:
@@ -266,10 +301,9 @@ def assess(features: pd.DataFrame, rulebook: Rulebook | str) -> Assessment:
     rb = load_rulebook(rulebook) if not isinstance(rulebook, Rulebook) else rulebook
     result = evaluate(features, rb)
     strict, only_on_data = _failure_codes(result, rb, len(features))
-    # explain_failures' failed + failed_on_data, in one list per firm.
-    ids = np.array([c.id for c in rb.criteria], dtype=object)
-    failed = _ids_per_row(np.hstack([strict == FAIL, only_on_data]), np.concatenate([ids, ids]))
-    gaps = _gaps(features, rb, result, strict, only_on_data)
+    # explain_failures' failed + failed_on_data, as one mask.
+    failed = np.hstack([strict == FAIL, only_on_data])
+    gaps = gap_columns(features, rb, result, strict, only_on_data)
     return Assessment(rb, result, result.eligible_on_data, failed, gaps)
 
 
