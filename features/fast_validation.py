@@ -23,6 +23,8 @@ import pyarrow.compute as pc
 from pandera.backends.pandas.array import ArraySchemaBackend
 from pandera.engines.pandas_engine import Engine
 
+from features.schemas import FEW_CELLS, cell_key
+
 _DEFAULTS = ArraySchemaBackend()
 
 
@@ -76,6 +78,58 @@ def _plain(check: pa.Check) -> bool:
     return not check.element_wise and check.groupby is None and not check.raise_warning
 
 
+# A short table (an API request) is checked value by value: each column check's verdict
+# on each distinct (type, value) of a dtype is remembered per process, and the values no
+# check has seen yet go to the check function in one call for all the columns it checks
+# (pandas costs tens of microseconds per call whatever the length of a column). This takes
+# every column check to be per value (a cell's verdict depends on that cell alone), as the
+# contract's are (isin, ranges, patterns, limits; tests/features/test_fast_validation.py
+# checks each on split columns); a check answering one bool for a column runs on it whole.
+_CHECK_MEMOS: dict[tuple, tuple[pa.DataFrameSchema, dict]] = {}
+_MEMO_SIZE = 100_000
+_MISSING = ("missing",)
+
+
+def _check_input(check: pa.Check, values: pd.Series) -> pd.Series:
+    """What pandera gives a column check: the column, without missing values if the check
+    ignores them."""
+    return values.dropna() if check.ignore_na and values.hasnans else values
+
+
+def _column_checks_pass(schema: pa.DataFrameSchema, pending: list[tuple[pa.Check, pd.Series]]
+                        ) -> bool:
+    """Whether every (column check, column) of `pending` passes, as pandera runs them."""
+    if any(len(values) > FEW_CELLS for _, values in pending):
+        return all(_all_true(partial(c._check_fn, **c._check_kwargs)(_check_input(c, v)))
+                   for c, v in pending)
+    # A check of a DataFrameModel checks each of its columns with the same function: one
+    # memo (and one call for the unseen values) per check name and dtype.
+    wanted, unseen = [], {}
+    for check, values in pending:
+        key = (id(schema), check.name, check.error, str(values.dtype))
+        owner, memo = _CHECK_MEMOS.setdefault(key, (schema, {}))
+        if owner is not schema:  # a new schema object under an old one's id
+            owner, memo = _CHECK_MEMOS[key] = (schema, {})
+        cells = _check_input(check, values).tolist()
+        keys = [cell_key(v) or _MISSING for v in cells]
+        wanted.append((memo, keys))
+        todo = unseen.setdefault(key, (check, values, memo, {}))[3]
+        todo.update((k, v) for k, v in zip(keys, cells) if k not in memo)
+    for check, values, memo, todo in unseen.values():
+        if not todo:
+            continue
+        sample = pd.Series(pd.array(list(todo.values()), dtype=values.dtype))
+        output = partial(check._check_fn, **check._check_kwargs)(sample)
+        if not isinstance(output, pd.Series) or len(output) != len(sample):
+            # a verdict on a column as a whole: run it on each column as pandera does
+            return all(_all_true(partial(c._check_fn, **c._check_kwargs)(_check_input(c, v)))
+                       for c, v in pending)
+        if len(memo) + len(todo) > _MEMO_SIZE:
+            memo.clear()
+        memo.update(zip(todo, output.to_numpy(dtype=bool, na_value=False)))
+    return all(memo.get(k, False) for memo, keys in wanted for k in keys)
+
+
 def passes_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
     """True if `frame` passes `schema` (pandera's `validate(frame, inplace=True)` would
     return it unchanged but for the defaults, which this fills in place the same way);
@@ -86,6 +140,7 @@ def passes_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
     """
     if schema.coerce or schema.strict or schema.index is not None or schema.dtype is not None:
         return False
+    pending: list[tuple[pa.Check, pd.Series]] = []  # column checks, run after the rest
     for name, column in schema.columns.items():
         if column.regex or column.coerce or column.parsers:
             return False
@@ -103,13 +158,12 @@ def passes_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
         if column.dtype is not None and not _all_true(
                 column.dtype.check(Engine.dtype(values.dtype), values)):
             return False
-        present = values.dropna() if values.hasnans else values
         for check in column.checks:
             if not _plain(check):
                 return False
-            if not _all_true(partial(check._check_fn, **check._check_kwargs)(
-                    present if check.ignore_na else values)):
-                return False
+            pending.append((check, values))
+    if not _column_checks_pass(schema, pending):
+        return False
     if schema.unique and frame.duplicated(subset=list(schema.unique)).any():
         return False
     for check in schema.checks:
