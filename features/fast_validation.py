@@ -104,14 +104,21 @@ def _column_checks_pass(schema: pa.DataFrameSchema, pending: list[tuple[pa.Check
                    for c, v in pending)
     # A check of a DataFrameModel checks each of its columns with the same function: one
     # memo (and one call for the unseen values) per check name and dtype.
-    wanted, unseen = [], {}
+    wanted, unseen, columns = [], {}, {}
     for check, values in pending:
         key = (id(schema), check.name, check.error, str(values.dtype))
         owner, memo = _CHECK_MEMOS.setdefault(key, (schema, {}))
         if owner is not schema:  # a new schema object under an old one's id
             owner, memo = _CHECK_MEMOS[key] = (schema, {})
-        cells = _check_input(check, values).tolist()
-        keys = [cell_key(v) or _MISSING for v in cells]
+        if id(values) not in columns:  # each column's cells listed once for all its checks
+            every = values.tolist()
+            columns[id(values)] = (every, [cell_key(v) for v in every])
+        every, every_key = columns[id(values)]
+        if check.ignore_na:  # pandera drops the missing values first
+            cells = [v for v, k in zip(every, every_key) if k is not None]
+            keys = [k for k in every_key if k is not None]
+        else:
+            cells, keys = every, [k or _MISSING for k in every_key]
         wanted.append((memo, keys))
         todo = unseen.setdefault(key, (check, values, memo, {}))[3]
         todo.update((k, v) for k, v in zip(keys, cells) if k not in memo)
@@ -128,6 +135,22 @@ def _column_checks_pass(schema: pa.DataFrameSchema, pending: list[tuple[pa.Check
             memo.clear()
         memo.update(zip(todo, output.to_numpy(dtype=bool, na_value=False)))
     return all(memo.get(k, False) for memo, keys in wanted for k in keys)
+
+
+_DTYPE_VERDICTS: dict[tuple, tuple[object, bool]] = {}
+
+
+def _dtype_passes(dtype, values: pd.Series) -> bool:
+    """pandera's dtype check of a column; a verdict on the dtypes alone (a bool, not one
+    per value) is remembered per (schema dtype, column dtype)."""
+    key = (id(dtype), str(values.dtype))
+    known = _DTYPE_VERDICTS.get(key)
+    if known is not None and known[0] is dtype:
+        return known[1]
+    verdict = dtype.check(Engine.dtype(values.dtype), values)
+    if isinstance(verdict, (bool, np.bool_)):
+        _DTYPE_VERDICTS[key] = (dtype, bool(verdict))
+    return _all_true(verdict)
 
 
 def passes_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
@@ -155,8 +178,7 @@ def passes_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
             return False
         if column.unique and _has_duplicates(values):
             return False
-        if column.dtype is not None and not _all_true(
-                column.dtype.check(Engine.dtype(values.dtype), values)):
+        if column.dtype is not None and not _dtype_passes(column.dtype, values):
             return False
         for check in column.checks:
             if not _plain(check):
