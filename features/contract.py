@@ -29,20 +29,17 @@ import pandas as pd
 import pandera.pandas as pa
 
 from features import plausibility
-from features.fast_validation import passes_schema
+from features.fast_validation import FEW_CELLS, parse_cells, passes_schema, remember_cells
 from features.files import TableFileError, find_table, read_table
 from features.rejects import REJECT_COLUMNS, empty_rejects, reject_rows, write_rejects
 from features.schemas import (
     ALL_PARSE_RULES,
     EVENTS,
-    FEW_CELLS,
     PARSE_RULES,
     PARSERS,
     SCHEMAS,
     SHOWN_FAILURES,
     column_kind,
-    parse_cells,
-    remember_cells,
     text,
 )
 
