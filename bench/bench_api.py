@@ -204,13 +204,47 @@ def pandas_calls(stats) -> int:
                for where, caller in callers.items() if ours(where))
 
 
+# The stages of a one-firm request, as (module, function) wrapped with a CPU clock:
+# validation, features, scoring (SHAP, rules, reasons) and output; the rest is the total
+# less these (pydantic, rejects, the answer's JSON).
+STAGES = {"validation": ("serving.api", "_dataset"),
+          "features": ("features.pipeline", "build_features"),
+          "scoring": ("serving.score", "score_frame"),
+          "output": ("serving.score", "output_frame")}
+
+
+def _stage_clocks() -> dict[str, list[float]]:
+    """Wrap each function of STAGES to add its CPU seconds per call to a list (by stage)."""
+    import functools
+    import importlib
+
+    spent: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for stage, (module_name, name) in STAGES.items():
+        module = importlib.import_module(module_name)
+        original = getattr(module, name)
+
+        @functools.wraps(original)
+        def timed(*args, _original=original, _stage=stage, **kwargs):
+            start = time.process_time()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent[_stage].append(time.process_time() - start)
+
+        setattr(module, name, timed)
+    return spent
+
+
 def in_process(data: Path, year: int, requests: int, profile: bool = False) -> dict:
-    """CPU seconds per one-firm request through the endpoint function (see the docstring)."""
+    """CPU seconds per one-firm request through the endpoint function (see the docstring),
+    in total and per stage (STAGES; medians over the requests)."""
     import cProfile
     import pstats
 
     from serving.api import create_app
     from serving.score import load_models
+
+    spent = _stage_clocks()
 
     async def start(app):  # the server's start-up: models loaded and prepared
         async with app.router.lifespan_context(app):
@@ -222,6 +256,8 @@ def in_process(data: Path, year: int, requests: int, profile: bool = False) -> d
     bodies = one_firm_bodies(data, year, requests + 1)
     call(bodies[0])
     cpu, wall = [], []
+    for times in spent.values():
+        times.clear()
     profiler = cProfile.Profile() if profile else None
     for body in bodies[1:]:
         c0, w0 = time.process_time(), time.perf_counter()
@@ -235,6 +271,11 @@ def in_process(data: Path, year: int, requests: int, profile: bool = False) -> d
     result = {"requests": len(cpu), "cpu_p50_ms": 1000 * statistics.median(cpu),
               "wall_p50_ms": 1000 * statistics.median(wall),
               "wall_p99_ms": 1000 * sorted(wall)[int(0.99 * (len(wall) - 1))]}
+    if all(len(times) == len(cpu) for times in spent.values()):
+        per_request = {stage: np.asarray(times) for stage, times in spent.items()}
+        rest = np.asarray(cpu) - sum(per_request.values())
+        for stage, times in {**per_request, "rest": rest}.items():
+            result[f"{stage}_cpu_p50_ms"] = 1000 * float(np.median(times))
     if profiler:
         stats = pstats.Stats(profiler)
         result["pandas_calls_per_request"] = pandas_calls(stats) / len(cpu)
@@ -269,6 +310,10 @@ def main() -> None:
         print(f"{r['requests']} one-firm requests in process: CPU per request p50 "
               f"{r['cpu_p50_ms']:.1f} ms, wall p50 {r['wall_p50_ms']:.1f} ms, p99 "
               f"{r['wall_p99_ms']:.1f} ms")
+        stages = [s for s in (*STAGES, "rest") if f"{s}_cpu_p50_ms" in r]
+        if stages:
+            print("CPU per stage (medians): " + ", ".join(
+                f"{s} {r[f'{s}_cpu_p50_ms']:.1f} ms" for s in stages))
         print(json.dumps({"bench": "api_in_process", "year": args.year, **r}))
         return
     r = run(args.data, args.year, args.requests, args.burst)

@@ -29,7 +29,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from features import plausibility
-from features.fast_validation import passes_schema
+from features.fast_validation import FEW_CELLS, parse_cells, passes_schema, remember_cells
 from features.files import TableFileError, find_table, read_table
 from features.rejects import REJECT_COLUMNS, empty_rejects, reject_rows, write_rejects
 from features.schemas import (
@@ -219,12 +219,22 @@ def _normalise(table: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     # one (an API request) is not worth the cost of deleting and inserting single columns.
     small = n_rows <= SMALL_TABLE
     typed, extra, failures = {}, {}, []
+    if n_rows <= FEW_CELLS:  # the new values of all columns of a kind: one parser call
+        kinds: dict[str, list] = {}
+        for name in raw.columns:
+            if name in columns:
+                kinds.setdefault(column_kind(columns[name]), []).append(raw[name])
+        for kind, same_kind in kinds.items():
+            remember_cells(kind, same_kind)
     for name in list(raw.columns):
         values = raw[name] if small else raw.pop(name)
         if name not in columns:
             extra[name] = text(values) if values.dtype == "str" else values
             continue
         kind = column_kind(columns[name])
+        if n_rows <= FEW_CELLS and (cells := parse_cells(kind, values)) is not None:
+            typed[name] = pd.Series(cells, index=raw.index, copy=False)
+            continue  # every cell parsed (by the same parser, remembered per value)
         typed[name], bad = PARSERS[kind](values)
         for rule, mask in (bad.items() if isinstance(bad, dict) else [(PARSE_RULES.get(kind), bad)]):
             if mask.any():

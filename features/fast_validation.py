@@ -9,10 +9,17 @@ only answers yes or no. A table that passes comes out exactly as pandera would r
 (the defaults filled by pandera's own function); on any doubt the answer is no and the
 caller runs pandera, whose failure cases name every problem. So every rule stays declared
 once, in the schemas, and pandera stays the judge of every failing table.
+
+A table of a few rows (an API request: FEW_CELLS) is parsed and checked value by value:
+`parse_cells` and `_column_checks_pass` run the same parsers and check functions, on the
+values this process has not seen yet only, and remember each value's result. A request
+then pays pandas' fixed cost per call a few times per table, not once per column and rule.
+tests/features/test_few_rows_validation.py holds both paths to the same tables and messages.
 """
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import numpy as np
@@ -22,6 +29,8 @@ import pyarrow
 import pyarrow.compute as pc
 from pandera.backends.pandas.array import ArraySchemaBackend
 from pandera.engines.pandas_engine import Engine
+
+from features.schemas import PARSERS
 
 _DEFAULTS = ArraySchemaBackend()
 
@@ -71,9 +80,176 @@ def _string_hashes(arrow: pyarrow.ChunkedArray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, dtype=np.uint64)
 
 
+# A few rows (an API request) are parsed value by value from a memo of each value's parse
+# by the same parser (`PARSERS`): pandas costs tens of microseconds per call whatever the
+# size of a column, and a request's values mostly come back (years, provinces, enum names,
+# booleans, dates). A value is keyed with its type (1, 1.0 and True parse differently).
+FEW_CELLS = 256  # rows: up to this many a table is parsed and checked value by value
+_MEMO_SIZE = 100_000  # values remembered per parser or check; emptied when full
+_CELL_MEMOS: dict[str, dict] = {kind: {} for kind in PARSERS}
+_EMPTY_DTYPES: dict[tuple[str, str], object] = {}  # (kind, raw dtype) -> all-missing parse
+
+
+def _is_missing(value) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, float) and math.isnan(value))
+
+
+def cell_key(value) -> tuple | None:
+    """A cell's key in a memo of per-value results: None if missing, else its type and
+    value (1, 1.0 and True are equal keys of a dict but parse differently; so are 0.0 and
+    -0.0)."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, float) and value == 0.0:
+        return float, value, str(value)
+    return type(value), value
+
+
+# Kinds whose parse of a float column depends on the whole column (text of 1001.0 is
+# "1001" only if every value of the column is whole): such columns are not parsed per value.
+_NUMERIC_KINDS = ("float", "int", "Int64", "year")
+
+
+def remember_cells(kind: str, columns: list[pd.Series]) -> None:
+    """Parse the cells of `columns` that `PARSERS[kind]` has not parsed in this process,
+    those of one column dtype together, as a column of that dtype (one parser call per
+    dtype for all the short columns of a kind), and remember each one's parse and dtype."""
+    memo = _CELL_MEMOS[kind]
+    new: dict[tuple, tuple] = {}
+    for column in columns:
+        dtype = column.dtype
+        if pd.api.types.is_float_dtype(dtype) and kind not in _NUMERIC_KINDS:
+            continue
+        for value in column.tolist():
+            if (key := cell_key(value)) is not None and (key := (str(dtype), *key)) not in memo:
+                new[key] = (dtype, value)
+    if not new:
+        return
+    if len(memo) + len(new) > _MEMO_SIZE:
+        memo.clear()
+    by_dtype: dict[str, list] = {}
+    for key, dtype_value in new.items():
+        by_dtype.setdefault(key[0], []).append((key, *dtype_value))
+    for group in by_dtype.values():
+        typed, bad = PARSERS[kind](pd.Series([v for *_, v in group], dtype=group[0][1]))
+        masks = bad.values() if isinstance(bad, dict) else [bad]
+        broken = np.logical_or.reduce([np.asarray(m, dtype=bool) for m in masks])
+        for (key, *_), out, failed in zip(group, typed.array, broken):
+            memo[key] = (out, bool(failed), typed.dtype)
+
+
+def parse_cells(kind: str, column: pd.Series) -> pd.api.extensions.ExtensionArray | np.ndarray | None:
+    """`PARSERS[kind](column)`'s typed column for a short column, value by value from the
+    parses `remember_cells` keeps (each distinct (column dtype, type, value) parsed once per
+    process by the parser itself); a missing cell stays missing. Returns None when a cell
+    does not parse, the cells' parses differ in dtype, or the parse of a value depends on
+    the rest of the column: the caller then runs the parser on the column (its bad-cell
+    masks name the rule)."""
+    if pd.api.types.is_float_dtype(column.dtype) and kind not in _NUMERIC_KINDS:
+        return None
+    remember_cells(kind, [column])
+    memo = _CELL_MEMOS[kind]
+    dtype_name = str(column.dtype)
+    keys = [None if (k := cell_key(v)) is None else (dtype_name, *k) for v in column.tolist()]
+    parsed = [None if k is None else memo.get(k, False) for k in keys]
+    if any(p is False or (p is not None and p[1]) for p in parsed):
+        return None  # a bad cell (or a value evicted meanwhile): the parser decides
+    dtypes = {p[2] for p in parsed if p is not None}
+    if not dtypes:  # every cell missing: the parser's dtype for such a column
+        empty = (kind, str(column.dtype))
+        if empty not in _EMPTY_DTYPES:
+            _EMPTY_DTYPES[empty] = PARSERS[kind](column)[0].dtype
+        dtypes = {_EMPTY_DTYPES[empty]}
+    if len(dtypes) > 1:
+        return None
+    [dtype] = dtypes
+    outputs = [None if p is None else p[0] for p in parsed]
+    try:
+        if isinstance(dtype, np.dtype):
+            return np.array(outputs, dtype=dtype)
+        return pd.array(outputs, dtype=dtype)
+    except (TypeError, ValueError):  # cells numpy cannot put in the parser's dtype
+        return None
+
+
 def _plain(check: pa.Check) -> bool:
     """A check this module runs as pandera would: vectorised and ungrouped."""
     return not check.element_wise and check.groupby is None and not check.raise_warning
+
+
+# A short table (an API request) is checked value by value: each column check's verdict
+# on each distinct (type, value) of a dtype is remembered per process, and the values no
+# check has seen yet go to the check function in one call for all the columns it checks
+# (pandas costs tens of microseconds per call whatever the length of a column). This takes
+# every column check to be per value (a cell's verdict depends on that cell alone), as the
+# contract's are (isin, ranges, patterns, limits; tests/features/test_fast_validation.py
+# checks each on split columns); a check answering one bool for a column runs on it whole.
+_CHECK_MEMOS: dict[tuple, tuple[pa.DataFrameSchema, dict]] = {}
+_MISSING = ("missing",)
+
+
+def _check_input(check: pa.Check, values: pd.Series) -> pd.Series:
+    """What pandera gives a column check: the column, without missing values if the check
+    ignores them."""
+    return values.dropna() if check.ignore_na and values.hasnans else values
+
+
+def _column_checks_pass(schema: pa.DataFrameSchema, pending: list[tuple[pa.Check, pd.Series]]
+                        ) -> bool:
+    """Whether every (column check, column) of `pending` passes, as pandera runs them."""
+    if any(len(values) > FEW_CELLS for _, values in pending):
+        return all(_all_true(partial(c._check_fn, **c._check_kwargs)(_check_input(c, v)))
+                   for c, v in pending)
+    # A check of a DataFrameModel checks each of its columns with the same function: one
+    # memo (and one call for the unseen values) per check name and dtype.
+    wanted, unseen, columns = [], {}, {}
+    for check, values in pending:
+        key = (id(schema), check.name, check.error, str(values.dtype))
+        owner, memo = _CHECK_MEMOS.setdefault(key, (schema, {}))
+        if owner is not schema:  # a new schema object under an old one's id
+            owner, memo = _CHECK_MEMOS[key] = (schema, {})
+        if id(values) not in columns:  # each column's cells listed once for all its checks
+            every = values.tolist()
+            columns[id(values)] = (every, [cell_key(v) for v in every])
+        every, every_key = columns[id(values)]
+        if check.ignore_na:  # pandera drops the missing values first
+            cells = [v for v, k in zip(every, every_key) if k is not None]
+            keys = [k for k in every_key if k is not None]
+        else:
+            cells, keys = every, [k or _MISSING for k in every_key]
+        wanted.append((memo, keys))
+        todo = unseen.setdefault(key, (check, values, memo, {}))[3]
+        todo.update((k, v) for k, v in zip(keys, cells) if k not in memo)
+    for check, values, memo, todo in unseen.values():
+        if not todo:
+            continue
+        sample = pd.Series(pd.array(list(todo.values()), dtype=values.dtype))
+        output = partial(check._check_fn, **check._check_kwargs)(sample)
+        if not isinstance(output, pd.Series) or len(output) != len(sample):
+            # a verdict on a column as a whole: run it on each column as pandera does
+            return all(_all_true(partial(c._check_fn, **c._check_kwargs)(_check_input(c, v)))
+                       for c, v in pending)
+        if len(memo) + len(todo) > _MEMO_SIZE:
+            memo.clear()
+        memo.update(zip(todo, output.to_numpy(dtype=bool, na_value=False)))
+    return all(memo.get(k, False) for memo, keys in wanted for k in keys)
+
+
+_DTYPE_VERDICTS: dict[tuple, tuple[object, bool]] = {}
+
+
+def _dtype_passes(dtype, values: pd.Series) -> bool:
+    """pandera's dtype check of a column; a verdict on the dtypes alone (a bool, not one
+    per value) is remembered per (schema dtype, column dtype)."""
+    key = (id(dtype), str(values.dtype))
+    known = _DTYPE_VERDICTS.get(key)
+    if known is not None and known[0] is dtype:
+        return known[1]
+    verdict = dtype.check(Engine.dtype(values.dtype), values)
+    if isinstance(verdict, (bool, np.bool_)):
+        _DTYPE_VERDICTS[key] = (dtype, bool(verdict))
+    return _all_true(verdict)
 
 
 def passes_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
@@ -86,6 +262,7 @@ def passes_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
     """
     if schema.coerce or schema.strict or schema.index is not None or schema.dtype is not None:
         return False
+    pending: list[tuple[pa.Check, pd.Series]] = []  # column checks, run after the rest
     for name, column in schema.columns.items():
         if column.regex or column.coerce or column.parsers:
             return False
@@ -100,16 +277,14 @@ def passes_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
             return False
         if column.unique and _has_duplicates(values):
             return False
-        if column.dtype is not None and not _all_true(
-                column.dtype.check(Engine.dtype(values.dtype), values)):
+        if column.dtype is not None and not _dtype_passes(column.dtype, values):
             return False
-        present = values.dropna() if values.hasnans else values
         for check in column.checks:
             if not _plain(check):
                 return False
-            if not _all_true(partial(check._check_fn, **check._check_kwargs)(
-                    present if check.ignore_na else values)):
-                return False
+            pending.append((check, values))
+    if not _column_checks_pass(schema, pending):
+        return False
     if schema.unique and frame.duplicated(subset=list(schema.unique)).any():
         return False
     for check in schema.checks:
