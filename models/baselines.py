@@ -27,6 +27,8 @@ from models.calibration import sampling_offset
 from models.lgbm import categorical_columns
 
 YEAR_COLUMN = "__selection_year__"
+# Rows scored at a time by LogisticBaseline.predict_proba (bounds its memory, not its result).
+PREDICT_CHUNK_ROWS = 100_000
 _LEVEL = {"fail": 0, "unknown": 1, "pass": 2}
 
 
@@ -145,12 +147,19 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """(n_rows, 2); column 1: probability of selection at the newest training year."""
+        """(n_rows, 2); column 1: probability of selection at the newest training year.
+        Scored PREDICT_CHUNK_ROWS rows at a time: every step is row by row, and a whole
+        test year at national scale (800k rows) would otherwise hold several copies of
+        itself (object categoricals, the transformed design matrix) at once."""
         categorical = categorical_columns(X)
-        year = None if self.newest_year_ is None else np.full(len(X), self.newest_year_)
-        X = _with_year(X, year)
-        with threadpool_limits(1):
-            return self.pipeline_.predict_proba(_objects_for_categories(X, categorical))
+        parts = []
+        for start in range(0, max(len(X), 1), PREDICT_CHUNK_ROWS):
+            chunk = X.iloc[start:start + PREDICT_CHUNK_ROWS]
+            year = None if self.newest_year_ is None else np.full(len(chunk), self.newest_year_)
+            chunk = _objects_for_categories(_with_year(chunk, year), categorical)
+            with threadpool_limits(1):
+                parts.append(self.pipeline_.predict_proba(chunk))
+        return np.concatenate(parts)
 
 
 def _with_year(X: pd.DataFrame, years) -> pd.DataFrame:

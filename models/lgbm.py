@@ -276,9 +276,13 @@ class TierModel(ClassifierMixin, BaseEstimator):
     def predict_uncalibrated(self, X: pd.DataFrame) -> np.ndarray:
         """(n_rows,) the booster's own probability of selection at the newest training
         year's selection rate (margin plus that year's offset, no calibration)."""
+        return self.uncalibrated_from_margin(self.decision_function(X))
+
+    def uncalibrated_from_margin(self, margin) -> np.ndarray:
+        """(n_rows,) `predict_uncalibrated` for raw margins already computed (log-odds)."""
         newest = self.year_offsets_[max(self.year_offsets_)] if self.year_offsets_ else 0.0
         newest += getattr(self, "sampling_offset_", 0.0)
-        return 1.0 / (1.0 + np.exp(-(self.decision_function(X) + newest)))
+        return 1.0 / (1.0 + np.exp(-(np.asarray(margin, dtype=float) + newest)))
 
     def contributions(self, X: pd.DataFrame, *, num_threads: int | None = None) -> pd.DataFrame:
         """SHAP values on the margin (log-odds): (n_rows, n_features_in_ + 1) frame, columns

@@ -254,9 +254,9 @@ def train(
     sample_rate: Annotated[
         float | None, typer.Option(help="Fraction of each year's non-selected candidates the "
                                         "selection models train on (every selection is kept; "
-                                        "test years are scored whole). Default: only years "
-                                        "with more of them than training.sampling."
-                                        "MAX_OTHERS_PER_YEAR; 1: never.")
+                                        "test years are scored whole). Default: a year "
+                                        "with more than 20,000 of them is sampled down to "
+                                        "about 20,000; 1: never sample.")
     ] = None,
 ) -> None:
     """Train a LightGBM model per tier, evaluated walk-forward, and register it in MLflow;

@@ -36,6 +36,7 @@ ModelFactory = Callable[[int], TierModel]
 ``model_factory(seed=seed)`` (so ``functools.partial(TierModel, ...)`` is a factory).
 
 The estimator must offer TierModel's interface (``fit(X, y, *, years)``, ``predict_proba``,
+``decision_function``, ``probability_from_margin``, ``uncalibrated_from_margin``,
 ``predict_uncalibrated``; the final model of `training.train` also ``contributions``,
 ``feature_importance``, ``feature_names_in_``, ...). Tests pass small fast models, e.g.
 ``functools.partial(TierModel, num_boost_round=60, early_stopping_rounds=10)``.
@@ -59,7 +60,9 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
                  seed: int = 0, model_factory: ModelFactory = production_model,
                  progress: Callable[[str], None] | None = None,
                  names: tuple[str, ...] = MODEL_NAMES, train_rows=None,
-                 other_rate=None) -> Evaluation:
+                 other_rate=None,
+                 test_year: Callable[[int], tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]
+                 | None = None) -> Evaluation:
     """Fit every model per fold on the training years, score the test year.
 
     model_factory(seed=seed) builds the LightGBM model of each fold (see `ModelFactory`);
@@ -69,34 +72,54 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
     may train on (the sample; default every row), and other_rate, (n_rows,) the fraction of
     each row's year's non-selected rows in the sample, passed to every fit so probabilities
     are on the population scale. A test year is scored on all its rows, sampled or not.
+    test_year: year -> (X, y, keys) of every candidate of that year, built when its fold is
+    scored and dropped after it, for a sample (X, y, keys) that holds only the sampled rows
+    of the test years (default: the test rows are X's rows of the year).
     """
     years = keys["year"].to_numpy()
     y = np.asarray(y, dtype=float)
     rows, predictions = [], []
     for fold in folds:
-        train, test = fold.train_mask(years), fold.test_mask(years)
+        train = fold.train_mask(years)
         if train_rows is not None:
             train &= np.asarray(train_rows, dtype=bool)
         sampling = {} if other_rate is None else {"other_rate": np.asarray(other_rate)[train]}
-        assert not np.any(train & test), "a fold's training and test rows overlap"
-        fold_pred = keys.loc[test, ["firm_id", "year"]].reset_index(drop=True)
-        fold_pred["label"] = y[test].astype(int)
-        for name, model in make_models(tier, seed, model_factory, names).items():
+        if test_year is None:
+            test = fold.test_mask(years)
+            assert not np.any(train & test), "a fold's training and test rows overlap"
+            X_test, y_test, keys_test = X[test], y[test], keys.loc[test]
+        else:
+            if progress:
+                progress(f"{tier}: building the whole test year {fold.test_year}")
+            X_test, y_test, keys_test = test_year(fold.test_year)
+            y_test = np.asarray(y_test, dtype=float)
+            assert (keys_test["year"] == fold.test_year).all(), "test rows of another year"
+        fold_pred = keys_test[["firm_id", "year"]].reset_index(drop=True)
+        fold_pred["label"] = y_test.astype(int)
+        models = make_models(tier, seed, model_factory, names)
+        for name in names:
+            model = models.pop(name)
             if progress:
                 progress(f"{tier}: {name} on test year {fold.test_year}")
             model.fit(X[train], y[train], years=years[train], **sampling)
-            p = model.predict_proba(X[test])[:, 1]
+            if name == "lightgbm":  # one pass of the trees for both probabilities
+                margin = model.decision_function(X_test)
+                p = model.probability_from_margin(margin)
+            else:
+                p = model.predict_proba(X_test)[:, 1]
             fold_pred[f"p_{name}"] = p
             rows.append({"model": name, "test_year": str(fold.test_year),
                          "train_years": f"{min(fold.train_years)}-{max(fold.train_years)}",
-                         "n_train": int(train.sum()), "n_test": int(test.sum()),
-                         "n_selected": int(y[test].sum()),
-                         **binary_metrics(y[test], p)})
+                         "n_train": int(train.sum()), "n_test": len(y_test),
+                         "n_selected": int(y_test.sum()),
+                         **binary_metrics(y_test, p)})
             if name == "lightgbm":
-                fold_pred["p_lightgbm_raw"] = model.predict_uncalibrated(X[test])
-                rows[-1]["ece_uncalibrated"] = binary_metrics(y[test], fold_pred["p_lightgbm_raw"])["ece"]
+                fold_pred["p_lightgbm_raw"] = model.uncalibrated_from_margin(margin)
+                rows[-1]["ece_uncalibrated"] = binary_metrics(y_test, fold_pred["p_lightgbm_raw"])["ece"]
                 rows[-1]["rounds"] = getattr(model, "best_iteration_", np.nan)
+            del model  # its boosters and copies go before the next model is fitted
         predictions.append(fold_pred)
+        del X_test, y_test, keys_test
     metrics = pd.DataFrame(rows)
     means = metrics.drop(columns=["test_year", "train_years"]).groupby("model", sort=False).mean()
     means = means.reset_index().assign(test_year="mean", train_years="")

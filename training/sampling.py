@@ -12,7 +12,8 @@ unsampled rows are never computed.
 Sampling the non-selected rows at rate f multiplies a year's odds of selection by 1/f;
 `models.lgbm.TierModel` and the baselines take each row's rate (``other_rate``) and put
 their probabilities back on the population scale (log-odds + log f). Walk-forward test
-years are built whole (``full_years``): metrics are computed on every candidate.
+years are scored on every candidate: `training.train` builds each whole when its fold is
+scored (``full_years`` instead builds chosen years whole inside the stacked panel).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import platform
 import tempfile
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -172,13 +173,18 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
                                 data_fp)
         for tier in tiers:
             sampling = CaseControl(rate=sample_rate, seed=seed)
-            years, panel = _panel(dataset, tier, until_year, say, n_folds=n_folds,
-                                  sampling=sampling)
+            years, panel = _panel(dataset, tier, until_year, say, sampling=sampling)
+            folds = walk_forward_folds(years, n_folds=n_folds)
+            # A sampled panel holds only the sampled rows of every year; each walk-forward
+            # test year is built whole when its fold is scored, and dropped after it.
+            test_year = partial(_whole_year, dataset, tier) if sampling.sampled else None
             with mlflow.start_run(run_name=tier, nested=True) as child:
                 mlflow.set_tags({"tier": tier, "data_fingerprint": data_fp})
-                result.tiers[tier] = _train_tier(panel, years, tier, seed, n_folds,
+                result.tiers[tier] = _train_tier(panel, years, tier, seed,
                                                  data_fp, force_promote, say, child.info.run_id,
-                                                 data_dir, model_factory, sampling=sampling)
+                                                 data_dir, model_factory, folds=folds,
+                                                 sampling=sampling, test_year=test_year)
+            del panel, test_year  # before the next tier's panels are built
         for tier in reviews:
             key = review_key(tier)
             years, panel = _panel(dataset, tier, until_year, say, review=True)
@@ -193,9 +199,10 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
                 continue
             with mlflow.start_run(run_name=f"{tier} re-review", nested=True) as child:
                 mlflow.set_tags({"tier": tier, "kind": "re-review", "data_fingerprint": data_fp})
-                result.tiers[key] = _train_tier(panel, years, tier, seed, n_folds, data_fp,
+                result.tiers[key] = _train_tier(panel, years, tier, seed, data_fp,
                                                 force_promote, say, child.info.run_id, data_dir,
-                                                model_factory, folds=folds)
+                                                model_factory, folds=folds, review=True)
+            del panel
         _log_summary(result)
     return result
 
@@ -223,12 +230,12 @@ def _log_summary(result: TrainingResult) -> None:
 
 
 def _panel(dataset, tier: str, until_year: int | None, say: _Steps, review: bool = False,
-           n_folds: int = 3, sampling: CaseControl | None = None):
+           sampling: CaseControl | None = None):
     """(labelled years, stacked panel) of a tier's selections, or with ``review`` of its
     re-reviews (panel None when no year has one). A selection model needs 2 labelled years
     (TrainingProblem); a re-review model's needs are training.review.too_few_reviews.
-    With ``sampling``, the selection panel holds its sampled rows, and every row of the
-    walk-forward test years (``n_folds`` of them); its rates_ are set per year."""
+    With ``sampling``, the selection panel holds only its sampled rows (the walk-forward
+    test years too: `_whole_year` builds those whole); its rates_ are set per year."""
     from features.pipeline import stack_panels
 
     certs = dataset.certifications
@@ -243,35 +250,41 @@ def _panel(dataset, tier: str, until_year: int | None, say: _Steps, review: bool
         return years, None
     what = "re-review panels" if review else "as-of panels"
     say(f"{tier}: building {what} for {years[0]}-{years[-1]}")
-    if sampling is not None:
-        sampling.full_years = frozenset(f.test_year for f in walk_forward_folds(years, n_folds))
     return years, stack_panels(dataset, years, tier, review=review, keep=sampling)
 
 
-def _train_tier(panel, years: list[int], tier: str, seed: int, n_folds: int,
-                data_fp: str, force_promote: bool, say: _Steps, run_id: str, data_dir: Path,
-                model_factory: ModelFactory = production_model,
-                folds=None, sampling: CaseControl | None = None) -> TierOutcome:
+def _whole_year(dataset, tier: str, year: int) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """(X, y, keys) of every candidate of a tier in one labelled year: a walk-forward test
+    year of a sampled panel (training.evaluate.walk_forward's ``test_year``)."""
+    from features.pipeline import asof_panel
+
+    panel = asof_panel(dataset, year, tier)
+    return panel.X, np.asarray(panel.y, dtype=float), panel.keys
+
+
+def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,
+                force_promote: bool, say: _Steps, run_id: str, data_dir: Path,
+                model_factory: ModelFactory, folds: list, sampling: CaseControl | None = None,
+                review: bool = False, test_year=None) -> TierOutcome:
     """Evaluate, fit, register and gate the model of one stacked panel (a tier's
-    selections, or its re-reviews with their ``folds``: training.review.review_folds)."""
+    selections, or with ``review`` its re-reviews) on its walk-forward ``folds``
+    (training.splits.walk_forward_folds; re-reviews: training.review.review_folds).
+    A sampled panel holds only its sampled rows; ``test_year`` then builds each test year
+    whole (training.evaluate.walk_forward)."""
     from features.pipeline import FEATURE_PIPELINE_VERSION
 
-    review = folds is not None
     key = review_key(tier) if review else tier
-    X, y, keys = panel.X, np.asarray(panel.y, dtype=float), panel.keys.reset_index(drop=True)
-    X = X.reset_index(drop=True)
-    folds = folds or walk_forward_folds(years, n_folds=n_folds)
-    # The sample (every row when unsampled); the test years' other rows are scored only.
-    sampled = np.ones(len(y), bool) if sampling is None else sampling.kept(keys, y)
+    X, y, keys = panel.X, np.asarray(panel.y, dtype=float), panel.keys
+    if not isinstance(X.index, pd.RangeIndex) or X.index.start != 0:
+        X, keys = X.reset_index(drop=True), keys.reset_index(drop=True)
     other_rate = None if sampling is None or not sampling.sampled \
         else sampling.other_rate(keys["year"])
-    fit_rate = {} if other_rate is None else {"other_rate": other_rate[sampled]}
-    mlflow.log_params({"labelled_years": f"{years[0]}-{years[-1]}", "rows": int(sampled.sum()),
+    fit_rate = {} if other_rate is None else {"other_rate": other_rate}
+    mlflow.log_params({"labelled_years": f"{years[0]}-{years[-1]}", "rows": len(y),
                        "features": X.shape[1], "selected": int(y.sum()),
                        "fold_test_years": ",".join(str(f.test_year) for f in folds)})
     if sampling is not None:
-        mlflow.log_params({"sampling": sampling.describe()[:6000],
-                           "rows_built": len(X)})
+        mlflow.log_params({"sampling": sampling.describe()[:6000]})
         mlflow.log_dict({str(t): r for t, r in sorted(sampling.rates_.items())},
                         "sampling_rates.json")
     mlflow.log_input(mlflow.data.from_pandas(
@@ -279,14 +292,10 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, n_folds: int,
         name=f"{Path(data_dir).name}-{key}-panel"), context="training")
 
     evaluation = walk_forward(X, y, keys, folds, tier, seed=seed, model_factory=model_factory,
-                              progress=say, train_rows=None if sampled.all() else sampled,
-                              other_rate=other_rate)
+                              progress=say, other_rate=other_rate, test_year=test_year)
     _log_evaluation(evaluation, key)
 
     say(f"{key}: fitting the final model on {years[0]}-{years[-1]}")
-    if not sampled.all():
-        X, y, keys = (X[sampled].reset_index(drop=True), y[sampled],
-                      keys[sampled].reset_index(drop=True))
     final = model_factory(seed=seed).fit(X, y, years=keys["year"].to_numpy(), **fit_rate)
     mlflow.log_params({"best_iteration": final.best_iteration_,
                        "calibration_folds": final.calibration_folds,

@@ -35,6 +35,19 @@ def test_logistic_ranking_ignores_the_year_column_it_adds():
     assert np.all(np.diff(p[order]) >= -1e-12)
 
 
+def test_logistic_scores_in_chunks_as_at_once(monkeypatch):
+    X, y, years = two_quota_years()
+    X = X.assign(kind=pd.Categorical(np.where(X["merit"] > 0, "a", "b")))
+    model = LogisticBaseline().fit(X, y, years=years)
+    whole = model.predict_proba(X)
+    from models import baselines
+
+    monkeypatch.setattr(baselines, "PREDICT_CHUNK_ROWS", 997)
+    chunked = model.predict_proba(X)
+    assert chunked.shape == (len(X), 2)
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def feature_panel(small_universe):
     from features.contract import load_dataset

@@ -78,6 +78,13 @@ def test_automatic_rule_samples_only_years_above_the_cap():
     assert rule.year_rate(800) == 1.0 and rule.year_rate(4_000) == 0.25
     assert CaseControl(rate=1.0).year_rate(10**7) == 1.0
     assert sampling.MAX_OTHERS_PER_YEAR >= 20_000, "the default universe stays unsampled"
+    # train --sample-rate's help states the cap in words
+    from typer.main import get_command
+
+    from serving.cli import app
+    option = next(p for p in get_command(app).commands["train"].params
+                  if p.name == "sample_rate")
+    assert f"{sampling.MAX_OTHERS_PER_YEAR:,}" in option.help
     with pytest.raises(ValueError):
         CaseControl(rate=0.0)
 
@@ -153,7 +160,36 @@ def test_sampled_training_scores_whole_test_years(small_universe, dataset, track
     client = MlflowClient(tracking_uri)
     params = client.get_run(outcome.run_id).data.params
     assert params["sampling"].startswith("case-control sampling (fixed rate 0.3")
-    assert int(params["rows"]) < int(params["rows_built"])
+    all_candidates = sum(len(candidate_panel(dataset, year, TIER)[0])
+                         for year in outcome.evaluation.folds[-1].train_years
+                         + (outcome.evaluation.folds[-1].test_year,))
+    assert int(params["rows"]) == outcome.rows < 0.5 * all_candidates
     card = client.get_model_version(registered_name(TIER), outcome.model_version).description
     assert f"- Training rows: {params['sampling']}" in card
     assert outcome.final_model.sampling_offset_ == pytest.approx(np.log(0.3))
+
+
+def test_whole_test_years_built_apart_score_as_within_the_panel(dataset):
+    """A sample holding only sampled rows, with each test year built whole when scored,
+    gives the metrics and predictions of a panel built with its test years whole."""
+    from training.evaluate import walk_forward
+    from training.splits import walk_forward_folds
+    from training.train import _whole_year
+
+    years = [2020, 2021, 2022, 2023]
+    folds = walk_forward_folds(years, n_folds=2)
+    within = CaseControl(rate=0.3, seed=4, full_years=frozenset(f.test_year for f in folds))
+    panel = stack_panels(dataset, years, TIER, keep=within)
+    y = panel.y.to_numpy()
+    kept = within.kept(panel.keys, y)
+    before = walk_forward(panel.X, y, panel.keys, folds, TIER, seed=0, model_factory=quick_model,
+                          train_rows=kept, other_rate=within.other_rate(panel.keys["year"]))
+    apart = CaseControl(rate=0.3, seed=4)
+    sample = stack_panels(dataset, years, TIER, keep=apart)
+    after = walk_forward(sample.X, sample.y.to_numpy(), sample.keys, folds, TIER, seed=0,
+                         model_factory=quick_model,
+                         other_rate=apart.other_rate(sample.keys["year"]),
+                         test_year=functools.partial(_whole_year, dataset, TIER))
+    assert len(sample.keys) == int(kept.sum()) < len(panel.keys)
+    pd.testing.assert_frame_equal(before.metrics, after.metrics)
+    pd.testing.assert_frame_equal(before.predictions, after.predictions)
