@@ -25,7 +25,7 @@ from training.audit_run import run_audit
 def stage(message: str) -> str:
     """The stage a progress message opens: the message without its years and fold names."""
     message = re.sub(r"fold \d{4} \(.*\)", "out-of-fold folds", message)
-    return re.sub(r"\d{4}-\d{4}", "", message).strip()
+    return re.sub(r" (for|of) \d{4}-\d{4}", "", message).strip()
 
 
 def main() -> None:
