@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models import audit_oof
 from models.audit import anomaly_components, merit_columns, merit_directions
 from models.audit_flags import shortfall_flags
-from models import audit_oof
 from models.audit_oof import LEAVE_ONE_YEAR_OUT, WALK_FORWARD, plan_folds, training_rows
 from models.explain import non_merit_features
 from serving.report import render_report
