@@ -230,6 +230,7 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
                     f"{MIN_SELECTIONS} (among candidates holding the title the list requires) "
                     "the channel model needs")
         p_non_merit = np.full(len(pos), np.nan)
+    say(f"{tier}: flags and reasons of the certified firm-years")
     details = pd.DataFrame({"merit_rank": rank[pos], "candidates": candidates_n[pos],
                             "quota": quota[pos], "non_merit_share": share})
     X_cert_idx = X_cert.set_axis(pd.RangeIndex(len(pos)))

@@ -31,6 +31,13 @@ MIN_HISTORY_YEARS = 2
 MIN_HISTORY_SELECTIONS = 30
 NEGATIVES_PER_SELECTION = 20
 MIN_NEGATIVES_PER_YEAR = 2_000
+# At most this many non-selected rows a year: a national list of thousands of selections
+# would otherwise keep every candidate, and a fold of eight such years trains its ten
+# boosters on over half a million rows. Each row starts from its own year's (sampled)
+# selection rate (models.lgbm, year offsets), so the within-year ranking the audit reads is
+# unbiased; only the probabilities' scale moves, which quota_expected undoes. The default
+# universe (at most 14,600 candidates a year) is never capped.
+MAX_NEGATIVES_PER_YEAR = 20_000
 # One thread: the audit fits dozens of small models, and LightGBM's thread pool slows down
 # badly when the machine's cores are shared.
 AUDIT_PARAMS = {"learning_rate": 0.1, "num_threads": 1}
@@ -65,15 +72,17 @@ def plan_folds(years, labels) -> list[AuditFold]:
 
 
 def training_rows(y: np.ndarray, years: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
-    """Positions of `mask` rows to train on: all selections, sampled non-selections."""
+    """Positions of `mask` rows to train on: all selections, and per year a seeded sample
+    of NEGATIVES_PER_SELECTION non-selections per selection (at least
+    MIN_NEGATIVES_PER_YEAR, at most MAX_NEGATIVES_PER_YEAR, at most all)."""
     rng = np.random.default_rng(seed)
     keep = np.zeros(len(y), dtype=bool)
     for year in np.unique(years[mask]):
         in_year = mask & (years == year)
         positives = in_year & (y == 1)
         negatives = np.flatnonzero(in_year & (y != 1))
-        n_keep = min(len(negatives), max(NEGATIVES_PER_SELECTION * int(positives.sum()),
-                                         MIN_NEGATIVES_PER_YEAR))
+        n_keep = min(len(negatives), MAX_NEGATIVES_PER_YEAR,
+                     max(NEGATIVES_PER_SELECTION * int(positives.sum()), MIN_NEGATIVES_PER_YEAR))
         keep[positives] = True
         keep[rng.choice(negatives, size=n_keep, replace=False)] = True
     return np.flatnonzero(keep)

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models import audit_oof
 from models.audit import anomaly_components, merit_columns, merit_directions
 from models.audit_flags import shortfall_flags
-from models.audit_oof import LEAVE_ONE_YEAR_OUT, WALK_FORWARD, plan_folds
+from models.audit_oof import LEAVE_ONE_YEAR_OUT, WALK_FORWARD, plan_folds, training_rows
 from models.explain import non_merit_features
 from serving.report import render_report
 from tests.conftest import isolated_mlflow
@@ -79,6 +80,28 @@ def test_plan_folds_uses_history_where_there_is_enough():
     labels[range(110, 150)] = 1
     folds = {f.test_year: f for f in plan_folds(years, labels)}
     assert folds[2021].scheme == WALK_FORWARD and folds[2021].train_years == (2019, 2020)
+
+
+def test_training_rows_keep_every_selection_and_cap_the_others_per_year(monkeypatch):
+    monkeypatch.setattr(audit_oof, "MIN_NEGATIVES_PER_YEAR", 10)
+    monkeypatch.setattr(audit_oof, "MAX_NEGATIVES_PER_YEAR", 300)
+    years = np.repeat([2020, 2021, 2022], [400, 2_000, 5_000])
+    y = np.zeros(len(years))
+    y[:2] = 1             # 2020: 2 selections -> 40 others (20 per selection)
+    y[400:420] = 1        # 2021: 20 selections -> 400 wanted, capped at 300
+    y[2_400:2_700] = 1    # 2022: 300 selections -> capped at 300, every selection kept
+    rows = training_rows(y, years, years < 2023, seed=0)
+    assert len(np.unique(rows)) == len(rows)
+    kept = pd.DataFrame({"year": years[rows], "y": y[rows]})
+    assert kept[kept["y"] == 1].groupby("year").size().to_dict() == {2020: 2, 2021: 20,
+                                                                     2022: 300}
+    assert kept[kept["y"] == 0].groupby("year").size().to_dict() == {2020: 40, 2021: 300,
+                                                                     2022: 300}
+    # A year under the cap draws exactly as without one (same rows, same seed).
+    monkeypatch.setattr(audit_oof, "MAX_NEGATIVES_PER_YEAR", 10**9)
+    uncapped = training_rows(y, years, years == 2020, seed=0)
+    assert np.array_equal(uncapped, training_rows(y, years, years == 2020, seed=0))
+    assert np.array_equal(uncapped, rows[years[rows] == 2020])
 
 
 def test_merit_model_sees_no_ownership_or_region(audited):
