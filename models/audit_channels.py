@@ -66,6 +66,12 @@ NO_PROVINCE = "(none)"
 # a few hundred candidates is mostly noise). Chosen on the default universe among 0, 20, 50
 # and 200 (README).
 PROVINCE_PRIOR = 50.0
+# What a province's effect is counted against: the model's chance with the province's effect
+# removed ("merit"), or, on a list filled province by province, with the list's average
+# share of unexplained selections in place of the province's own ("list share"). The
+# report's words, table headers and plot axes follow this value.
+AGAINST_MERIT = "merit"
+AGAINST_LIST_SHARE = "list share"
 
 
 @dataclass
@@ -74,7 +80,9 @@ class ChannelAudit:
     structure: the structure kept; heldout_loglik: {structure: summed held-out
     log-likelihood per row}; model: the structure fitted on every labelled year;
     province_effects / ownership_effects: group, candidates, excess, low, high (excess =
-    selections expected / expected without the group's effect - 1; LEVEL interval)."""
+    selections expected / expected without the group's effect - 1; LEVEL interval);
+    province_reference: what the province effects are counted against (AGAINST_MERIT or,
+    on a provincial list, AGAINST_LIST_SHARE)."""
 
     p_non_merit: np.ndarray
     structure: str
@@ -84,6 +92,7 @@ class ChannelAudit:
     ownership_effects: pd.DataFrame
     fold_structures: list[str] = field(default_factory=list)
     by_structure: dict[str, np.ndarray] = field(default_factory=dict)
+    province_reference: str = AGAINST_MERIT
 
 
 def merit_design(p_merit: np.ndarray) -> pd.DataFrame:
@@ -219,7 +228,8 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
     for values in p_non.values():
         values[breach] = 1.0
     return ChannelAudit(p_non[structure], structure, heldout, model, effects["province"],
-                        effects["ownership"], fold_structures, p_non)
+                        effects["ownership"], fold_structures, p_non,
+                        AGAINST_LIST_SHARE if quota else AGAINST_MERIT)
 
 
 def _model(structure: str, channel_signs: dict,

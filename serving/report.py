@@ -158,11 +158,13 @@ def _channel_section(audit) -> list[str]:
     parts.append("<ul>" + "".join(f"<li>{html.escape(t)}.</li>" for t in sentences) + "</ul>"
                  if sentences else '<p class="note">No province or ownership class has an '
                  "effect whose interval excludes zero.</p>")
+    tables = [effects_table(channels.ownership_effects, False),
+              effects_table(channels.province_effects, True, channels.province_reference)]
     parts += [effects_plot(audit), '<div class="grid"><div>',
-              html_table(effects_table(channels.ownership_effects, False),
-                         ("group", "excess over merit", "interval", "clear")), "</div><div>",
-              html_table(effects_table(channels.province_effects, True),
-                         ("group", "excess over merit", "interval", "clear")), "</div></div>"]
+              html_table(tables[0], tuple(tables[0].columns.drop("candidates"))),
+              "</div><div>",
+              html_table(tables[1], tuple(tables[1].columns.drop("candidates"))),
+              "</div></div>"]
     return parts
 
 

@@ -18,10 +18,11 @@ import pandas as pd
 
 from features.pipeline import feature_label
 from models.audit import disparity
+from models.audit_channels import AGAINST_MERIT
 from models.explain import PILLARS, SHAP_AXIS, explanation, pillar_importance, use_cjk_fallback
 from models.reasons import rulebook_thresholds
 from serving.page import png_img
-from serving.report_summary import province_label
+from serving.report_summary import AGAINST_WORDS, province_label
 
 THRESHOLD_FEATURES = ("rd_intensity", "main_share", "debt_ratio", "class1_ip")
 
@@ -216,13 +217,14 @@ def disparity_plot(audit) -> str:
 
 def effects_plot(audit) -> str:
     """The non-merit channel's effects with their intervals: provinces (left), ownership
-    classes (right); excess over what merit predicts, in percent."""
+    classes (right); excess over what merit predicts (on a provincial list, the provinces'
+    over the list's average share of unexplained selections), in percent."""
     channels = audit.channels
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 6.5),
                                       gridspec_kw={"width_ratios": [3, 2]})
-    for ax, effects, provinces, title in (
-            (left, channels.province_effects, True, "By province"),
-            (right, channels.ownership_effects, False, "By ownership")):
+    for ax, effects, provinces, title, against in (
+            (left, channels.province_effects, True, "By province", channels.province_reference),
+            (right, channels.ownership_effects, False, "By ownership", AGAINST_MERIT)):
         table = effects.sort_values("excess", ignore_index=True)
         y = np.arange(len(table))
         centre = 100 * table["excess"].to_numpy()
@@ -232,6 +234,6 @@ def effects_plot(audit) -> str:
         ax.axvline(0, color="grey", linestyle=":")
         labels = table["group"].map(province_label) if provinces else table["group"]
         ax.set_yticks(y, labels, fontsize=8 if provinces else 9)
-        ax.set(title=title, xlabel="selections above merit (%), 90% interval")
+        ax.set(title=title, xlabel=AGAINST_WORDS[against][2])
     fig.tight_layout()
     return png_img(fig)

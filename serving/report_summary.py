@@ -16,6 +16,7 @@ import pandas as pd
 
 from features.domain import TIER_NAMES, TIER_ORDER
 from models.audit import FLAG_COLUMNS
+from models.audit_channels import AGAINST_LIST_SHARE, AGAINST_MERIT
 from models.audit_flags import FLAG_LABELS, SHORTFALL_FLAGS
 from models.reason_text import criterion_names
 
@@ -138,26 +139,40 @@ def summary_words(anomalies: pd.DataFrame) -> list[str]:
     return out
 
 
+# What an effect is counted against (models.audit_channels), in a reader's words: the
+# sentence's comparison, the table's column and the plot's axis.
+AGAINST_WORDS = {
+    AGAINST_MERIT: ("what merit predicts", "excess over merit",
+                    "selections above merit (%), 90% interval"),
+    AGAINST_LIST_SHARE: ("what merit and the list's average unexplained share predict",
+                         "excess over the list's average",
+                         "selections above the list's average (%), 90% interval"),
+}
+
+
 def effect_words(group: str, tier: str, excess: float, low: float, high: float,
-                 level: float = 0.9, preposition: str = "In") -> str:
+                 level: float = 0.9, preposition: str = "In",
+                 against: str = AGAINST_MERIT) -> str:
     """"In Jiangsu 江苏省, Little Giant selections exceed what merit predicts by 18% (90%
-    interval 9% to 27%)" for one group's excess (fractions); a shortfall is worded as one,
-    its interval in the same magnitudes."""
+    interval 9% to 27%)" for one group's excess (fractions) over what ``against`` names
+    (AGAINST_WORDS); a shortfall is worded as one, its interval in the same magnitudes."""
     if excess >= 0:
         verb, size, (a, b) = "exceed", excess, (low, high)
     else:
         verb, size, (a, b) = "fall short of", -excess, (-high, -low)
-    return (f"{preposition} {group}, {TIER_NAMES[tier][0]} selections {verb} what merit "
-            f"predicts by {size:.0%} ({level:.0%} interval {a:.0%} to {b:.0%})")
+    return (f"{preposition} {group}, {TIER_NAMES[tier][0]} selections {verb} "
+            f"{AGAINST_WORDS[against][0]} by {size:.0%} ({level:.0%} interval {a:.0%} to "
+            f"{b:.0%})")
 
 
-def effects_table(effects: pd.DataFrame, provinces: bool) -> pd.DataFrame:
-    """A channel-effect table as a reader sees it: group names, excess and interval in
-    percent, and whether the interval excludes no effect."""
+def effects_table(effects: pd.DataFrame, provinces: bool,
+                  against: str = AGAINST_MERIT) -> pd.DataFrame:
+    """A channel-effect table as a reader sees it: group names, excess (over what
+    ``against`` names) and interval in percent, and whether the interval excludes no effect."""
     out = pd.DataFrame({
         "group": effects["group"].map(province_label) if provinces else effects["group"],
         "candidates": effects["candidates"],
-        "excess over merit": effects["excess"].map("{:+.0%}".format),
+        AGAINST_WORDS[against][1]: effects["excess"].map("{:+.0%}".format),
         "interval": [f"{lo:+.0%} to {hi:+.0%}" for lo, hi in zip(effects["low"],
                                                                  effects["high"])],
         "clear": np.where((effects["low"] > 0) | (effects["high"] < 0), "yes", "no"),
@@ -172,15 +187,17 @@ def effect_summary(audit, most: int = 3) -> list[str]:
     if channels is None:
         return []
     sentences = []
-    for effects, provinces in ((channels.province_effects, True),
-                               (channels.ownership_effects, False)):
+    for effects, provinces, against in (
+            (channels.province_effects, True, channels.province_reference),
+            (channels.ownership_effects, False, AGAINST_MERIT)):
         clear = effects[(effects["low"] > 0) | (effects["high"] < 0)]
         above = clear[clear["excess"] > 0].head(most)
         below = clear[clear["excess"] < 0].tail(most).iloc[::-1]
         for r in pd.concat([above, below]).itertuples():
             name = province_label(r.group) if provinces else f"{r.group} firms"
             sentences.append(effect_words(name, audit.tier, r.excess, r.low, r.high,
-                                          preposition="In" if provinces else "Among"))
+                                          preposition="In" if provinces else "Among",
+                                          against=against))
     return sentences
 
 

@@ -172,6 +172,36 @@ def test_channel_section_names_the_structure_and_effects(audited):
     assert "selections exceed what merit predicts" in text or "No province" in text
 
 
+@pytest.mark.parametrize("against", ["merit", "list share"])
+def test_province_sentences_table_and_plot_name_what_the_effect_is_counted_against(audited,
+                                                                                  against):
+    """A provincial list's effects are counted against the list's average unexplained
+    share, a national list's against merit: every province sentence and the province
+    table's header say which, from the one value the channel audit carries."""
+    import html
+    import re
+    from dataclasses import replace
+
+    from models.audit_channels import AGAINST_LIST_SHARE, AGAINST_MERIT
+    from serving.report import _channel_section
+    from serving.report_summary import AGAINST_WORDS
+
+    assert {AGAINST_MERIT, AGAINST_LIST_SHARE} == set(AGAINST_WORDS) and against in AGAINST_WORDS
+    audit = audited["result"].tiers[TIER]
+    effects = audit.channels.province_effects.copy()
+    effects["excess"] = np.linspace(0.3, -0.3, len(effects))  # every interval clear of 0
+    effects["low"], effects["high"] = effects["excess"] - 0.05, effects["excess"] + 0.05
+    channels = replace(audit.channels, province_effects=effects, province_reference=against)
+    text = "".join(_channel_section(replace(audit, channels=channels)))
+    sentences = re.findall(r"<li>(In [^<]*)</li>", text)
+    assert sentences
+    other = next(a for a in AGAINST_WORDS if a != against)
+    for sentence in sentences:
+        assert html.escape(AGAINST_WORDS[against][0]) in sentence
+        assert html.escape(AGAINST_WORDS[other][0]) not in sentence
+    assert html.escape(AGAINST_WORDS[against][1]) in text
+
+
 def test_overlooked_are_unselected_high_merit_candidates(audited):
     result = audited["result"]
     overlooked = result.overlooked
