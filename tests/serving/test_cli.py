@@ -125,3 +125,10 @@ def test_train_logs_progress_lines_and_prints_tables_and_absolute_commands(small
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "GIANTWATCH_WORKERS='many'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_printed_tables_say_n_a_for_a_missing_figure_not_nan():
+    from serving.cli import _cell
+
+    assert _cell(float("nan")) == "n/a"
+    assert _cell(0.5712) == "0.5712" and _cell(1234567.0) == "1.235e+06" and _cell(3) == "3"
