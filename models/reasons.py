@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from features.rules.engine import FAIL, PASS
+from models.cohort import as_cohort
 from models.explain import RULE_PREFIX, rule_criterion
 from models.reason_text import (
     NO_CLAIM,
@@ -280,6 +281,7 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, coh
     groups, k): the k = min(n, groups) reasons for (slots 0..k-1), then the k against
     (slots k..2k-1), of every row of X; texts are StringDType, one per (row, slot) entry."""
     rulebook = assessment.rulebook if assessment is not None else None
+    cohort = as_cohort(cohort)  # a frame is summarised once, not per reason group
     values = contributions.drop(columns=["bias"], errors="ignore")
     if not values.index.equals(X.index):
         values = values.reindex(X.index)
@@ -347,7 +349,8 @@ def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
     column is ignored), e.g. `TierModel.contributions(X)`; assessment: the
     `features.rules.Assessment` of the same rows under the rulebook shown to the user, whose
     bars, outcomes and verdict are quoted (None: no bars, a neutral verdict label);
-    cohort: feature frame of the year's candidates of the tier, among whom each measure is
+    cohort: the year's candidates of the tier (a models.cohort.Cohort or their feature
+    frame), among whom each measure is
     placed ("higher than 80% of candidates"; None: not placed). Returns a frame indexed like X with str columns ``reasons_for`` and
     ``reasons_against``: "; "-joined reasons, strongest first, empty when nothing pushes
     that way.
