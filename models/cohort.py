@@ -108,8 +108,10 @@ def numeric_values(frame: pd.DataFrame, columns: Iterable[str] | None = None
             if pd.api.types.is_numeric_dtype(frame[c])}
 
 
-def as_cohort(cohort: Cohort | pd.DataFrame | None) -> Cohort | None:
-    """A Cohort as is; a feature frame of candidates through `Cohort.from_frame`."""
+def as_cohort(cohort: Cohort | pd.DataFrame | None,
+              columns: Iterable[str] | None = None) -> Cohort | None:
+    """A Cohort as is; a feature frame of candidates through `Cohort.from_frame` (of
+    `columns` only, if given)."""
     if cohort is None or isinstance(cohort, Cohort):
         return cohort
-    return Cohort.from_frame(cohort)
+    return Cohort.from_frame(cohort, columns)

@@ -262,7 +262,7 @@ def cohort_ranks(cohort: Cohort | pd.DataFrame, feature: str, values: np.ndarray
     their feature frame); "" where fewer than MIN_COHORT are known or the value is unknown.
     "higher" where at least as many candidates lie below the value as above; the percent is
     floor(100 * count / N) of that side, in integers (a float floor read 28% for 29/100)."""
-    cohort = as_cohort(cohort)
+    cohort = as_cohort(cohort, [feature])
     out = np.full(len(values), "", dtype=STRING)
     if cohort.n(feature) < MIN_COHORT:
         return out

@@ -281,7 +281,6 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, coh
     groups, k): the k = min(n, groups) reasons for (slots 0..k-1), then the k against
     (slots k..2k-1), of every row of X; texts are StringDType, one per (row, slot) entry."""
     rulebook = assessment.rulebook if assessment is not None else None
-    cohort = as_cohort(cohort)  # a frame is summarised once, not per reason group
     values = contributions.drop(columns=["bias"], errors="ignore")
     if not values.index.equals(X.index):
         values = values.reindex(X.index)
@@ -304,6 +303,8 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, coh
     # The (row, slot) entries of each chosen group, by one sort (not a mask per group).
     by_group = np.argsort(group_all, kind="stable")
     present, starts = np.unique(group_all[by_group], return_index=True)
+    # A frame cohort is summarised once, for the measures the chosen reasons quote.
+    cohort = as_cohort(cohort, [groups[g].measure for g in present if groups[g].kind == "measure"])
     verdict_at = None
     for g, at in zip(present, np.split(by_group, starts[1:])):
         rows, slot = rows_all[at], slot_all[at]

@@ -303,7 +303,7 @@ def iter_scored(dataset, year: int, firm_ids: np.ndarray, models: dict[str, Regi
                 for tier, measures in part.items():
                     for name, column in measures.items():
                         values[tier][name].append(column)
-            with timer("cohort"):
+            with timer("reasons"):  # the summaries are the reasons' work
                 cohorts = {tier: Cohort.from_values(measures) for tier, measures in values.items()}
             del values
         yield from executor.map_chunks(score_chunk_rows, partitions(dataset, firm_ids, chunk_size),
