@@ -10,7 +10,7 @@ Texts come from templates in `reason_templates.toml`, are formatted once per dis
 rounded value and assembled with numpy's vectorised string ops (a million firms per tier).
 The words keep three facts apart: the value; whether it clears the bar of the criterion
 that reads it (the "home" criterion of the assessed rulebook, the same evaluation as the
-eligibility column); and its place among the year's candidates (a cohort frame).
+eligibility column); and its place among the year's candidates (a models.cohort.Cohort).
 `render` returns, beside each text, the criterion status its words state, so the caller
 can check it against the evaluation and never print a contradiction.
 """
@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features.rules.engine import PASS, UNKNOWN, leaf_codes
+from models.cohort import Cohort, as_cohort
 from models.values import STRING, column_values, format_values, is_missing
 
 TEMPLATE_FILE = Path(__file__).with_name("reason_templates.toml")
@@ -249,22 +250,24 @@ def _relations(values, bars, leaf_status, op: str, fmt: str):
     return np.where(passed, "at", "not at"), "required value"
 
 
-def cohort_ranks(cohort: pd.DataFrame, feature: str, values: np.ndarray) -> np.ndarray:
+def ranks_measure(feature: str) -> bool:
+    """Whether reasons place `feature` among candidates: a flag has no place, a rank's
+    "higher" would read as better, categories have no order."""
+    return template(feature)["format"] not in ("category", "rank", "flag")
+
+
+def cohort_ranks(cohort: Cohort | pd.DataFrame, feature: str, values: np.ndarray) -> np.ndarray:
     """", higher than 80% of candidates" (or "lower than ...") for each of `values`, against
-    the known values of `feature` in `cohort` (the year's candidates); "" where fewer than
-    MIN_COHORT are known or the value is unknown."""
+    the known values of `feature` among the year's candidates (a models.cohort.Cohort, or
+    their feature frame); "" where fewer than MIN_COHORT are known or the value is unknown.
+    "higher" where at least as many candidates lie below the value as above; the percent is
+    floor(100 * count / N) of that side, in integers (a float floor read 28% for 29/100)."""
+    cohort = as_cohort(cohort, [feature])
     out = np.full(len(values), "", dtype=STRING)
-    if feature not in cohort.columns or not pd.api.types.is_numeric_dtype(cohort[feature]):
-        return out
-    every = cohort[feature].to_numpy(dtype=np.float64, na_value=np.nan)
-    known = np.sort(every[~np.isnan(every)])
-    if len(known) < MIN_COHORT:
+    if cohort.n(feature) < MIN_COHORT:
         return out
     ok = ~np.isnan(values)
-    below = np.searchsorted(known, values[ok], side="left") / len(known)
-    above = (len(known) - np.searchsorted(known, values[ok], side="right")) / len(known)
-    higher = below >= above
-    share = np.floor(np.where(higher, below, above) * 100).astype(int)
+    higher, share = cohort.place(feature, values[ok])
     words = np.where(higher, ", higher than ", ", lower than ")
     uniq, inverse = np.unique(share, return_inverse=True)
     percents = np.array([f"{u}% of candidates" for u in uniq], dtype=STRING)[inverse]
@@ -273,13 +276,13 @@ def cohort_ranks(cohort: pd.DataFrame, feature: str, values: np.ndarray) -> np.n
 
 
 def render(feature: str, X: pd.DataFrame, rows: np.ndarray, home: Home | None = None,
-           cohort: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+           cohort: Cohort | pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Reason texts of `feature` for the firms at positional `rows` of X, and the status
     (FAIL / UNKNOWN / PASS, or NO_CLAIM) of `home`'s criterion that each text states.
 
     home: the measure's criterion in the assessed rulebook (None: no bar is quoted);
-    cohort: the feature frame of the year's candidates the firm is placed among (None: no
-    placing). Returns (StringDType texts, int8).
+    cohort: the year's candidates the firm is placed among, a models.cohort.Cohort or their
+    feature frame (None: no placing). Returns (StringDType texts, int8).
     """
     spec = template(feature)
     n = len(rows)
@@ -310,9 +313,8 @@ def render(feature: str, X: pd.DataFrame, rows: np.ndarray, home: Home | None = 
     # {s}: the plural ending, "" where the value reads as exactly 1 ("1 year", "2 years").
     fields["s"] = np.where(formatted == "1", "", "s").astype(STRING)
     numeric = values.dtype != object
-    # A rank's "higher" would read as better; categories have no order.
     ranks = (cohort_ranks(cohort, feature, values.astype(float))
-             if cohort is not None and numeric and spec["format"] not in ("category", "rank")
+             if cohort is not None and numeric and ranks_measure(feature)
              else np.full(n, "", dtype=STRING))
     fields["rank"] = ranks
     rest = known.copy()

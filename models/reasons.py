@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from features.rules.engine import FAIL, PASS
+from models.cohort import as_cohort
 from models.explain import RULE_PREFIX, rule_criterion
 from models.reason_text import (
     NO_CLAIM,
@@ -302,6 +303,8 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, coh
     # The (row, slot) entries of each chosen group, by one sort (not a mask per group).
     by_group = np.argsort(group_all, kind="stable")
     present, starts = np.unique(group_all[by_group], return_index=True)
+    # A frame cohort is summarised once, for the measures the chosen reasons quote.
+    cohort = as_cohort(cohort, [groups[g].measure for g in present if groups[g].kind == "measure"])
     verdict_at = None
     for g, at in zip(present, np.split(by_group, starts[1:])):
         rows, slot = rows_all[at], slot_all[at]
@@ -347,7 +350,8 @@ def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
     column is ignored), e.g. `TierModel.contributions(X)`; assessment: the
     `features.rules.Assessment` of the same rows under the rulebook shown to the user, whose
     bars, outcomes and verdict are quoted (None: no bars, a neutral verdict label);
-    cohort: feature frame of the year's candidates of the tier, among whom each measure is
+    cohort: the year's candidates of the tier (a models.cohort.Cohort or their feature
+    frame), among whom each measure is
     placed ("higher than 80% of candidates"; None: not placed). Returns a frame indexed like X with str columns ``reasons_for`` and
     ``reasons_against``: "; "-joined reasons, strongest first, empty when nothing pushes
     that way.

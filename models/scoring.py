@@ -24,6 +24,8 @@ import pandas as pd
 
 from features.domain import TIER_ORDER, candidate_mask, due_for_review
 from features.rules import Assessment, Rulebook, assess
+from models.cohort import Cohort, numeric_values
+from models.reason_text import ranks_measure
 from models.reasons import reason_codes
 
 Timer = Callable[[str], object]  # stage name -> context manager (serving.score.StageTimer)
@@ -41,6 +43,15 @@ def candidates(X: pd.DataFrame, year: int, tier: str) -> np.ndarray:
     holds = {t: X[f"holds_{t}"].to_numpy(dtype=np.float64, na_value=np.nan)
              if f"holds_{t}" in X.columns else np.zeros(len(X)) for t in TIER_ORDER}
     return candidate_mask(founded, holds, year, tier)
+
+
+def candidate_values(X: pd.DataFrame, year: int, tiers) -> dict[str, dict[str, np.ndarray]]:
+    """tier -> measure -> float64 values (NaN unknown) of the measures reasons place
+    (reason_text.ranks_measure), over the `candidates` of the tier among the rows of X: what
+    a `Cohort` of the tier is built from (`Cohort.from_values`, chunks' values concatenated)."""
+    columns = [c for c in X.columns if ranks_measure(c)]
+    return {tier: numeric_values(X.loc[candidates(X, year, tier), columns], columns)
+            for tier in tiers}
 
 
 @dataclass
@@ -83,13 +94,14 @@ class ScoredFrame:
 
 def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook, *,
                reasons: int = 3, threads: int | None = None, timer: Timer = no_timer,
-               ranks: bool = True, population: pd.DataFrame | None = None,
+               ranks: bool = True, population: pd.DataFrame | Cohort | None = None,
                subset: np.ndarray | None = None) -> TierScore:
     """Score the candidates of ``tier`` among the rows of ``X`` (see module docstring).
 
     model: a fitted models.lgbm.TierModel; rulebook: the rulebook the user is shown;
     ranks: place each measure a reason quotes among the year's candidates of the tier, those
-    of ``population`` (the feature frame of every firm of the year; None: the rows of X);
+    of ``population`` (the feature frame of every firm of the year, or the tier's candidates
+    already summarised as a models.cohort.Cohort; None: the candidates among the rows of X);
     subset: bool (n,), the rows to score instead of the candidates (re-reviews; ranks are
     then among those rows of X).
     """
@@ -110,8 +122,12 @@ def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook,
         with timer("reasons"):
             cohort = None
             if ranks:
-                cohort = Xt if population is None or subset is not None else \
-                    population[candidates(population, year, tier)]
+                if population is None or subset is not None:
+                    cohort = Xt
+                elif isinstance(population, Cohort):
+                    cohort = population
+                else:
+                    cohort = population[candidates(population, year, tier)]
             result.reasons = reason_codes(Xt, contributions, n=reasons,
                                           assessment=result.assessment, cohort=cohort)
     result.contributions = contributions
@@ -121,10 +137,12 @@ def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook,
 def score_frame(X: pd.DataFrame, year: int, models: Mapping, rulebooks: Mapping[str, Rulebook],
                 *, reasons: int = 3, threads: int | None = None,
                 timer: Timer | None = None, ranks: bool = True,
-                population: pd.DataFrame | None = None, review_models: Mapping | None = None,
+                population: pd.DataFrame | Mapping[str, Cohort] | None = None,
+                review_models: Mapping | None = None,
                 certifications: pd.DataFrame | None = None) -> ScoredFrame:
     """Every tier of ``models`` (tier -> TierModel) on the feature frame ``X`` of as-of
-    ``year``, each with ``rulebooks[tier]`` (ranks, population: see `score_tier`).
+    ``year``, each with ``rulebooks[tier]`` (ranks, population: see `score_tier`; a
+    mapping gives each tier its own Cohort).
 
     review_models (tier -> the tier's re-review TierModel) score the renewal of the rows
     whose title of the tier is up for re-review in ``year``, read from ``certifications``
@@ -134,7 +152,9 @@ def score_frame(X: pd.DataFrame, year: int, models: Mapping, rulebooks: Mapping[
     for tier, model in models.items():
         scored.tiers[tier] = score_tier(X, year, tier, model, rulebooks[tier], reasons=reasons,
                                         threads=threads, timer=timer or no_timer, ranks=ranks,
-                                        population=population)
+                                        population=(population.get(tier)
+                                                    if isinstance(population, Mapping)
+                                                    else population))
     for tier, model in (review_models or {}).items():
         scored.reviews[tier] = score_tier(
             X, year, tier, model, rulebooks[tier], reasons=reasons, threads=threads,

@@ -20,7 +20,10 @@ goes through the scoring core, ``models.scoring.score_frame``.
 Memory stays bounded: the tables are split by firm into chunks of ``chunk_size`` firms and
 each chunk is featurised, scored and written before the next one (features are per firm, so
 a chunk needs only its own firms' rows). Chunks run in this process or on a Dask cluster,
-behind one executor interface (`serving.executors`).
+behind one executor interface (`serving.executors`). Reasons place a firm's measures among
+the year's candidates of the tier, whatever the chunking: over more than one chunk, a first
+pass collects the candidates' measures of every chunk into one small `models.cohort.Cohort`
+per tier, which every chunk then reads.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ import pyarrow.compute as pc
 
 from features.domain import TIERS
 from features.identity import IDENTITY_COLUMNS, firm_identity
-from models.scoring import ScoredFrame, no_timer, score_frame
+from models.cohort import Cohort
+from models.scoring import ScoredFrame, candidate_values, no_timer, score_frame
 from models.values import str_array
 from serving.executors import executor_for
 from serving.partitions import missing_financials, partitions, scored_firm_ids
@@ -88,7 +92,7 @@ def rulebooks_for(rulebook: str | None, year: int, tiers: tuple[str, ...] = TIER
 def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: dict,
                 reasons: int = 3, threads: int | None = None, timer=None,
                 structured: bool = False, ranks: bool = True,
-                population: pd.DataFrame | None = None,
+                population: pd.DataFrame | dict | None = None,
                 review_models: dict | None = None) -> tuple[pd.DataFrame, ScoredFrame]:
     """Score the firms `firm_ids` of the dataset `part` (it may hold only their rows).
 
@@ -96,7 +100,8 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
     scoring core's ScoredFrame with the feature frame as its ``X`` attribute).
     `structured=True` keeps failed criteria as lists and gaps as dicts (for JSON answers);
     ranks / population: where reasons place a firm's measures among the year's candidates
-    (see models.scoring.score_tier; by default among this chunk's candidates);
+    (see models.scoring.score_frame: every firm's feature frame, or tier -> Cohort; by
+    default among this chunk's candidates);
     review_models: tier -> re-review TierModel, for the renewal columns.
     """
     from features.pipeline import build_features
@@ -287,17 +292,44 @@ def iter_scored(dataset, year: int, firm_ids: np.ndarray, models: dict[str, Regi
     tier_models = {t: m.model for t, m in models.items()}
     review_models = {t: m.model for t, m in (reviews or {}).items()}
     with executor_for(dask, timer) as executor:
+        cohorts = None
+        if reasons > 0 and len(firm_ids) > chunk_size:
+            # Reasons place a firm among the year's candidates, not its chunk's: a first pass
+            # collects the candidates' measures of every chunk (features built twice).
+            values = defaultdict(lambda: defaultdict(list))
+            for part in executor.map_chunks(candidate_chunk_values,
+                                            partitions(dataset, firm_ids, chunk_size),
+                                            year, tuple(tier_models)):
+                for tier, measures in part.items():
+                    for name, column in measures.items():
+                        values[tier][name].append(column)
+            with timer("reasons"):  # the summaries are the reasons' work
+                cohorts = {tier: Cohort.from_values(measures) for tier, measures in values.items()}
+            del values
         yield from executor.map_chunks(score_chunk_rows, partitions(dataset, firm_ids, chunk_size),
                                        year, tier_models, rulebooks, reasons,
-                                       structured=structured, review_models=review_models)
+                                       structured=structured, review_models=review_models,
+                                       population=cohorts)
+
+
+def candidate_chunk_values(part, year: int, firm_ids: np.ndarray, tiers: tuple[str, ...],
+                           threads: int | None = None, timer=None) -> dict:
+    """The first pass of a run over many chunks: per tier the chunk's candidates' values of
+    the measures reasons place (models.scoring.candidate_values)."""
+    from features.pipeline import build_features
+
+    with (timer or no_timer)("features"):
+        X = build_features(part, year, firm_ids=firm_ids)
+    return candidate_values(X, year, tiers)
 
 
 def score_chunk_rows(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: dict,
                      reasons: int = 3, threads: int | None = None, timer=None,
-                     structured: bool = False, review_models: dict | None = None) -> pd.DataFrame:
+                     structured: bool = False, review_models: dict | None = None,
+                     population: dict | None = None) -> pd.DataFrame:
     """`score_chunk`'s output rows alone (what crosses a process boundary)."""
     return score_chunk(part, year, firm_ids, models, rulebooks, reasons, threads, timer,
-                       structured, review_models=review_models)[0]
+                       structured, population=population, review_models=review_models)[0]
 
 
 def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, dask, timer,
