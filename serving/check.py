@@ -21,12 +21,12 @@ from models.scoring import assess_frame
 def check_firms(features: pd.DataFrame, rulebooks: dict) -> pd.DataFrame:
     """One row per firm (index of `features`), per tier the columns `giantwatch score`
     writes for its candidates (``rulebook_<tier>``, ``eligible_<tier>`` on the firm's data,
-    ``failed_<tier>``, ``gaps_<tier>``: serving.score.assessment_columns), plus the strict
+    ``failed_<tier>``, ``gaps_<tier>``: serving.output.assessment_columns), plus the strict
     reading ``eligible_strict_<tier>`` (criteria on data outside the contract unknown),
     ``unknown_<tier>`` (ids undecided in the strict reading) and, where the rulebook has a
     score, ``points_<tier>`` and ``points_max_possible_<tier>``. `rulebooks`: tier ->
     Rulebook."""
-    from serving.score import CRITERIA_SEPARATOR, assessment_columns
+    from serving.output import CRITERIA_SEPARATOR, assessment_columns
 
     columns: dict[str, object] = {}
     for tier, verdict in assess_frame(features, rulebooks).items():

@@ -138,7 +138,8 @@ def explain_firm(dataset, year: int, firm_id: str, models: dict, rulebooks: dict
     (models.whatif, to the year's quota line) the page shows."""
     from features.pipeline import build_features
     from models.scoring import score_frame
-    from serving.score import candidate_ranks, scored_firm_ids
+    from serving.output import candidate_ranks
+    from serving.partitions import scored_firm_ids
 
     year = int(year)
     if not (dataset.firms["firm_id"] == firm_id).any():

@@ -7,7 +7,7 @@ import pandas as pd
 from features.contract import REJECT_COLUMNS
 from features.domain import no_financials_rejects
 from serving.check import check_to_file
-from serving.score import output_columns
+from serving.output import output_columns
 from tests.outputs_doc import documented, generic
 from training.audit_run import ANOMALY_COLUMNS
 

@@ -37,7 +37,7 @@ BOXES = {
               "training.tracking", "training.model_card", "training.settings",
               "training.review", "training.registration", "training.sampling"],
     "audit_run": ["training.audit_run"],
-    "score": ["serving.score", "serving.partitions", "serving.executors", "serving.registry",
+    "score": ["serving.score", "serving.output", "serving.partitions", "serving.executors", "serving.registry",
               "serving.writer"],
     "check": ["serving.check"],
     "api": ["serving.api", "serving.api_schema"],

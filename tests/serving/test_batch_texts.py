@@ -11,7 +11,7 @@ import pytest
 from features.domain import TIERS
 from features.rules import assess, rulebook_in_force
 from models.reasons import SEPARATOR, reason_codes, reason_groups, reason_table
-from serving.score import CRITERIA_SEPARATOR, GAP_SEPARATOR, assessment_columns
+from serving.output import CRITERIA_SEPARATOR, GAP_SEPARATOR, assessment_columns
 
 YEAR = 2025
 

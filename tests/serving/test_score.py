@@ -20,11 +20,11 @@ from features.panel import candidate_panel
 from features.pipeline import build_features
 from models.lgbm import TierModel
 from models.pyfunc import signature_frame
+from serving.output import output_columns
 from serving.score import (
     TIERS,
     ScoringProblem,
     load_models,
-    output_columns,
     rejects_path,
     score_firms,
     score_to_file,
