@@ -50,7 +50,7 @@ from models.reason_text import (
     rulebook_thresholds,
     template,
 )
-from models.values import STRING, format_values
+from models.values import STRING, format_values, join_per_row
 
 __all__ = ["VERDICT", "ReasonGroup", "criterion_texts", "display_names", "format_values",
            "reason_codes", "reason_groups", "reason_table", "rulebook_thresholds", "template"]
@@ -261,18 +261,12 @@ def _strongest(C: np.ndarray, n: int, largest: bool) -> tuple[np.ndarray, np.nda
 
 def _join(rows: np.ndarray, slots: np.ndarray, texts: np.ndarray, n: int):
     """Per row of n, its non-empty `texts` (entries at `rows`, `slots`) "; "-joined in slot
-    order, "" where none: one Arrow join over all rows (a pandas ``str`` array)."""
+    order, "" where none (a pandas ``str`` array)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     keep = texts != ""
-    rows, slots, texts = rows[keep], slots[keep], texts[keep]
-    order = np.lexsort((slots, rows))
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
-    values = pa.array(texts[order].astype(object), type=pa.large_string())
-    joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), values),
-                            pa.scalar(SEPARATOR, pa.large_string()))
+    values = pa.array(texts[keep].astype(object), type=pa.large_string())
+    joined = join_per_row(rows[keep], values, n, SEPARATOR, within=slots[keep])
     return pd.array(pa.chunked_array([joined]), dtype="str")
 
 

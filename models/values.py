@@ -27,6 +27,23 @@ def str_array(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
     return pd.array(pa.chunked_array([arrow]), dtype="str")
 
 
+def join_per_row(rows: np.ndarray, texts, n: int, separator: str,
+                 within: np.ndarray | None = None):
+    """Per row of n, its entries' `texts` `separator`-joined, "" where it has none: one Arrow
+    join over all rows, no Python string per row (a large_string Arrow array, (n,)).
+    rows: (m,) int row of each entry; texts: (m,) Arrow large_string array; within: (m,)
+    order of the entries in their row (None: the order they come in)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    order = (np.argsort(rows, kind="stable") if within is None
+             else np.lexsort((within, rows)))
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), texts.take(order))
+    return pc.binary_join(lists, pa.scalar(separator, pa.large_string()))
+
+
 def column_values(X: pd.DataFrame, name: str, rows: np.ndarray) -> np.ndarray:
     """Values of one column at positional rows: float64, or object (str / None) for text."""
     if name not in X.columns:

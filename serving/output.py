@@ -11,12 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.domain import TIERS
 from features.identity import IDENTITY_COLUMNS
 from models.scoring import ScoredFrame
-from models.values import str_array
+from models.values import join_per_row, str_array
 
 GAP_SEPARATOR = " | "
 CRITERIA_SEPARATOR = "; "
@@ -149,13 +148,8 @@ def gap_texts(verdict) -> pa.Array:
         codes, distinct = pd.factorize(column[at])
         rows.append(at)
         texts.append(pa.array(f"{criterion}: " + distinct, type=pa.large_string()).take(codes))
-    at = np.concatenate(rows)
-    order = np.argsort(at, kind="stable")  # by row, each row's criteria in rulebook order
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(at, minlength=n), out=offsets[1:])
-    values = pa.concat_arrays(texts).take(order)
-    return pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), values),
-                          pa.scalar(GAP_SEPARATOR, pa.large_string()))
+    # Each row's criteria in rulebook order: the order of the columns concatenated.
+    return join_per_row(np.concatenate(rows), pa.concat_arrays(texts), n, GAP_SEPARATOR)
 
 
 def tier_text_columns(tier: str) -> list[str]:
