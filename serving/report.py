@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.domain import PROVINCIAL_LIST_TIERS, TIER_NAMES
+from features.domain import TIER_NAMES
 from models.audit import FLAG_COLUMNS, disparity
+from models.audit_channels import AGAINST_LIST_SHARE
 from models.audit_flags import FLAG_LABELS
 from models.explain import use_cjk_fallback
 from serving.page import CSS, html_table, percent
@@ -147,7 +148,7 @@ def _channel_section(audit) -> list[str]:
         "is removed (or the firms are taken as independent), merit unchanged: +18% means 18% "
         "more selections than merit and the other features predict. Intervals: 90%, from "
         "bootstrap refits.</p>")
-    if audit.tier in PROVINCIAL_LIST_TIERS:
+    if channels.province_reference == AGAINST_LIST_SHARE:  # a list filled province by province
         parts.append(
             '<p class="note">These lists are filled province by province, each province its '
             "own share of places: a province cannot raise its count, only fill its places "

@@ -200,6 +200,7 @@ def test_province_sentences_table_and_plot_name_what_the_effect_is_counted_again
         assert html.escape(AGAINST_WORDS[against][0]) in sentence
         assert html.escape(AGAINST_WORDS[other][0]) not in sentence
     assert html.escape(AGAINST_WORDS[against][1]) in text
+    assert ("filled province by province" in text) == (against == AGAINST_LIST_SHARE)
 
 
 def test_overlooked_are_unselected_high_merit_candidates(audited):
