@@ -21,6 +21,7 @@ Files are read by `features.files` (encodings, delimiters, Excel, Parquet beside
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,15 +90,32 @@ class Dataset:
     warnings: list[str] = field(default_factory=list)  # e.g. a stale file beside a table
 
 
-def load_dataset(path: str | Path, money_unit: str | dict[str, str] | None = None) -> Dataset:
+def load_dataset(path: str | Path, money_unit: str | dict[str, str] | None = None,
+                 timer=None) -> Dataset:
     """Read `NAME.parquet`, `NAME.csv` or `NAME.xlsx` (in that order) for the four tables
     of folder `path`; rows in messages and rejects are 1-based data rows (CSV line number -
-    1). `money_unit` ("yuan", "thousand", "wan", or one per table) converts money to yuan."""
+    1). `money_unit` ("yuan", "thousand", "wan", or one per table) converts money to yuan.
+    `timer`: a stage timer (`timer("load")` is a context manager) timing the reading
+    ("load") and the validation ("validate")."""
+    timer = timer or (lambda stage: nullcontext())
     folder = Path(path)
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "not found"
         raise ContractError(str(folder), [f"{folder}: data folder {what}"])
     raw, labels, problems, notes, warnings = {}, {}, [], [], []
+    with timer("load"):
+        _read_tables(folder, raw, labels, problems, notes, warnings)
+    with timer("validate"):
+        dataset = _build(raw, labels, row_base=1, source=str(folder), problems=problems,
+                         money_unit=money_unit, required=REQUIRED_ROWS)
+    dataset.notes, dataset.warnings = notes, warnings
+    return dataset
+
+
+def _read_tables(folder: Path, raw: dict, labels: dict, problems: list, notes: list,
+                 warnings: list) -> None:
+    """Read each table's file into `raw` (its label into `labels`, how it was read into
+    `notes`), adding unreadable files to `problems` and stale files to `warnings`."""
     for table in TABLES:
         file, stale = find_table(folder, table)
         warnings += stale
@@ -116,10 +134,6 @@ def load_dataset(path: str | Path, money_unit: str | dict[str, str] | None = Non
             continue
         raw[table] = read.frame
         notes.append(read.describe())
-    dataset = _build(raw, labels, row_base=1, source=str(folder), problems=problems,
-                     money_unit=money_unit, required=REQUIRED_ROWS)
-    dataset.notes, dataset.warnings = notes, warnings
-    return dataset
 
 
 def enum_columns(table: str) -> tuple[str, ...]:

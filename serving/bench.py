@@ -23,39 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from serving.score import StageTimer, load_models, score_to_file
 
-TABLES = ("firms", "financials", "patents", "certifications")
 # Stages reported, in pipeline order; "shap" is the scorer's single contributions pass
 # (models.treeshap), "predict" the calibration of their sums, "output" the assembly of
 # each chunk's output rows (texts into columns, identity).
 STAGES = ("load", "validate", "partition", "features", "shap", "predict", "reasons",
           "rules", "output", "write")
-
-
-def _read_raw(folder: Path) -> dict[str, pd.DataFrame]:
-    """The four tables as the loader reads them (Parquet as is, CSV as text), unvalidated."""
-    from features.contract import enum_columns
-    from features.files import read_table
-
-    raw = {}
-    for table in TABLES:
-        parquet, csv = folder / f"{table}.parquet", folder / f"{table}.csv"
-        if parquet.is_file():
-            raw[table] = read_table(parquet, enum_columns(table)).frame
-        else:
-            raw[table] = pd.read_csv(csv, dtype=str, keep_default_na=False, engine="pyarrow")
-    return raw
-
-
-class _Handover(dict):
-    """Tables that leave the dict when read, so validation frees each raw table as it
-    converts it (as `load_dataset` does) instead of the raw and typed copies coexisting."""
-
-    def __getitem__(self, key):
-        return self.pop(key)
 
 
 def peak_rss_mb() -> float:
@@ -67,23 +41,20 @@ def bench_once(data_dir: Path, year: int, models: dict, reasons: int = 3,
                chunk_size: int = 100_000, out_suffix: str = ".parquet",
                raw_engine: bool = True) -> dict:
     """One timed scoring run; seconds per stage, end to end, raw engine (NaN without
-    `raw_engine`), firms."""
-    from features.contract import from_frames
+    `raw_engine`), firms. The folder goes to the scorer as `giantwatch score` gives it
+    (loaded, validated and freed there); the raw engine loads it again, untimed."""
+    from features.contract import load_dataset
 
     timer = StageTimer()
     start = time.perf_counter()
-    with timer("load"):
-        raw = _Handover(_read_raw(Path(data_dir)))
-    with timer("validate"):
-        dataset = from_frames(raw, source=str(data_dir), row_base=1)
     with tempfile.TemporaryDirectory() as tmp:
-        summary = score_to_file(dataset, year, Path(tmp) / f"scores{out_suffix}",
+        summary = score_to_file(Path(data_dir), year, Path(tmp) / f"scores{out_suffix}",
                                 reasons=reasons, chunk_size=chunk_size, models=models,
                                 timer=timer)
     wall = time.perf_counter() - start
     nan = float("nan")
-    raw, plain, difference = raw_engine_seconds(dataset, year, models, chunk_size) \
-        if raw_engine else (nan, nan, nan)
+    raw, plain, difference = raw_engine_seconds(load_dataset(data_dir), year, models,
+                                                chunk_size) if raw_engine else (nan, nan, nan)
     return {
         "firms": summary.firms_scored,
         "candidates": summary.candidates,
@@ -104,10 +75,10 @@ def raw_engine_seconds(dataset, year: int, models: dict,
     pred_contrib's on those rows."""
     from features.pipeline import build_features
     from models.scoring import candidates
-    from serving.partitions import partitions, scored_firm_ids
+    from serving.partitions import chunks_of, scored_firm_ids
 
     raw = plain = difference = 0.0
-    for firm_ids, part in partitions(dataset, scored_firm_ids(dataset, year), chunk_size):
+    for firm_ids, part in chunks_of(dataset, year, scored_firm_ids(dataset, year), chunk_size):
         X = build_features(part, year, firm_ids=firm_ids)
         for tier, registered in models.items():
             model = registered.model

@@ -1,20 +1,24 @@
 """A dataset split by firm: who is scored as of a year, the chunks, and who is rejected.
 
-Features are per firm, so a chunk of firms with every row of theirs needs no other data;
-chunks are built lazily, so only one chunk's copy exists at a time.
+Features are per firm, so a chunk of firms with every row of theirs needs no other data.
+`Chunks` keeps, once per run, only the rows and columns that scoring as of the year reads,
+ordered by chunk, so each chunk is a slice of them (no copy per chunk and no second
+partitioning for the second pass over the chunks).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from features.domain import founded_before, no_financials_rejects
 from features.panel import is_in, positions_in
-from features.pipeline import PATENT_INPUTS
+from features.pipeline import LAGS, PATENT_INPUTS
 
+TABLES = ("firms", "financials", "patents", "certifications")
 PATENT_COLUMNS = ("firm_id", *PATENT_INPUTS.values())  # what the features read of patents
 
 
@@ -31,28 +35,73 @@ def _id_index(firm_ids: np.ndarray) -> pd.Index:
     return pd.Index(pd.array(firm_ids, dtype="str"))
 
 
-def partitions(dataset, firm_ids: np.ndarray, chunk_size: int) -> Iterator[tuple[np.ndarray, object]]:
-    """(chunk firm_ids, Dataset holding only those firms' rows, patents without the
-    unread patent_id) per chunk of `chunk_size` consecutive `firm_ids`; built lazily, so
-    only one chunk's copy exists at a time."""
-    from features.contract import Dataset
+def _rows_read(table: str, frame: pd.DataFrame, year: int) -> np.ndarray | bool:
+    """Which rows of `table` the features as of `year` can read, by date: the fiscal years
+    of `features.pipeline.LAGS` (t-4 to t-1, as `_FinancialInputs` selects them) and the
+    patents filed before t-01-01 (as `_patent_inputs` selects them); every row of the other
+    tables (candidacy and re-reviews read every year of certifications)."""
+    if table == "financials":
+        years = frame["year"].to_numpy()
+        return (years >= year - max(LAGS.values())) & (years <= year - 1)
+    if table == "patents":
+        return frame["filed"].to_numpy() < np.datetime64(f"{year}-01-01")
+    return True
 
-    n_chunks = max(1, -(-len(firm_ids) // chunk_size))
-    scored = _id_index(firm_ids)
-    layout = {}
-    for table in ("firms", "financials", "patents", "certifications"):
-        frame = getattr(dataset, table)
-        if table == "patents":  # no feature reads patent_id: 17M ids not copied per chunk
-            frame = frame[[c for c in frame.columns if c in PATENT_COLUMNS]]
-        pos = positions_in(frame["firm_id"], scored)
-        chunk = np.where(pos >= 0, pos // chunk_size, n_chunks)
-        order = np.argsort(chunk, kind="stable")
-        bounds = np.searchsorted(chunk[order], np.arange(n_chunks + 1))
-        layout[table] = (frame, order, bounds)
-    for i in range(n_chunks):
-        parts = {t: f.iloc[o[b[i]:b[i + 1]]].reset_index(drop=True)
-                 for t, (f, o, b) in layout.items()}
-        yield firm_ids[i * chunk_size:(i + 1) * chunk_size], Dataset(**parts)
+
+@dataclass
+class Chunks:
+    """The scored firms' rows that scoring as of `year` reads, ordered by chunk of
+    `chunk_size` consecutive `firm_ids`: chunk i of table t is rows
+    ``bounds[t][i]:bounds[t][i + 1]`` of ``tables[t]``, in the order of the input rows.
+    Patents are kept without ``patent_id`` (no feature reads it). Iterating gives
+    (chunk firm_ids, Dataset of the chunk's rows) per chunk, as often as asked."""
+
+    firm_ids: np.ndarray
+    chunk_size: int
+    tables: dict[str, pd.DataFrame]
+    bounds: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, tables: dict[str, pd.DataFrame], year: int, firm_ids: np.ndarray,
+           chunk_size: int) -> Chunks:
+        """Chunks of the four normalised `tables` (table -> frame). `tables` is emptied
+        table by table, so that a full table nobody else holds is freed as soon as its
+        rows are taken (a million firms' tables are most of a run's memory)."""
+        n_chunks = max(1, -(-len(firm_ids) // chunk_size))
+        scored = _id_index(firm_ids)
+        kept, bounds = {}, {}
+        for table in TABLES:
+            frame = tables.pop(table)
+            pos = positions_in(frame["firm_id"], scored)
+            rows = np.flatnonzero((pos >= 0) & _rows_read(table, frame, year))
+            chunk = pos[rows] // chunk_size
+            del pos
+            order = np.argsort(chunk, kind="stable")  # stable: input order within a chunk
+            rows, chunk = rows[order], chunk[order]
+            bounds[table] = np.searchsorted(chunk, np.arange(n_chunks + 1))
+            del order, chunk
+            columns = [i for i, c in enumerate(frame.columns)
+                       if table != "patents" or c in PATENT_COLUMNS]
+            kept[table] = frame.iloc[rows, columns].reset_index(drop=True)
+            del frame, rows
+        return cls(firm_ids, chunk_size, kept, bounds)
+
+    def __len__(self) -> int:
+        return max(1, -(-len(self.firm_ids) // self.chunk_size))
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, object]]:
+        from features.contract import Dataset
+
+        size = self.chunk_size
+        for i in range(len(self)):
+            parts = {t: frame.iloc[self.bounds[t][i]:self.bounds[t][i + 1]].reset_index(drop=True)
+                     for t, frame in self.tables.items()}
+            yield self.firm_ids[i * size:(i + 1) * size], Dataset(**parts)
+
+
+def chunks_of(dataset, year: int, firm_ids: np.ndarray, chunk_size: int) -> Chunks:
+    """`Chunks` of a loaded Dataset, which is left as it is (its tables stay whole)."""
+    return Chunks.of({t: getattr(dataset, t) for t in TABLES}, year, firm_ids, chunk_size)
 
 
 def missing_financials(dataset, year: int, firm_ids: np.ndarray) -> pd.DataFrame:

@@ -19,7 +19,10 @@ goes through the scoring core, ``models.scoring.score_frame``.
 
 Memory stays bounded: the tables are split by firm into chunks of ``chunk_size`` firms and
 each chunk is featurised, scored and written before the next one (features are per firm, so
-a chunk needs only its own firms' rows). Chunks run in this process or on a Dask cluster,
+a chunk needs only its own firms' rows). Only the rows and columns that scoring as of the
+year reads are kept (`serving.partitions.Chunks`: the scored firms, the fiscal years the
+features look back on, patents filed before the year without their ids); a dataset folder's
+whole tables are freed once validated and rejected from. Chunks run in this process or on a Dask cluster,
 behind one executor interface (`serving.executors`). Reasons place a firm's measures among
 the year's candidates of the tier, whatever the chunking: over more than one chunk, a first
 pass collects the candidates' measures of every chunk into one small `models.cohort.Cohort`
@@ -45,7 +48,7 @@ from models.cohort import Cohort
 from models.scoring import ScoredFrame, candidate_values, no_timer, score_frame
 from serving.executors import executor_for
 from serving.output import candidate_ranks, output_frame, output_schema
-from serving.partitions import missing_financials, partitions, scored_firm_ids
+from serving.partitions import TABLES, Chunks, chunks_of, missing_financials, scored_firm_ids
 from serving.registry import (  # noqa: F401  (re-exported: the scoring API in one place)
     RegisteredModel,
     ScoringProblem,
@@ -122,31 +125,34 @@ def iter_scored(dataset, year: int, firm_ids: np.ndarray, models: dict[str, Regi
                 rulebooks: dict, reasons: int = 3, chunk_size: int = 100_000, dask=None,
                 timer=None, structured: bool = False,
                 reviews: dict[str, RegisteredModel] | None = None) -> Iterator[pd.DataFrame]:
-    """Scored chunks of `firm_ids` (sorted) in order; with `dask` ("local:N",
+    """Scored chunks of `firm_ids` (sorted) in order; `dataset`: a loaded Dataset or its
+    `serving.partitions.Chunks` of these firms. With `dask` ("local:N",
     "tcp://HOST:PORT" or a distributed Client) the chunks are scored on a Dask cluster, with
     identical results. reviews: the re-review models (load_models(..., review=True))."""
     timer = timer or no_timer
     tier_models = {t: m.model for t, m in models.items()}
     review_models = {t: m.model for t, m in (reviews or {}).items()}
+    chunks = dataset
+    if not isinstance(chunks, Chunks):
+        with timer("partition"):
+            chunks = chunks_of(dataset, year, firm_ids, chunk_size)
     with executor_for(dask, timer) as executor:
         cohorts = None
-        if reasons > 0 and len(firm_ids) > chunk_size:
+        if reasons > 0 and len(chunks) > 1:
             # Reasons place a firm among the year's candidates, not its chunk's: a first pass
             # collects the candidates' measures of every chunk (features built twice).
             values = defaultdict(lambda: defaultdict(list))
-            for part in executor.map_chunks(candidate_chunk_values,
-                                            partitions(dataset, firm_ids, chunk_size),
-                                            year, tuple(tier_models)):
+            for part in executor.map_chunks(candidate_chunk_values, chunks, year,
+                                            tuple(tier_models)):
                 for tier, measures in part.items():
                     for name, column in measures.items():
                         values[tier][name].append(column)
             with timer("reasons"):  # the summaries are the reasons' work
                 cohorts = {tier: Cohort.from_values(measures) for tier, measures in values.items()}
             del values
-        yield from executor.map_chunks(score_chunk_rows, partitions(dataset, firm_ids, chunk_size),
-                                       year, tier_models, rulebooks, reasons,
-                                       structured=structured, review_models=review_models,
-                                       population=cohorts)
+        yield from executor.map_chunks(score_chunk_rows, chunks, year, tier_models, rulebooks,
+                                       reasons, structured=structured,
+                                       review_models=review_models, population=cohorts)
 
 
 def candidate_chunk_values(part, year: int, firm_ids: np.ndarray, tiers: tuple[str, ...],
@@ -170,11 +176,14 @@ def score_chunk_rows(part, year: int, firm_ids: np.ndarray, models: dict, rulebo
 
 
 def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, dask, timer,
-           reviews=None):
+           reviews=None, chunk_size: int = 100_000):
     """Everything a run needs, checked before any scoring: models, re-review models,
-    rulebooks, the loaded dataset, the firms to score and the rejects."""
+    rulebooks, the firms to score, the rejects and the chunks of the rows scoring reads
+    (`serving.partitions.Chunks`). A dataset folder is loaded here and its whole tables
+    are freed once the chunks hold their rows; a loaded Dataset is left as it is."""
     from features.contract import Dataset, load_dataset
 
+    timer = timer or no_timer
     if isinstance(dask, str):
         from serving.executors import parse_address
 
@@ -183,9 +192,8 @@ def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, d
     reviews = load_models(model_alias, review=True) if reviews is None else reviews
     rulebooks = rulebooks_for(rulebook, year, tuple(dict.fromkeys([*models, *reviews])))
     if not isinstance(dataset, Dataset):
-        with (timer or no_timer)("load_validate"):
-            dataset = load_dataset(dataset)
-    with (timer or no_timer)("partition"):
+        dataset = load_dataset(dataset, timer=timer)
+    with timer("partition"):
         firm_ids = scored_firm_ids(dataset, year)
     if len(firm_ids) == 0:
         years = dataset.financials["year"]
@@ -194,7 +202,11 @@ def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, d
                              f"can be scored as of {year} (financial years in the data: {have})")
     rejects = pd.concat([dataset.rejects, missing_financials(dataset, year, firm_ids)],
                         ignore_index=True)
-    return dataset, models, reviews, rulebooks, firm_ids, rejects
+    with timer("partition"):
+        tables = {t: getattr(dataset, t) for t in TABLES}
+        del dataset  # loaded here: `tables` holds its only references, which Chunks drops
+        chunks = Chunks.of(tables, year, firm_ids, chunk_size)
+    return chunks, models, reviews, rulebooks, firm_ids, rejects
 
 
 def score_firms(dataset, year: int, model_alias: str = "production", reasons: int = 3,
@@ -217,10 +229,10 @@ def score_firms(dataset, year: int, model_alias: str = "production", reasons: in
     rule, reason, record): the dataset's row-level rejects plus firms without financials.
     """
     year = int(year)
-    dataset, models, reviews, rulebooks, firm_ids, rejects = _start(
-        dataset, year, model_alias, rulebook, models, dask, timer, reviews)
+    chunks, models, reviews, rulebooks, firm_ids, rejects = _start(
+        dataset, year, model_alias, rulebook, models, dask, timer, reviews, chunk_size)
     frames = []
-    for frame in iter_scored(dataset, year, firm_ids, models, rulebooks, reasons, chunk_size,
+    for frame in iter_scored(chunks, year, firm_ids, models, rulebooks, reasons, chunk_size,
                              dask, timer, structured, reviews):
         frames.append(frame)
         if progress:
@@ -296,8 +308,8 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
     if out_file.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ScoringProblem(f"output file must end in .parquet or .csv, got {out_file.name}")
     timer = timer or no_timer
-    dataset, models, reviews, rulebooks, firm_ids, rejects = _start(
-        data_dir, year, model_alias, rulebook, models, dask, timer, reviews)
+    chunks, models, reviews, rulebooks, firm_ids, rejects = _start(
+        data_dir, year, model_alias, rulebook, models, dask, timer, reviews, chunk_size)
     writer = AtomicTableWriter(out_file, output_schema(tuple(models), tuple(reviews)))
     up_for_review = dict.fromkeys(reviews, 0)
     expected_renewals = dict.fromkeys(reviews, 0.0)
@@ -305,7 +317,7 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
     expected = dict.fromkeys(models, 0.0)
     eligible: dict[str, dict[str, int]] = {tier: {} for tier in models}
     try:
-        for frame in iter_scored(dataset, year, firm_ids, models, rulebooks, reasons,
+        for frame in iter_scored(chunks, year, firm_ids, models, rulebooks, reasons,
                                  chunk_size, dask, timer, reviews=reviews):
             with timer("write"):
                 writer.write(frame)
