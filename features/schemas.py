@@ -312,7 +312,12 @@ def _arrow_text(s: pd.Series, trim: bool = True) -> pyarrow.ChunkedArray:
         s = s.astype("str")
     arr = pyarrow.chunked_array(pyarrow.array(s.array))
     if trim:
-        arr = pc.utf8_trim_whitespace(arr)
+        trimmed = pc.utf8_trim_whitespace(arr)
+        # Most columns have nothing to trim: keep the input then, so that a 17M-row column
+        # is not held three times (input, trimmed, contiguous) while it is converted.
+        if pc.any(pc.not_equal(trimmed, arr)).as_py():
+            arr = trimmed
+        del trimmed
     empty = pc.equal(arr, "")
     # Most columns hold no empty cell: skip rewriting a 17M-row column to change nothing.
     return pc.if_else(empty, pyarrow.scalar(None, arr.type), arr) if pc.any(empty).as_py() \
@@ -324,8 +329,8 @@ def text(s: pd.Series) -> pd.Series:
     array (taking rows of a many-chunked column, as batch scoring does per chunk of firms,
     is several times slower)."""
     arr = _arrow_text(s)
-    return pd.Series(pyarrow.chunked_array([arr.combine_chunks()], type=arr.type),
-                     index=s.index, dtype=STR)
+    whole = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()  # no copy of one
+    return pd.Series(pyarrow.chunked_array([whole], type=arr.type), index=s.index, dtype=STR)
 
 
 # An API request's few rows bring back the same values request after request (provinces,
