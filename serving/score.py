@@ -22,11 +22,11 @@ each chunk is featurised, scored and written before the next one (features are p
 a chunk needs only its own firms' rows). Only the rows and columns that scoring as of the
 year reads are kept (`serving.partitions.Chunks`: the scored firms, the fiscal years the
 features look back on, patents filed before the year without their ids); a dataset folder's
-whole tables are freed once validated and rejected from. Chunks run in this process or on a Dask cluster,
-behind one executor interface (`serving.executors`). Reasons place a firm's measures among
-the year's candidates of the tier, whatever the chunking: over more than one chunk, a first
-pass collects the candidates' measures of every chunk into one small `models.cohort.Cohort`
-per tier, which every chunk then reads.
+whole tables are freed once validated and rejected from. Chunks run in this process or on a
+Dask cluster, behind one executor interface (`serving.executors`). Reasons place a firm's
+measures among the year's candidates of the tier, whatever the chunking: over more than one
+chunk, a first pass collects the candidates' measures of every chunk into one small
+`models.cohort.Cohort` per tier, which every chunk then reads.
 """
 
 from __future__ import annotations
