@@ -55,10 +55,12 @@ MERIT_SIGNS = {"merit_log_odds": 1}
 # MERICS found about one in four selections falling short of the criteria, a bound.
 UNEXPLAINED_SHARE = 0.1
 # What an independent firm looks like in the non-merit features (the ownership
-# counterfactual); listing and subsidies are left as they are.
+# counterfactual): every ownership column at its zero point, the least-favoured value
+# (channel_design gives a firm without a parent parent sizes 0), so the counterfactual
+# removes exactly what the state and the parent add and, every coefficient being bounded
+# to raise the chance, cannot raise it; listing and subsidies are left as they are.
 INDEPENDENT = {"state_share": 0.0, "state_controlled": 0.0, "is_subsidiary": 0.0,
-               "parent_large_group": 0.0, "parent_employees": np.nan,
-               "parent_revenue": np.nan}
+               "parent_large_group": 0.0, "parent_employees": 0.0, "parent_revenue": 0.0}
 NO_PROVINCE = "(none)"
 # There a province's push is read from the selections its features do not explain (which
 # firms it pushed is not in the data): each province gets its own unexplained share, pulled
@@ -101,13 +103,16 @@ def merit_design(p_merit: np.ndarray) -> pd.DataFrame:
 
 
 def channel_design(X: pd.DataFrame) -> pd.DataFrame:
-    """(n, q): the ownership and region features, parent sizes on a log scale, province as
-    a category."""
+    """(n, q): the ownership and region features, parent sizes on a log scale (log1p) and 0
+    for a firm without a parent (independence is the zero point of every ownership column;
+    a subsidiary's unknown parent size stays missing), province as a category."""
     columns = [c for c in non_merit_features(X.columns) if c not in CHANNEL_EXCLUDED]
     Z = X[columns].reset_index(drop=True).copy()
+    no_parent = (Z["is_subsidiary"] == 0).to_numpy() if "is_subsidiary" in Z \
+        else np.zeros(len(Z), dtype=bool)
     for column in ("parent_employees", "parent_revenue"):
         if column in Z:
-            Z[column] = np.log1p(Z[column].astype(float).clip(lower=0))
+            Z[column] = np.log1p(Z[column].astype(float).clip(lower=0)).where(~no_parent, 0.0)
     if "province" in Z:
         Z["province"] = Z["province"].astype(object).where(Z["province"].notna(), "unknown") \
             .astype(str)
