@@ -119,6 +119,12 @@ def channel_design(X: pd.DataFrame) -> pd.DataFrame:
     return Z
 
 
+def as_independent(Z: pd.DataFrame) -> pd.DataFrame:
+    """Z (channel_design's columns) with every firm taken as independent (INDEPENDENT):
+    the ownership counterfactual."""
+    return Z.assign(**{c: v for c, v in INDEPENDENT.items() if c in Z})
+
+
 def _rule_columns(X: pd.DataFrame, tier: str, status: bool) -> list[str]:
     """The panel's rule-result columns of ``tier``'s own criteria, status or not."""
     return [c for c in X.columns if (criterion := rule_criterion(c)) is not None
@@ -219,8 +225,7 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
     province = Z["province"].to_numpy() if "province" in Z else np.full(n, "unknown")
     ownership = af.ownership_class(X)
     quota = tier in PROVINCIAL_LIST_TIERS
-    counterfactuals = {"ownership": (Z.assign(**{c: v for c, v in INDEPENDENT.items()
-                                                 if c in Z}), ownership)}
+    counterfactuals = {"ownership": (as_independent(Z), ownership)}
     if not quota:
         counterfactuals["province"] = (Z.assign(province=NO_PROVINCE) if "province" in Z
                                        else Z, province)
