@@ -232,9 +232,15 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
     effects = _effects(model, XM, Z, y, offset, counterfactuals, rows, weights, everything,
                        n_boot, seed)
     if quota:
+        # The unexplained route a province's push is read from is the additive committee's
+        # (separate channels have none: every province would read 0), whichever structure
+        # gives p_non_merit.
+        committee = model if structure == "additive" else _model(
+            "additive", channel_signs).fit(XM.iloc[rows], Z.iloc[rows], y[rows],
+                                          offset[rows], weights)
         effects["province"] = province_effects(
-            model, XM.iloc[everything], Z.iloc[everything], y[everything], offset[everything],
-            province[everything], n_boot, seed)
+            committee, XM.iloc[everything], Z.iloc[everything], y[everything],
+            offset[everything], province[everything], n_boot, seed)
     for values in p_non.values():
         values[breach] = 1.0
     return ChannelAudit(p_non[structure], structure, heldout, model, effects["province"],
@@ -295,7 +301,8 @@ def province_effects(model: TwoChannelSelection, XM: pd.DataFrame, Z: pd.DataFra
                      y: np.ndarray, offset: np.ndarray, province: np.ndarray,
                      n_boot: int = N_BOOT, seed: int = 0,
                      prior: float = PROVINCE_PRIOR) -> pd.DataFrame:
-    """A quota list's province effects: selections expected per province over those
+    """A quota list's province effects (``model``: an additive committee with an unexplained
+    route, ``unexplained_`` > 0): selections expected per province over those
     expected without its favours, minus 1, where its favours are its own share of the
     selections no feature explains (province_unexplained with ``prior``) and without them it
     has the list's (the candidate-weighted mean over provinces: the smallest would be a
@@ -304,6 +311,10 @@ def province_effects(model: TwoChannelSelection, XM: pd.DataFrame, Z: pd.DataFra
     (the count noise given the fitted committee; its coefficients are not refitted).
     Returns group, candidates, excess, low, high, most favoured first."""
     u0 = float(getattr(model, "unexplained_", 0.0))
+    if model.structure_ != "additive" or u0 <= 0:
+        # u = 0 is a fixed point of the EM: every province would read 0.
+        raise ValueError("province_effects needs an additive committee with an unexplained "
+                         f"route (got {model.structure_}, unexplained_={u0})")
 
     # The committee's chance, without the list's unexplained route (P = 1 - (1 - q)(1 - u0)).
     q = 1 - (1 - model.predict_proba(XM, Z, offset)[:, 1]) / (1 - u0)

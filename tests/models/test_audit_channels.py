@@ -136,3 +136,13 @@ def test_no_ownership_effect_can_come_out_negative(structure):
     assert gain.min() >= -1e-12
     assert (table[["excess", "low", "high"]] >= -1e-12).all().all()
     assert table.loc["subsidiary", "excess"] < 0.05  # nothing to find
+
+
+def test_quota_province_effects_need_the_committees_unexplained_route():
+    """Separate channels have no unexplained route; from them every province would read 0
+    (u = 0 is a fixed point of the EM), so they are refused."""
+    X, Z, y, offset, province = quota_lists(seed=6, per_province=300, years=2)
+    separate = TwoChannelSelection("separate", merit_signs={"x": 1},
+                                   channel_signs={"province": 1, "state": 1}).fit(X, Z, y, offset)
+    with pytest.raises(ValueError, match="unexplained"):
+        province_effects(separate, X, Z, y, offset, province, n_boot=0)
