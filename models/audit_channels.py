@@ -7,7 +7,9 @@ criteria and shortfalls are functions of the same facts, and each measured worse
 second merit column (README). The non-merit part sees only the ownership and region
 features (ownership, parent group, state share, listing, subsidies, province), each bounded
 to raise the chance (favours only add; a province's effect is counted from the
-least-favoured province). The additive structure leaves UNEXPLAINED_SHARE of the selections
+least-favoured province). Independence is the zero point of every ownership column (no
+parent: parent sizes 0), so taking firms as independent (as_independent) removes exactly
+what the state and a parent add and no ownership effect can be negative. The additive structure leaves UNEXPLAINED_SHARE of the selections
 to favours no feature shows (models/selection_channels.py). Only candidates holding the title
 a list requires are fitted (neither channel selects anyone else). A selection breaking a
 published eligibility rule gets p_non_merit 1. Both structures are fitted per fold on the
@@ -20,7 +22,8 @@ On a national list a province's effect is what its province column adds. On a li
 provincial quotas (Specialized SMEs) a province cannot raise its count, only fill its places
 below the merit line (its column there measures the merit mix of its candidates), so its
 effect is its own share of the selections no feature explains (province_unexplained,
-province_effects: a province's push picks firms the data cannot tell apart).
+province_effects: a province's push picks firms the data cannot tell apart), read from the
+additive committee's unexplained route whichever structure gives p_non_merit.
 
 A tier with fewer than MIN_SELECTIONS selections is not modelled (the audit falls back to
 the merit-gap score and says so).
