@@ -7,7 +7,9 @@ criteria and shortfalls are functions of the same facts, and each measured worse
 second merit column (README). The non-merit part sees only the ownership and region
 features (ownership, parent group, state share, listing, subsidies, province), each bounded
 to raise the chance (favours only add; a province's effect is counted from the
-least-favoured province). The additive structure leaves UNEXPLAINED_SHARE of the selections
+least-favoured province). Independence is the zero point of every ownership column (no
+parent: parent sizes 0), so taking firms as independent (as_independent) removes exactly
+what the state and a parent add and no ownership effect can be negative. The additive structure leaves UNEXPLAINED_SHARE of the selections
 to favours no feature shows (models/selection_channels.py). Only candidates holding the title
 a list requires are fitted (neither channel selects anyone else). A selection breaking a
 published eligibility rule gets p_non_merit 1. Both structures are fitted per fold on the
@@ -20,7 +22,8 @@ On a national list a province's effect is what its province column adds. On a li
 provincial quotas (Specialized SMEs) a province cannot raise its count, only fill its places
 below the merit line (its column there measures the merit mix of its candidates), so its
 effect is its own share of the selections no feature explains (province_unexplained,
-province_effects: a province's push picks firms the data cannot tell apart).
+province_effects: a province's push picks firms the data cannot tell apart), read from the
+additive committee's unexplained route whichever structure gives p_non_merit.
 
 A tier with fewer than MIN_SELECTIONS selections is not modelled (the audit falls back to
 the merit-gap score and says so).
@@ -55,10 +58,12 @@ MERIT_SIGNS = {"merit_log_odds": 1}
 # MERICS found about one in four selections falling short of the criteria, a bound.
 UNEXPLAINED_SHARE = 0.1
 # What an independent firm looks like in the non-merit features (the ownership
-# counterfactual); listing and subsidies are left as they are.
+# counterfactual): every ownership column at its zero point, the least-favoured value
+# (channel_design gives a firm without a parent parent sizes 0), so the counterfactual
+# removes exactly what the state and the parent add and, every coefficient being bounded
+# to raise the chance, cannot raise it; listing and subsidies are left as they are.
 INDEPENDENT = {"state_share": 0.0, "state_controlled": 0.0, "is_subsidiary": 0.0,
-               "parent_large_group": 0.0, "parent_employees": np.nan,
-               "parent_revenue": np.nan}
+               "parent_large_group": 0.0, "parent_employees": 0.0, "parent_revenue": 0.0}
 NO_PROVINCE = "(none)"
 # There a province's push is read from the selections its features do not explain (which
 # firms it pushed is not in the data): each province gets its own unexplained share, pulled
@@ -101,17 +106,26 @@ def merit_design(p_merit: np.ndarray) -> pd.DataFrame:
 
 
 def channel_design(X: pd.DataFrame) -> pd.DataFrame:
-    """(n, q): the ownership and region features, parent sizes on a log scale, province as
-    a category."""
+    """(n, q): the ownership and region features, parent sizes on a log scale (log1p) and 0
+    for a firm without a parent (independence is the zero point of every ownership column;
+    a subsidiary's unknown parent size stays missing), province as a category."""
     columns = [c for c in non_merit_features(X.columns) if c not in CHANNEL_EXCLUDED]
     Z = X[columns].reset_index(drop=True).copy()
+    no_parent = (Z["is_subsidiary"] == 0).to_numpy() if "is_subsidiary" in Z \
+        else np.zeros(len(Z), dtype=bool)
     for column in ("parent_employees", "parent_revenue"):
         if column in Z:
-            Z[column] = np.log1p(Z[column].astype(float).clip(lower=0))
+            Z[column] = np.log1p(Z[column].astype(float).clip(lower=0)).where(~no_parent, 0.0)
     if "province" in Z:
         Z["province"] = Z["province"].astype(object).where(Z["province"].notna(), "unknown") \
             .astype(str)
     return Z
+
+
+def as_independent(Z: pd.DataFrame) -> pd.DataFrame:
+    """Z (channel_design's columns) with every firm taken as independent (INDEPENDENT):
+    the ownership counterfactual."""
+    return Z.assign(**{c: v for c, v in INDEPENDENT.items() if c in Z})
 
 
 def _rule_columns(X: pd.DataFrame, tier: str, status: bool) -> list[str]:
@@ -214,17 +228,22 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
     province = Z["province"].to_numpy() if "province" in Z else np.full(n, "unknown")
     ownership = af.ownership_class(X)
     quota = tier in PROVINCIAL_LIST_TIERS
-    counterfactuals = {"ownership": (Z.assign(**{c: v for c, v in INDEPENDENT.items()
-                                                 if c in Z}), ownership)}
+    counterfactuals = {"ownership": (as_independent(Z), ownership)}
     if not quota:
         counterfactuals["province"] = (Z.assign(province=NO_PROVINCE) if "province" in Z
                                        else Z, province)
     effects = _effects(model, XM, Z, y, offset, counterfactuals, rows, weights, everything,
                        n_boot, seed)
     if quota:
+        # The unexplained route a province's push is read from is the additive committee's
+        # (separate channels have none: every province would read 0), whichever structure
+        # gives p_non_merit.
+        committee = model if structure == "additive" else _model(
+            "additive", channel_signs).fit(XM.iloc[rows], Z.iloc[rows], y[rows],
+                                          offset[rows], weights)
         effects["province"] = province_effects(
-            model, XM.iloc[everything], Z.iloc[everything], y[everything], offset[everything],
-            province[everything], n_boot, seed)
+            committee, XM.iloc[everything], Z.iloc[everything], y[everything],
+            offset[everything], province[everything], n_boot, seed)
     for values in p_non.values():
         values[breach] = 1.0
     return ChannelAudit(p_non[structure], structure, heldout, model, effects["province"],
@@ -285,7 +304,8 @@ def province_effects(model: TwoChannelSelection, XM: pd.DataFrame, Z: pd.DataFra
                      y: np.ndarray, offset: np.ndarray, province: np.ndarray,
                      n_boot: int = N_BOOT, seed: int = 0,
                      prior: float = PROVINCE_PRIOR) -> pd.DataFrame:
-    """A quota list's province effects: selections expected per province over those
+    """A quota list's province effects (``model``: an additive committee with an unexplained
+    route, ``unexplained_`` > 0): selections expected per province over those
     expected without its favours, minus 1, where its favours are its own share of the
     selections no feature explains (province_unexplained with ``prior``) and without them it
     has the list's (the candidate-weighted mean over provinces: the smallest would be a
@@ -294,6 +314,10 @@ def province_effects(model: TwoChannelSelection, XM: pd.DataFrame, Z: pd.DataFra
     (the count noise given the fitted committee; its coefficients are not refitted).
     Returns group, candidates, excess, low, high, most favoured first."""
     u0 = float(getattr(model, "unexplained_", 0.0))
+    if model.structure_ != "additive" or u0 <= 0:
+        # u = 0 is a fixed point of the EM: every province would read 0.
+        raise ValueError("province_effects needs an additive committee with an unexplained "
+                         f"route (got {model.structure_}, unexplained_={u0})")
 
     # The committee's chance, without the list's unexplained route (P = 1 - (1 - q)(1 - u0)).
     q = 1 - (1 - model.predict_proba(XM, Z, offset)[:, 1]) / (1 - u0)

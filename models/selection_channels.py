@@ -23,7 +23,9 @@ Two structures, both fitted by maximum likelihood:
 ``x`` holds only the published criteria and the firm's own performance, ``z`` only
 ownership, parent group, state share, listing, subsidies and province. Each part is a
 ridge-penalised logistic GLM on an imputed, standardised design (categorical columns one-hot
-encoded), with sign constraints where the direction is known (monotone). The GLM is
+encoded), with sign constraints where the direction is known (monotone: a missing value of
+such a column counts as its least-favoured value plus a flag bounded to the same sign, so
+no value, known or missing, ranks below the least-favoured one). The GLM is
 hand-written on scipy's bounded optimiser because the separate structure needs soft labels and both
 need an offset and bounded coefficients, none of which sklearn's LogisticRegression offers.
 
@@ -52,15 +54,32 @@ EPS = 1e-12
 REFERENCE_QUANTILE = 0.05
 
 
-def _design(frame: pd.DataFrame) -> ColumnTransformer:
-    """Imputer (with missing indicators) + scaler for numeric columns, one-hot for the rest."""
+def _design(frame: pd.DataFrame, signs: dict[str, int]) -> ColumnTransformer:
+    """Scaler for numeric columns, one-hot for the rest. A missing value of a column with a
+    known direction (``signs``) is filled with the column's least-favoured value (its
+    minimum for +1, maximum for -1) and flagged by an indicator bounded to the same sign
+    (``_Part``): a missing value counts at least as little as the least-favoured one and can
+    never reverse the direction (no typical value is imputed, which with a free indicator
+    could make the least-favoured value, e.g. "no parent", raise the chance). Other numeric
+    columns: median and a free missing indicator."""
     categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
                    or isinstance(frame[c].dtype, pd.CategoricalDtype)]
     numeric = [c for c in frame.columns if c not in categorical]
+    signed = [c for c in numeric if signs.get(c, 0) != 0]
+
+    def least_favoured(column: str) -> float:
+        values = frame[column].dropna()
+        return 0.0 if values.empty else float(
+            values.min() if signs[column] > 0 else values.max())
+
     return ColumnTransformer([
+        *((f"signed_{column}", make_pipeline(
+            SimpleImputer(strategy="constant", fill_value=least_favoured(column),
+                          add_indicator=True, keep_empty_features=True), StandardScaler()),
+           [column]) for column in signed),
         ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
                                             keep_empty_features=True), StandardScaler()),
-         numeric),
+         [c for c in numeric if c not in signed]),
         ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
     ], verbose_feature_names_out=False)
 
@@ -109,17 +128,19 @@ class _Part:
                  design: ColumnTransformer | None = None):
         # A refit on the same rows (bootstrap weights) keeps the design it was given: the
         # imputer and scaler are fitted unweighted, so they would come out the same.
-        self.design = design if design is not None else _design(frame).fit(frame)
+        self.design = design if design is not None else _design(frame, signs).fit(frame)
         self.names = list(self.design.get_feature_names_out())
         self.alpha = alpha
-        # A sign applies to the column's own standardised value, not to its missing flag,
-        # and to every level of a categorical column (against the least-favoured level).
+        # A sign applies to the column's own standardised value, to its missing flag (the
+        # value is filled with the least-favoured one, _design), and to every level of a
+        # categorical column (against the least-favoured level).
         levels = dict(zip(self.design.named_transformers_["cat"].feature_names_in_,
                           self.design.named_transformers_["cat"].categories_)) \
             if hasattr(self.design.named_transformers_["cat"], "categories_") else {}
         signs = {**signs, **{f"{column}_{level}": signs[column]
                              for column, values in levels.items() if column in signs
-                             for level in values}}
+                             for level in values},
+                 **{f"missingindicator_{column}": sign for column, sign in signs.items()}}
         self.bounds = [(None, None)] + [
             {1: (0.0, None), -1: (None, 0.0)}.get(signs.get(n, 0), (None, None))
             for n in self.names]

@@ -153,7 +153,8 @@ def _channel_section(audit) -> list[str]:
             '<p class="note">These lists are filled province by province, each province its '
             "own share of places: a province cannot raise its count, only fill its places "
             "below the merit line. A province's effect here is the selections its own share "
-            "of favours no feature shows adds, against the list's average share (intervals: "
+            "of favours no feature shows adds, against the list's average share, read from "
+            "the committee with such favours whichever structure the data chose (intervals: "
             "bootstrap reweightings of the candidates).</p>")
     sentences = effect_summary(audit)
     parts.append("<ul>" + "".join(f"<li>{html.escape(t)}.</li>" for t in sentences) + "</ul>"

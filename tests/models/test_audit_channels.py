@@ -1,13 +1,20 @@
-"""Province effects of a list with provincial quotas (models/audit_channels.py), on lists
-simulated with a known, invisible provincial push."""
+"""Province and ownership effects of the channel audit (models/audit_channels.py), on lists
+simulated with a known provincial push (invisible) and known ownership favours."""
 
 import numpy as np
 import pandas as pd
-from scipy.special import logit
+import pytest
+from scipy.special import expit, logit
 from scipy.stats import spearmanr
 
-from models.audit_channels import province_effects, province_unexplained
-from models.selection_channels import TwoChannelSelection
+from models.audit_channels import (
+    as_independent,
+    channel_design,
+    province_effects,
+    province_unexplained,
+)
+from models.audit_flags import ownership_class
+from models.selection_channels import TwoChannelSelection, bootstrap_excess
 
 INTERFERENCE = {"A": 0.0, "B": 0.3, "C": 0.6, "D": 0.9, "E": 1.2, "F": 1.5}
 
@@ -63,3 +70,79 @@ def test_quota_list_province_effects_rank_the_invisible_push():
     assert (table["excess"] <= table["high"] + 1e-12).all()
     assert table.loc["F", "low"] > table.loc["A", "high"]
     assert table["candidates"].sum() == len(y)
+
+
+def ownership_lists(seed: int, large_parent_bonus: float, n: int = 12_000):
+    """Candidates with a merit score x; a fifth are subsidiaries whose parent group sizes are
+    log-uniform (missing for independent firms, as in the panel, and for a twentieth of the
+    subsidiaries), a tenth state-controlled. One committee: logit = offset - 3 + 1.5 x
+    + large_parent_bonus * (parent of 1,000+ employees) + 0.8 * state-controlled. Returns X
+    (the panel's raw columns), XM (merit), y, offset, and per row the true chance with and
+    without the large-parent bonus."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    subsidiary = rng.random(n) < 0.2
+    employees = np.where(subsidiary, np.exp(rng.uniform(np.log(50), np.log(20_000), n)), np.nan)
+    revenue = employees * 1e6
+    unknown = subsidiary & (rng.random(n) < 0.05)
+    employees[unknown] = revenue[unknown] = np.nan
+    large = np.where(subsidiary, (employees >= 1000) * 1.0, 0.0)
+    large[unknown] = np.nan
+    state = rng.random(n) < 0.1
+    X = pd.DataFrame({"province": rng.choice(["A", "B", "C"], size=n),
+                      "is_subsidiary": subsidiary * 1.0, "parent_employees": employees,
+                      "parent_revenue": revenue, "parent_large_group": large,
+                      "state_share": np.where(state, 1.0, 0.0), "state_controlled": state * 1.0,
+                      "listed": (rng.random(n) < 0.05) * 1.0})
+    offset = np.array([-0.3, 0.0, 0.3])[rng.integers(0, 3, n)]
+    truly_large = subsidiary & (np.nan_to_num(employees, nan=2000.0) >= 1000)
+    merit = offset - 3 + 1.5 * x + 0.8 * state
+    with_bonus = expit(merit + large_parent_bonus * truly_large)
+    y = (rng.random(n) < with_bonus).astype(int)
+    return X, pd.DataFrame({"merit_log_odds": x}), y, offset, with_bonus, expit(merit)
+
+
+def _ownership_effects(structure: str, X, XM, y, offset, n_boot: int = 20):
+    Z = channel_design(X)
+    model = TwoChannelSelection(structure, merit_signs={"merit_log_odds": 1},
+                                channel_signs={c: 1 for c in Z.columns}).fit(XM, Z, y, offset)
+    table = bootstrap_excess(model, XM, Z, y, {"ownership": (as_independent(Z),
+                                                             ownership_class(X))},
+                             offset, n_boot=n_boot, seed=0)["ownership"]
+    return model, Z, table.set_index("group")
+
+
+def test_a_favoured_large_parent_is_recovered_as_a_positive_subsidiary_effect():
+    X, XM, y, offset, with_bonus, without = ownership_lists(seed=2, large_parent_bonus=1.5)
+    _, _, table = _ownership_effects("additive", X, XM, y, offset)
+    sub = (X["is_subsidiary"] == 1) & (X["state_controlled"] == 0)
+    truth = with_bonus[sub].sum() / without[sub].sum() - 1
+    assert table.loc["subsidiary", "low"] > 0
+    assert table.loc["subsidiary", "excess"] == pytest.approx(truth, rel=0.3)
+    # Independent firms have no parent to take away.
+    assert table.loc["independent", "excess"] == pytest.approx(0.0, abs=0.02)
+
+
+@pytest.mark.parametrize("structure", ["additive", "separate"])
+def test_no_ownership_effect_can_come_out_negative(structure):
+    """Subsidiaries of large groups truly disfavoured, and parent sizes missing for every
+    independent firm and some subsidiaries: being taken as independent never raises a
+    firm's chance, so every effect and interval bound is at least 0."""
+    X, XM, y, offset, *_ = ownership_lists(seed=4, large_parent_bonus=-2.0)
+    model, Z, table = _ownership_effects(structure, X, XM, y, offset, n_boot=10)
+    assert (model.channel_coef_.drop("intercept") >= 0).all()
+    gain = (model.predict_proba(XM, Z, offset)[:, 1]
+            - model.predict_proba(XM, as_independent(Z), offset)[:, 1])
+    assert gain.min() >= -1e-12
+    assert (table[["excess", "low", "high"]] >= -1e-12).all().all()
+    assert table.loc["subsidiary", "excess"] < 0.05  # nothing to find
+
+
+def test_quota_province_effects_need_the_committees_unexplained_route():
+    """Separate channels have no unexplained route; from them every province would read 0
+    (u = 0 is a fixed point of the EM), so they are refused."""
+    X, Z, y, offset, province = quota_lists(seed=6, per_province=300, years=2)
+    separate = TwoChannelSelection("separate", merit_signs={"x": 1},
+                                   channel_signs={"province": 1, "state": 1}).fit(X, Z, y, offset)
+    with pytest.raises(ValueError, match="unexplained"):
+        province_effects(separate, X, Z, y, offset, province, n_boot=0)
