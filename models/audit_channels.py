@@ -9,8 +9,9 @@ features (ownership, parent group, state share, listing, subsidies, province), e
 to raise the chance (favours only add; a province's effect is counted from the
 least-favoured province). Independence is the zero point of every ownership column (no
 parent: parent sizes 0), so taking firms as independent (as_independent) removes exactly
-what the state and a parent add and no ownership effect can be negative. The additive structure leaves UNEXPLAINED_SHARE of the selections
-to favours no feature shows (models/selection_channels.py). Only candidates holding the title
+what the state and a parent add and no ownership effect can be negative. The additive
+structure leaves UNEXPLAINED_SHARE of the selections to favours no feature shows
+(models/selection_channels.py). Only candidates holding the title
 a list requires are fitted (neither channel selects anyone else). A selection breaking a
 published eligibility rule gets p_non_merit 1. Both structures are fitted per fold on the
 fold's training years and score the fold's test year; the structure with the better summed
