@@ -71,12 +71,29 @@ def _split_lag(name: str) -> tuple[str, int]:
     return name, 1
 
 
+def as_of_cutoff(year: int) -> np.datetime64:
+    """t-01-01: features as of ``year`` know only what happened before it."""
+    return np.datetime64(f"{int(year)}-01-01")
+
+
+def fiscal_years_read(years: np.ndarray, year: int) -> np.ndarray:
+    """(n,) bool: which financials rows (fiscal ``years``) the features as of ``year`` read,
+    the fiscal years t-4 .. t-1 of LAGS."""
+    return (years >= year - max(LAGS.values())) & (years <= year - 1)
+
+
+def patents_read(filed: np.ndarray, cutoff: np.datetime64) -> np.ndarray:
+    """(n,) bool: which patents (``filed`` dates) the features as of ``cutoff`` read, those
+    filed before it."""
+    return filed < cutoff
+
+
 class _FinancialInputs:
     """Lazily scatters one financials column of one fiscal year onto the scored firms."""
 
     def __init__(self, fin: pd.DataFrame, year: int, firm_ids: pd.Index):
         years = fin["year"].to_numpy()
-        rows = np.flatnonzero((years >= year - max(LAGS.values())) & (years <= year - 1))
+        rows = np.flatnonzero(fiscal_years_read(years, year))
         pos = positions_in(fin["firm_id"].iloc[rows], firm_ids)
         keep = pos >= 0
         self.fin, self.index = fin, pd.RangeIndex(len(firm_ids))
@@ -120,7 +137,7 @@ def _categorical_rows(column: pd.Series, rows: np.ndarray, categories=None) -> p
 def _patent_inputs(pat: pd.DataFrame, cutoff: np.datetime64, firm_ids: pd.Index) -> dict:
     filed = pat["filed"].to_numpy()
     owner = positions_in(pat["firm_id"], firm_ids)
-    rows = np.flatnonzero((filed < cutoff) & (owner >= 0))
+    rows = np.flatnonzero(patents_read(filed, cutoff) & (owner >= 0))
 
     def dates(column: str) -> np.ndarray:
         values = pat[column].to_numpy()[rows]
@@ -202,7 +219,7 @@ def build_features(dataset, year: int, firm_ids: Iterable[str] | None = None) ->
     year = int(year)
     fin = dataset.financials
     firm_ids = _firm_id_index(fin, year, firm_ids)
-    cutoff = np.datetime64(f"{year}-01-01")
+    cutoff = as_of_cutoff(year)
     inputs: dict[str, Any] = {
         "year": year,
         "cutoff": cutoff,

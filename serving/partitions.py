@@ -16,7 +16,7 @@ import pandas as pd
 
 from features.domain import founded_before, no_financials_rejects
 from features.panel import is_in, positions_in
-from features.pipeline import LAGS, PATENT_INPUTS
+from features.pipeline import PATENT_INPUTS, as_of_cutoff, fiscal_years_read, patents_read
 
 TABLES = ("firms", "financials", "patents", "certifications")
 PATENT_COLUMNS = ("firm_id", *PATENT_INPUTS.values())  # what the features read of patents
@@ -36,15 +36,13 @@ def _id_index(firm_ids: np.ndarray) -> pd.Index:
 
 
 def _rows_read(table: str, frame: pd.DataFrame, year: int) -> np.ndarray | bool:
-    """Which rows of `table` the features as of `year` can read, by date: the fiscal years
-    of `features.pipeline.LAGS` (t-4 to t-1, as `_FinancialInputs` selects them) and the
-    patents filed before t-01-01 (as `_patent_inputs` selects them); every row of the other
-    tables (candidacy and re-reviews read every year of certifications)."""
+    """Which rows of `table` the features as of `year` can read, by date, as the feature
+    pipeline selects them (`features.pipeline.fiscal_years_read`, `patents_read`); every row
+    of the other tables (candidacy and re-reviews read every year of certifications)."""
     if table == "financials":
-        years = frame["year"].to_numpy()
-        return (years >= year - max(LAGS.values())) & (years <= year - 1)
+        return fiscal_years_read(frame["year"].to_numpy(), year)
     if table == "patents":
-        return frame["filed"].to_numpy() < np.datetime64(f"{year}-01-01")
+        return patents_read(frame["filed"].to_numpy(), as_of_cutoff(year))
     return True
 
 
