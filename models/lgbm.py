@@ -29,10 +29,11 @@ Without it, years with generous quotas teach the trees a lower bar than a tight 
 The booster's margin is therefore relative to the year; the calibration fitted on the
 newest training year turns it into a probability at that year's selection rate.
 
-Trained on case-control samples (every selection, a fraction f of the other rows:
-training.sampling), a year's odds of selection among the rows are its population odds / f;
-``fit(..., other_rate=f)`` adds log f (of the newest year) to the calibration's intercept,
-so the probabilities are on the population scale again (``sampling_offset_``).
+Trained on case-control samples (a fraction s of a year's selections, a fraction f of its
+other rows: training.sampling), a year's odds of selection among the rows are its population
+odds x s/f; ``fit(..., kept_rate=...)`` adds log f - log s (of the newest year) to the
+calibration's intercept, so the probabilities are on the population scale again
+(``sampling_offset_``, models.calibration.sampling_offset).
 """
 
 from __future__ import annotations
@@ -139,8 +140,9 @@ class TierModel(ClassifierMixin, BaseEstimator):
         classes_: ndarray [0, 1].
         few_selections_: bool, the newest year held fewer than min_holdout_selections
             selections (then FEW_SELECTIONS_PARAMS apply).
-        sampling_offset_: float, log of the newest year's rate of kept non-selected rows
-            (0.0 unsampled), added to the calibrated log-odds (see the module's docstring).
+        sampling_offset_: float, log f - log s of the newest year's kept rates of
+            non-selected rows and selections (0.0 unsampled), added to the calibrated
+            log-odds (see the module's docstring).
     """
 
     def __init__(self, params: dict | None = None, seed: int = 0, num_boost_round: int = 4000,
@@ -160,14 +162,14 @@ class TierModel(ClassifierMixin, BaseEstimator):
         return {**DEFAULT_PARAMS, "num_threads": thread_count(n_rows), **few,
                 **(self.params or {}), "seed": self.seed}
 
-    def fit(self, X: pd.DataFrame, y, *, years, other_rate=None) -> TierModel:
+    def fit(self, X: pd.DataFrame, y, *, years, kept_rate=None) -> TierModel:
         """X: (n_rows, n_features) frame; y: (n_rows,) 0/1 labels; years: (n_rows,) as-of
-        year of each row; other_rate: (n_rows,) fraction of its year's non-selected rows
-        that were kept (case-control sampling; None = every row). Columns in
-        EXCLUDED_FEATURES are ignored. Returns self."""
+        year of each row; kept_rate: (n_rows,) fraction of its year's rows of its class
+        that were kept (case-control sampling, training.sampling.CaseControl.kept_rate;
+        None = every row). Columns in EXCLUDED_FEATURES are ignored. Returns self."""
         y = np.asarray(y, dtype=float)
         years = np.asarray(years)
-        self.sampling_offset_ = sampling_offset(other_rate, years)
+        self.sampling_offset_ = sampling_offset(kept_rate, y, years)
         X = X.drop(columns=[c for c in EXCLUDED_FEATURES if c in X.columns])
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)

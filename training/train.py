@@ -142,7 +142,8 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
 
     sample_rate: fraction of the non-selected candidate rows of each year the selection
     models train on (every selection is kept; training.sampling.CaseControl); None samples
-    only years above training.sampling.MAX_OTHERS_PER_YEAR non-selected rows, 1.0 never.
+    only years above training.sampling.MAX_OTHERS_PER_YEAR non-selected rows or
+    MAX_SELECTED_PER_YEAR selections, 1.0 never.
     Walk-forward test years are scored on all their rows. Re-review models are not sampled.
     """
     from features.contract import load_dataset
@@ -277,9 +278,9 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,
     X, y, keys = panel.X, np.asarray(panel.y, dtype=float), panel.keys
     if not isinstance(X.index, pd.RangeIndex) or X.index.start != 0:
         X, keys = X.reset_index(drop=True), keys.reset_index(drop=True)
-    other_rate = None if sampling is None or not sampling.sampled \
-        else sampling.other_rate(keys["year"])
-    fit_rate = {} if other_rate is None else {"other_rate": other_rate}
+    kept_rate = None if sampling is None or not sampling.sampled \
+        else sampling.kept_rate(keys["year"], y)
+    fit_rate = {} if kept_rate is None else {"kept_rate": kept_rate}
     mlflow.log_params({"labelled_years": f"{years[0]}-{years[-1]}", "rows": len(y),
                        "features": X.shape[1], "selected": int(y.sum()),
                        "fold_test_years": ",".join(str(f.test_year) for f in folds)})
@@ -292,7 +293,7 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,
         name=f"{Path(data_dir).name}-{key}-panel"), context="training")
 
     evaluation = walk_forward(X, y, keys, folds, tier, seed=seed, model_factory=model_factory,
-                              progress=say, other_rate=other_rate, test_year=test_year)
+                              progress=say, kept_rate=kept_rate, test_year=test_year)
     _log_evaluation(evaluation, key)
 
     say(f"{key}: fitting the final model on {years[0]}-{years[-1]}")
