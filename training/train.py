@@ -299,7 +299,7 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,
     say(f"{key}: fitting the final model on {years[0]}-{years[-1]}")
     final = model_factory(seed=seed).fit(X, y, years=keys["year"].to_numpy(), **fit_rate)
     mlflow.log_params({"best_iteration": final.best_iteration_,
-                       "calibration_folds": final.calibration_folds,
+                       "calibration_folds": final.calibration_folds_,
                        **{f"lgbm.{k}": v for k, v in final._params(len(X)).items()}})
     # Each year's selection rate as the log-odds offset the trees started from.
     mlflow.log_dict({str(year): offset for year, offset in final.year_offsets_.items()},
