@@ -286,7 +286,9 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,
                        "fold_test_years": ",".join(str(f.test_year) for f in folds)})
     if sampling is not None:
         mlflow.log_params({"sampling": sampling.describe()[:6000]})
-        mlflow.log_dict({str(t): r for t, r in sorted(sampling.rates_.items())},
+        mlflow.log_dict({"non_selected": {str(t): r for t, r in sorted(sampling.rates_.items())},
+                         "selected": {str(t): r for t, r in
+                                      sorted(sampling.selected_rates_.items())}},
                         "sampling_rates.json")
     mlflow.log_input(mlflow.data.from_pandas(
         keys.assign(label=y), source=str(Path(data_dir).resolve()), targets="label",
