@@ -21,6 +21,7 @@ scored (``full_years`` instead builds chosen years whole inside the stacked pane
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -138,3 +139,48 @@ class CaseControl:
                 f"non-selected rows - log of the selections'); walk-forward test years "
                 f"unsampled")
 
+
+
+class WholeYears:
+    """(X, y, keys) of every candidate of a tier in one labelled year: the walk-forward test
+    years of a sampled panel (training.evaluate.walk_forward's ``test_year``), built whole.
+
+    A firm-year's as-of features do not depend on the tier, nor on which other firms are
+    built with it (features.pipeline.build_features), and Specialized and Little Giant test
+    the same years (Champion one of them), so a year's feature rows are kept for the later
+    tiers that test it and only their missing firms are built. ``pending``: year -> number
+    of tiers, in training order, still to test it; `done` after each tier drops the years
+    no later tier tests, so at most the shared years are held (about 1 GB each at
+    1,000,000 firms).
+    """
+
+    def __init__(self, dataset, pending: Counter):
+        self.dataset = dataset
+        self.pending = Counter(pending)
+        self.frames: dict[int, pd.DataFrame] = {}
+
+    def __call__(self, tier: str, year: int) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+        from features.panel import candidate_panel
+        from features.pipeline import build_features
+
+        keys, _ = candidate_panel(self.dataset, year, tier)
+        ids = keys["firm_id"]
+        held = self.frames.pop(year, None)
+        if held is None:
+            X = build_features(self.dataset, year, firm_ids=ids)
+        else:
+            missing = ids[~ids.isin(held.index)]
+            if len(missing):
+                held = pd.concat([held, build_features(self.dataset, year, firm_ids=missing)])
+            X = held.loc[ids.to_numpy()]
+        if self.pending[year] > 1:  # a later tier tests this year too
+            self.frames[year] = X if held is None else held
+        X = X.set_axis(keys.index)
+        return X, keys["label"].to_numpy(dtype=float), keys[["firm_id", "year"]].copy()
+
+    def done(self, years) -> None:
+        """A tier has tested ``years`` (or skipped them): drop those no later tier tests."""
+        for year in years:
+            self.pending[year] -= 1
+            if self.pending[year] <= 0:
+                self.frames.pop(year, None)

@@ -7,6 +7,7 @@ import logging
 import platform
 import tempfile
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,7 +30,7 @@ from training.evaluate import (
 from training.model_card import CardFacts, markdown_table, model_card, thin_folds
 from training.registration import describe, register
 from training.review import review_folds, review_key, too_few_reviews
-from training.sampling import CaseControl
+from training.sampling import CaseControl, WholeYears
 from training.splits import walk_forward_folds
 from training.tracking import (
     GATE_METRIC,
@@ -172,20 +173,26 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
             _log_frame(dataset.rejects, "rejects.csv")
         result = TrainingResult(parent.info.run_id, experiment, parent.info.experiment_id, uri,
                                 data_fp)
+        # A sampled panel holds only the sampled rows of every year; each walk-forward
+        # test year is built whole when its fold is scored, its feature rows kept while a
+        # later tier tests the same year.
+        whole_years = WholeYears(dataset, Counter(
+            fold.test_year for tier in tiers for fold in walk_forward_folds(
+                _labelled(dataset, tier, until_year), n_folds=n_folds)))
         for tier in tiers:
             sampling = CaseControl(rate=sample_rate, seed=seed)
             years, panel = _panel(dataset, tier, until_year, say, sampling=sampling)
             folds = walk_forward_folds(years, n_folds=n_folds)
-            # A sampled panel holds only the sampled rows of every year; each walk-forward
-            # test year is built whole when its fold is scored, and dropped after it.
-            test_year = partial(_whole_year, dataset, tier) if sampling.sampled else None
+            test_year = partial(whole_years, tier) if sampling.sampled else None
             with mlflow.start_run(run_name=tier, nested=True) as child:
                 mlflow.set_tags({"tier": tier, "data_fingerprint": data_fp})
                 result.tiers[tier] = _train_tier(panel, years, tier, seed,
                                                  data_fp, force_promote, say, child.info.run_id,
                                                  data_dir, model_factory, folds=folds,
                                                  sampling=sampling, test_year=test_year)
+            whole_years.done(fold.test_year for fold in folds)
             del panel, test_year  # before the next tier's panels are built
+        del whole_years
         for tier in reviews:
             key = review_key(tier)
             years, panel = _panel(dataset, tier, until_year, say, review=True)
@@ -230,19 +237,23 @@ def _log_summary(result: TrainingResult) -> None:
     mlflow.set_tag("mlflow.note.content", note)
 
 
+def _labelled(dataset, tier: str, until_year: int | None, review: bool = False) -> list[int]:
+    """The years of a tier's selections (with ``review``, its re-reviews) up to until_year."""
+    years = (reviewed_years if review else labelled_years)(dataset.certifications, tier)
+    return [y for y in years if until_year is None or y <= until_year]
+
+
 def _panel(dataset, tier: str, until_year: int | None, say: _Steps, review: bool = False,
            sampling: CaseControl | None = None):
     """(labelled years, stacked panel) of a tier's selections, or with ``review`` of its
     re-reviews (panel None when no year has one). A selection model needs 2 labelled years
     (TrainingProblem); a re-review model's needs are training.review.too_few_reviews.
     With ``sampling``, the selection panel holds only its sampled rows (the walk-forward
-    test years too: `_whole_year` builds those whole); its rates_ are set per year."""
+    test years too: training.sampling.WholeYears builds those whole); its rates_ are set per
+    year."""
     from features.pipeline import stack_panels
 
-    certs = dataset.certifications
-    years = (reviewed_years if review else labelled_years)(certs, tier)
-    if until_year is not None:
-        years = [y for y in years if y <= until_year]
+    years = _labelled(dataset, tier, until_year, review)
     if len(years) < 2 and not review:
         raise TrainingProblem(
             f"tier {tier}: certifications table has grants in {len(years)} year(s) "
@@ -252,15 +263,6 @@ def _panel(dataset, tier: str, until_year: int | None, say: _Steps, review: bool
     what = "re-review panels" if review else "as-of panels"
     say(f"{tier}: building {what} for {years[0]}-{years[-1]}")
     return years, stack_panels(dataset, years, tier, review=review, keep=sampling)
-
-
-def _whole_year(dataset, tier: str, year: int) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    """(X, y, keys) of every candidate of a tier in one labelled year: a walk-forward test
-    year of a sampled panel (training.evaluate.walk_forward's ``test_year``)."""
-    from features.pipeline import asof_panel
-
-    panel = asof_panel(dataset, year, tier)
-    return panel.X, np.asarray(panel.y, dtype=float), panel.keys
 
 
 def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,

@@ -4,6 +4,7 @@ of the sampled rows, probabilities back on the population scale, test years unsa
 from __future__ import annotations
 
 import functools
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from models.baselines import LogisticBaseline, RuleBaseline
 from models.calibration import sampling_offset
 from models.lgbm import TierModel
 from training import sampling
-from training.sampling import CaseControl, firm_year_uniform
+from training.sampling import CaseControl, WholeYears, firm_year_uniform
 from training.tracking import registered_name
 from training.train import train
 
@@ -196,7 +197,6 @@ def test_whole_test_years_built_apart_score_as_within_the_panel(dataset):
     gives the metrics and predictions of a panel built with its test years whole."""
     from training.evaluate import walk_forward
     from training.splits import walk_forward_folds
-    from training.train import _whole_year
 
     years = [2020, 2021, 2022, 2023]
     folds = walk_forward_folds(years, n_folds=2)
@@ -211,7 +211,35 @@ def test_whole_test_years_built_apart_score_as_within_the_panel(dataset):
     after = walk_forward(sample.X, sample.y.to_numpy(), sample.keys, folds, TIER, seed=0,
                          model_factory=quick_model,
                          kept_rate=apart.kept_rate(sample.keys["year"], sample.y),
-                         test_year=functools.partial(_whole_year, dataset, TIER))
+                         test_year=functools.partial(
+                             WholeYears(dataset, Counter(f.test_year for f in folds)), TIER))
     assert len(sample.keys) == int(kept.sum()) < len(panel.keys)
     pd.testing.assert_frame_equal(before.metrics, after.metrics)
     pd.testing.assert_frame_equal(before.predictions, after.predictions)
+
+
+def test_whole_years_share_feature_rows_across_tiers(dataset, monkeypatch):
+    """A year two tiers test is built once (then only the second tier's missing firms),
+    each tier getting exactly its whole as-of panel; it is dropped once no tier needs it."""
+    from features import pipeline
+
+    built = []
+    real = pipeline.build_features
+    monkeypatch.setattr(pipeline, "build_features", lambda ds, year, firm_ids=None: built.append(
+        len(firm_ids)) or real(ds, year, firm_ids=firm_ids))
+    whole = WholeYears(dataset, Counter({2023: 2, 2022: 1}))
+    for tier in ("specialized", "little_giant"):
+        X, y, keys = whole(tier, 2023)
+        panel = pipeline.asof_panel(dataset, 2023, tier)
+        pd.testing.assert_frame_equal(X, panel.X)
+        np.testing.assert_array_equal(y, panel.y.to_numpy(dtype=float))
+        pd.testing.assert_frame_equal(keys, panel.keys)
+        whole.done([2023])
+    specialized, little_giant = (len(candidate_panel(dataset, 2023, t)[0])
+                                 for t in ("specialized", "little_giant"))
+    # the first tier built its year whole, the second only the firms it did not hold
+    # (asof_panel's own builds are the other entries)
+    assert built[0] == specialized and built[2] < little_giant
+    assert whole.frames == {}
+    whole("specialized", 2022)
+    assert whole.frames == {}, "a year no later tier tests is not kept"
