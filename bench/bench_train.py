@@ -128,7 +128,8 @@ def _child(n_firms: int, seed: int, data: str | None, sample_rate: float | None,
         "stages_cpu_s": stages_cpu_s,
         "raw_final_fit_s": sum(r.get("raw_fit_s", 0.0) for r in raw.values()),
         "tiers": raw, "peak_rss_mb": peak_train_kib / 1024,
-        "walk_forward": summary[["tier", "model", "pr_auc", "roc_auc"]].to_dict("records"),
+        "walk_forward": summary[["tier", "model", "pr_auc", "roc_auc", "brier", "ece"]]
+        .to_dict("records"),
         "folds": result.folds()[["tier", "test year", "firms tested", "selections"]]
         .to_dict("records"),
     }, default=float))
@@ -175,7 +176,8 @@ def main() -> None:
           f"{result['peak_rss_mb']:,.0f} MB")
     for row in result["walk_forward"]:
         print(f"  {row['tier']:<20} {row['model']:<9} PR AUC {row['pr_auc']:.4f}  "
-              f"ROC AUC {row['roc_auc']:.4f}")
+              f"ROC AUC {row['roc_auc']:.4f}  Brier {row.get('brier', float('nan')):.4f}  "
+              f"ECE {row.get('ece', float('nan')):.4f}")
     print(json.dumps({"bench": "train", **result}))
 
 

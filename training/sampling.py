@@ -16,7 +16,8 @@ selection by s/f; `models.lgbm.TierModel` and the baselines take each row's rate
 (``kept_rate``, `CaseControl.kept_rate`) and put their probabilities back on the population
 scale (log-odds + log f - log s: `models.calibration.sampling_offset`). Walk-forward test
 years are scored on every candidate: `training.train` builds each whole when its fold is
-scored (``full_years`` instead builds chosen years whole inside the stacked panel).
+scored (`WholeYears`, which shares a year's feature rows between the tiers that test it;
+``full_years`` instead builds chosen years whole inside the stacked panel).
 """
 
 from __future__ import annotations
