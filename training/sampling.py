@@ -32,7 +32,7 @@ import pandas as pd
 # (the default universe of 20,000 firms has at most 16,205 candidates a year: unsampled).
 MAX_OTHERS_PER_YEAR = 20_000
 # A year with more selections than this keeps about this many (automatic rule only). The
-# default universe's largest year holds about 1,000 Specialized selections: never capped.
+# default universe's largest year holds 1,080 Specialized selections: never capped.
 MAX_SELECTED_PER_YEAR = 10_000
 
 
