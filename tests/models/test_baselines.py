@@ -2,7 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.baselines import LogisticBaseline, RuleBaseline, rule_outcomes
+from models.baselines import (
+    LogisticBaseline,
+    RuleBaseline,
+    _objects_for_categories,
+    _with_year,
+    rule_outcomes,
+)
 
 
 def two_quota_years(n=6000, seed=0):
@@ -33,6 +39,32 @@ def test_logistic_ranking_ignores_the_year_column_it_adds():
     p = model.predict_proba(X.head(500))[:, 1]
     order = np.argsort(X["merit"].head(500).to_numpy())
     assert np.all(np.diff(p[order]) >= -1e-12)
+
+
+def test_a_sampled_logistic_fit_reaches_the_same_optimum_by_newton_steps():
+    """A case-control fit uses Newton-Cholesky, an unsampled one L-BFGS; both minimise the
+    same penalised loss, Newton's steps to at least L-BFGS's precision, so on the same rows
+    they agree, apart from the sampling offset the sampled fit adds to the intercept."""
+    X, y, years = two_quota_years()
+    X = X.assign(kind=pd.Categorical(np.where(X["merit"] > 0.5, "a", "b")))
+    plain = LogisticBaseline().fit(X, y, years=years)
+    newton = LogisticBaseline().fit(X, y, years=years, kept_rate=np.ones(len(y)))
+    assert plain.pipeline_[-1].solver == "lbfgs"
+    assert newton.pipeline_[-1].solver == "newton-cholesky"
+
+    def penalised_loss(model):
+        frame = _objects_for_categories(_with_year(X, years), ["kind"])
+        z = model.pipeline_.decision_function(frame)
+        lr = model.pipeline_[-1]
+        return np.sum(np.logaddexp(0, z) - y * z) + (lr.coef_ ** 2).sum() / (2 * lr.C)
+
+    assert penalised_loss(newton) <= penalised_loss(plain) + 1e-6
+    assert penalised_loss(newton) == pytest.approx(penalised_loss(plain), rel=1e-4)
+    np.testing.assert_allclose(newton.predict_proba(X)[:, 1], plain.predict_proba(X)[:, 1],
+                               atol=5e-3)
+    half = LogisticBaseline().fit(X, y, years=years, kept_rate=np.where(y == 1, 1.0, 0.5))
+    assert half.pipeline_[-1].intercept_[0] == pytest.approx(
+        newton.pipeline_[-1].intercept_[0] + np.log(0.5), abs=1e-9)
 
 
 def test_logistic_scores_in_chunks_as_at_once(monkeypatch):

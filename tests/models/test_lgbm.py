@@ -231,3 +231,29 @@ def test_few_selections_in_the_newest_year_shrink_the_leaves_harder():
     own = TierModel(seed=0, num_boost_round=50, early_stopping_rounds=10,
                     params={"lambda_l2": 3.0}).fit(X, y, years=years)
     assert own.few_selections_ and own.booster_.params["lambda_l2"] == 3.0
+
+
+def test_large_fits_learn_faster_and_calibrate_on_two_folds(monkeypatch):
+    """Above LARGE_FIT_ROWS rows a fit uses LARGE_FIT_PARAMS and two out-of-fold boosters;
+    at or under it, the configured ones (so the default universe's models do not move)."""
+    X, y, years = toy_frame(n=3000)
+    small = TierModel(seed=1, num_boost_round=80, early_stopping_rounds=10).fit(
+        X, y, years=years)
+    assert small.calibration_folds_ == 3
+    assert small._params(len(X))["learning_rate"] == lgbm.DEFAULT_PARAMS["learning_rate"]
+    monkeypatch.setattr(lgbm, "LARGE_FIT_ROWS", len(X) - 1)
+    trained = []
+    real_train = lgbm.lgb.train
+    monkeypatch.setattr(lgbm.lgb, "train", lambda params, *a, **k: trained.append(params)
+                        or real_train(params, *a, **k))
+    large = TierModel(seed=1, num_boost_round=80, early_stopping_rounds=10).fit(
+        X, y, years=years)
+    assert large.calibration_folds_ == lgbm.LARGE_FIT_CALIBRATION_FOLDS == 2
+    # probe(s), the served booster and two calibration boosters, all at the faster rate
+    assert len(trained) == len(lgbm._holdouts(years, y.astype(float),
+                                              lgbm.MIN_HOLDOUT_SELECTIONS, 1)) + 1 + 2
+    assert all(p["learning_rate"] == lgbm.LARGE_FIT_PARAMS["learning_rate"] > 0.05
+               for p in trained)
+    # a model's own parameters still win
+    assert TierModel(params={"learning_rate": 0.02})._params(len(X))["learning_rate"] == 0.02
+    np.testing.assert_array_equal(large.predict_proba(X)[:, 1] > 0, True)
