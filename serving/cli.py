@@ -256,7 +256,9 @@ def train(
                                         "selection models train on (every selection is kept; "
                                         "test years are scored whole). Default: a year "
                                         "with more than 20,000 of them is sampled down to "
-                                        "about 20,000; 1: never sample.")
+                                        "about 20,000, and one with more than 10,000 "
+                                        "selections down to about 10,000 selections; "
+                                        "1: never sample.")
     ] = None,
 ) -> None:
     """Train a LightGBM model per tier, evaluated walk-forward, and register it in MLflow;
