@@ -141,7 +141,6 @@ class CaseControl:
                 f"unsampled")
 
 
-
 class WholeYears:
     """(X, y, keys) of every candidate of a tier in one labelled year: the walk-forward test
     years of a sampled panel (training.evaluate.walk_forward's ``test_year``), built whole.
