@@ -165,6 +165,17 @@ def effect_words(group: str, tier: str, excess: float, low: float, high: float,
             f"{b:.0%})")
 
 
+# Effects are printed in whole percents: one whose interval rounds to touch 0% (e.g. +0%, 90%
+# interval +0% to +0%) is not told as an effect, in the table's "clear" column or a sentence.
+PRINTED_HALF_PERCENT = 0.005
+
+
+def clear_of_no_effect(effects: pd.DataFrame) -> np.ndarray:
+    """(n,) bool: the effects whose interval excludes no effect at the printed precision."""
+    return ((effects["low"] >= PRINTED_HALF_PERCENT)
+            | (effects["high"] <= -PRINTED_HALF_PERCENT)).to_numpy()
+
+
 def effects_table(effects: pd.DataFrame, provinces: bool,
                   against: str = AGAINST_MERIT) -> pd.DataFrame:
     """A channel-effect table as a reader sees it: group names, excess (over what
@@ -175,14 +186,15 @@ def effects_table(effects: pd.DataFrame, provinces: bool,
         AGAINST_WORDS[against][1]: effects["excess"].map("{:+.0%}".format),
         "interval": [f"{lo:+.0%} to {hi:+.0%}" for lo, hi in zip(effects["low"],
                                                                  effects["high"])],
-        "clear": np.where((effects["low"] > 0) | (effects["high"] < 0), "yes", "no"),
+        "clear": np.where(clear_of_no_effect(effects), "yes", "no"),
     })
     return out
 
 
 def effect_summary(audit, most: int = 3) -> list[str]:
     """Plain-words sentences for a tier's clearest effects: the provinces (up to ``most``
-    above and ``most`` below) and ownership classes whose interval excludes no effect."""
+    above and ``most`` below) and ownership classes whose interval excludes no effect
+    (clear_of_no_effect)."""
     channels = audit.channels
     if channels is None:
         return []
@@ -190,7 +202,7 @@ def effect_summary(audit, most: int = 3) -> list[str]:
     for effects, provinces, against in (
             (channels.province_effects, True, channels.province_reference),
             (channels.ownership_effects, False, AGAINST_MERIT)):
-        clear = effects[(effects["low"] > 0) | (effects["high"] < 0)]
+        clear = effects[clear_of_no_effect(effects)]
         above = clear[clear["excess"] > 0].head(most)
         below = clear[clear["excess"] < 0].tail(most).iloc[::-1]
         for r in pd.concat([above, below]).itertuples():

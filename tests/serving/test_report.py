@@ -139,3 +139,43 @@ def test_effect_words_read_as_a_sentence_with_the_interval():
     assert effect_words("Hebei", "specialized", -0.12, -0.2, -0.04) == (
         "In Hebei, Specialized SME selections fall short of what merit predicts by 12% "
         "(90% interval 4% to 20%)")
+
+
+def _effects(values) -> "pd.DataFrame":
+    import pandas as pd
+
+    rows = [(f"g{i}", 100, excess, excess - spread, excess + spread)
+            for i, (excess, spread) in enumerate(values)]
+    return pd.DataFrame(rows, columns=["group", "candidates", "excess", "low", "high"]) \
+        .sort_values("excess", ascending=False, ignore_index=True)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_effect_sentences_and_the_clear_column_agree_at_the_printed_precision(seed):
+    """An effect told in a sentence has an interval clear of 0% as printed, and the
+    table's "clear" column says yes for exactly the effects a sentence may tell."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from models.audit_channels import AGAINST_MERIT
+    from serving.report_summary import effect_summary, effects_table
+
+    rng = np.random.default_rng(seed)
+    # Tiny effects (a bounded coefficient at its bound gives +0.0004, interval 1e-5 to 1e-3)
+    # beside real ones, both signs.
+    values = [(float(rng.choice([1, -1]) * rng.choice([rng.uniform(0, 0.004),
+                                                      rng.uniform(0.01, 0.6)])),
+               float(rng.uniform(0, 0.02))) for _ in range(8)]
+    ownership = _effects(values)
+    channels = SimpleNamespace(province_effects=ownership.iloc[:0], ownership_effects=ownership,
+                               province_reference=AGAINST_MERIT)
+    sentences = effect_summary(SimpleNamespace(channels=channels, tier="little_giant"), most=8)
+    table = effects_table(ownership, provinces=False)
+    told = set()
+    for sentence in sentences:
+        group, low, high = re.match(r"Among (\S+) firms, .* \(90% interval (\d+)% to (\d+)%\)",
+                                    sentence).groups()
+        assert int(low) >= 1 and int(high) >= 1, sentence
+        told.add(group)
+    assert told == set(table.loc[table["clear"] == "yes", "group"])
