@@ -141,7 +141,8 @@ def test_effect_words_read_as_a_sentence_with_the_interval():
         "(90% interval 4% to 20%)")
 
 
-def _effects(values) -> "pd.DataFrame":
+def _effects(values):
+    """Effects frame (group, candidates, excess, low, high), most favoured first."""
     import pandas as pd
 
     rows = [(f"g{i}", 100, excess, excess - spread, excess + spread)
