@@ -71,7 +71,8 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
     Case-control sampling (training.sampling): train_rows, (n_rows,) bool, the rows models
     may train on (the sample; default every row), and kept_rate, (n_rows,) the fraction of
     each row's year's rows of its class in the sample (training.sampling.CaseControl.
-    kept_rate), passed to every fit so probabilities are on the population scale. A test year is scored on all its rows, sampled or not.
+    kept_rate), passed to every fit so probabilities are on the population scale. A test
+    year is scored on all its rows, sampled or not.
     test_year: year -> (X, y, keys) of every candidate of that year, built when its fold is
     scored and dropped after it, for a sample (X, y, keys) that holds only the sampled rows
     of the test years (default: the test rows are X's rows of the year).
