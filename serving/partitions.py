@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.contract import TABLES, Dataset
 from features.domain import founded_before, no_financials_rejects
 from features.panel import is_in, positions_in
 from features.pipeline import PATENT_INPUTS, as_of_cutoff, fiscal_years_read, patents_read
 
-TABLES = ("firms", "financials", "patents", "certifications")
 PATENT_COLUMNS = ("firm_id", *PATENT_INPUTS.values())  # what the features read of patents
 
 
@@ -88,8 +88,6 @@ class Chunks:
         return max(1, -(-len(self.firm_ids) // self.chunk_size))
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, object]]:
-        from features.contract import Dataset
-
         size = self.chunk_size
         for i in range(len(self)):
             parts = {t: frame.iloc[self.bounds[t][i]:self.bounds[t][i + 1]].reset_index(drop=True)

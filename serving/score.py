@@ -42,13 +42,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from features.contract import TABLES
 from features.domain import TIERS
 from features.identity import firm_identity
 from models.cohort import Cohort
 from models.scoring import ScoredFrame, candidate_values, no_timer, score_frame
 from serving.executors import executor_for
 from serving.output import candidate_ranks, output_frame, output_schema
-from serving.partitions import TABLES, Chunks, chunks_of, missing_financials, scored_firm_ids
+from serving.partitions import Chunks, chunks_of, missing_financials, scored_firm_ids
 from serving.registry import (  # noqa: F401  (re-exported: the scoring API in one place)
     RegisteredModel,
     ScoringProblem,

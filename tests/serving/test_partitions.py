@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.contract import load_dataset
+from features.contract import TABLES, load_dataset
 from features.pipeline import build_features
-from serving.partitions import TABLES, Chunks, chunks_of, scored_firm_ids
+from serving.partitions import Chunks, chunks_of, scored_firm_ids
 
 
 @pytest.fixture(scope="module")
