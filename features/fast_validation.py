@@ -195,12 +195,18 @@ def _check_input(check: pa.Check, values: pd.Series) -> pd.Series:
     return values.dropna() if check.ignore_na and values.hasnans else values
 
 
+def _whole_columns_pass(pending: list[tuple[pa.Check, pd.Series]]) -> bool:
+    """Whether every (column check, column) of `pending` passes, each run on its column
+    whole, as pandera runs it."""
+    return all(_all_true(partial(c._check_fn, **c._check_kwargs)(_check_input(c, v)))
+               for c, v in pending)
+
+
 def _column_checks_pass(schema: pa.DataFrameSchema, pending: list[tuple[pa.Check, pd.Series]]
                         ) -> bool:
     """Whether every (column check, column) of `pending` passes, as pandera runs them."""
     if any(len(values) > FEW_CELLS for _, values in pending):
-        return all(_all_true(partial(c._check_fn, **c._check_kwargs)(_check_input(c, v)))
-                   for c, v in pending)
+        return _whole_columns_pass(pending)
     # A check of a DataFrameModel checks each of its columns with the same function: one
     # memo (and one call for the unseen values) per check name and dtype.
     wanted, unseen, columns = [], {}, {}
@@ -228,8 +234,7 @@ def _column_checks_pass(schema: pa.DataFrameSchema, pending: list[tuple[pa.Check
         output = partial(check._check_fn, **check._check_kwargs)(sample)
         if not isinstance(output, pd.Series) or len(output) != len(sample):
             # a verdict on a column as a whole: run it on each column as pandera does
-            return all(_all_true(partial(c._check_fn, **c._check_kwargs)(_check_input(c, v)))
-                       for c, v in pending)
+            return _whole_columns_pass(pending)
         if len(memo) + len(todo) > _MEMO_SIZE:
             memo.clear()
         memo.update(zip(todo, output.to_numpy(dtype=bool, na_value=False)))
