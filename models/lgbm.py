@@ -49,6 +49,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from models.calibration import calibration_folds, platt, sampling_offset, year_offsets
+from models.lgbm_dask import dask_booster, probe_curves
 from models.treeshap import ShapTables, feature_matrix
 
 DEFAULT_PARAMS: dict = {
@@ -183,11 +184,13 @@ class TierModel(ClassifierMixin, BaseEstimator):
             return min(self.calibration_folds, LARGE_FIT_CALIBRATION_FOLDS)
         return self.calibration_folds
 
-    def fit(self, X: pd.DataFrame, y, *, years, kept_rate=None) -> TierModel:
+    def fit(self, X: pd.DataFrame, y, *, years, kept_rate=None, client=None) -> TierModel:
         """X: (n_rows, n_features) frame; y: (n_rows,) 0/1 labels; years: (n_rows,) as-of
         year of each row; kept_rate: (n_rows,) fraction of its year's rows of its class
         that were kept (case-control sampling, training.sampling.CaseControl.kept_rate;
-        None = every row). Columns in EXCLUDED_FEATURES are ignored. Returns self."""
+        None = every row); client: a distributed Client whose cluster fits the boosters
+        (models.lgbm_dask; None = this process). Columns in EXCLUDED_FEATURES are ignored.
+        Returns self."""
         y = np.asarray(y, dtype=float)
         years = np.asarray(years)
         self.sampling_offset_ = sampling_offset(kept_rate, y, years)
@@ -201,17 +204,23 @@ class TierModel(ClassifierMixin, BaseEstimator):
         self.year_offsets_ = year_offsets(y, years)
         offset = self.row_offsets(years)
 
-        curves, weights, held = [], [], np.zeros(len(y), bool)
-        for train, holdout in _holdouts(years, y, self.min_holdout_selections, self.seed):
-            curves.append(self._probe_curve(X, y, offset, train, holdout, params))
-            weights.append(max(y[holdout].sum(), 1.0))
-            held |= holdout
+        splits = _holdouts(years, y, self.min_holdout_selections, self.seed)
+        probe = dict(params=params, num_boost_round=self.num_boost_round,
+                     patience=self.early_stopping_rounds)
+        curves = ([probe_curve(X, y, offset, t, h, **probe) for t, h in splits] if client is None
+                  else probe_curves(client, probe_curve, X, y, offset, splits, **probe))
+        weights = [max(y[holdout].sum(), 1.0) for _, holdout in splits]
+        held = np.logical_or.reduce([holdout for _, holdout in splits])
         self.best_iteration_ = _smoothed_best(_pooled_curve(curves, weights))
 
         # The served booster sees every training year: the newest is the most recent and
         # most informative one, and the round count found above carries over.
-        everything = lgb.Dataset(X, y, init_score=offset, free_raw_data=True)
-        self.booster_ = lgb.train(params, everything, num_boost_round=self.best_iteration_)
+        everything = None
+        if client is None:
+            everything = lgb.Dataset(X, y, init_score=offset, free_raw_data=True)
+            self.booster_ = lgb.train(params, everything, num_boost_round=self.best_iteration_)
+        else:
+            self.booster_ = dask_booster(client, params, X, y, offset, self.best_iteration_)
 
         # The calibration reads the years that chose the round count (the newest, or the
         # newest few when it holds few selections), each at its own selection rate relative
@@ -219,37 +228,23 @@ class TierModel(ClassifierMixin, BaseEstimator):
         calibrated = np.isin(years, np.unique(years[held])) if len(np.unique(years)) > 1 \
             else np.ones(len(y), bool)
         self.calibration_folds_ = self._calibration_folds(len(X))
-        margin = self._out_of_fold_margins(X, everything, params, y, years, calibrated)
+        margin = self._out_of_fold_margins(X, everything, params, y, years, calibrated,
+                                           client, offset)
         shift = offset - self.year_offsets_[int(years.max())]
         self.calibrator_ = platt(margin[calibrated], y[calibrated], shift[calibrated])
         # The sampled rows' odds are the population's / f: back to the population scale.
         self.calibrator_.intercept_ += self.sampling_offset_
         return self
 
-    def _probe_curve(self, X: pd.DataFrame, y: np.ndarray, offset: np.ndarray,
-                     train: np.ndarray, holdout: np.ndarray, params: dict) -> np.ndarray:
-        """(n_rounds,) the holdout rows' metric after each round of a probe booster trained
-        on the train rows, stopped early_stopping_rounds after its best round."""
-        train_set = lgb.Dataset(X[train], y[train], init_score=offset[train],
-                                free_raw_data=True)
-        valid_set = lgb.Dataset(X[holdout], y[holdout], init_score=offset[holdout],
-                                reference=train_set)
-        history: dict = {}
-        lgb.train(
-            params, train_set, num_boost_round=self.num_boost_round, valid_sets=[valid_set],
-            valid_names=["holdout"],
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False),
-                       lgb.record_evaluation(history)],
-        )
-        return np.asarray(history["holdout"][params["metric"]], dtype=float)
-
-    def _out_of_fold_margins(self, X: pd.DataFrame, everything: lgb.Dataset, params: dict,
-                             y: np.ndarray, years: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    def _out_of_fold_margins(self, X: pd.DataFrame, everything: lgb.Dataset | None,
+                             params: dict, y: np.ndarray, years: np.ndarray, wanted: np.ndarray,
+                             client=None, offset: np.ndarray | None = None) -> np.ndarray:
         """(n_rows,) raw margins of the `wanted` rows, each from a booster of the served
         configuration trained on the other folds (NaN elsewhere).
 
         The fold boosters are subsets of the served booster's dataset, so they share its
         feature bins and year offsets; they run best_iteration_ rounds, no early stopping.
+        With a client they are fitted on its cluster (X's rows with their offsets).
         """
         margin = np.full(len(y), np.nan)
         fold = calibration_folds(y, years, self.calibration_folds_, self.seed)
@@ -258,8 +253,10 @@ class TierModel(ClassifierMixin, BaseEstimator):
             if len(inside) == 0:
                 continue
             outside = np.flatnonzero(fold != k)
-            booster = lgb.train(params, everything.subset(outside),
-                                num_boost_round=self.best_iteration_)
+            booster = (lgb.train(params, everything.subset(outside),
+                                 num_boost_round=self.best_iteration_) if client is None
+                       else dask_booster(client, params, X.iloc[outside], y[outside],
+                                         offset[outside], self.best_iteration_))
             margin[inside] = booster.predict(X.iloc[inside], raw_score=True)
         return margin
 
@@ -349,6 +346,22 @@ class TierModel(ClassifierMixin, BaseEstimator):
             "gain": self.booster_.feature_importance("gain"),
             "split": self.booster_.feature_importance("split"),
         }).sort_values("gain", ascending=False, ignore_index=True)
+
+
+def probe_curve(X: pd.DataFrame, y: np.ndarray, offset: np.ndarray, train: np.ndarray,
+                holdout: np.ndarray, *, params: dict, num_boost_round: int,
+                patience: int) -> np.ndarray:
+    """(n_rounds,) the holdout rows' metric after each round of a probe booster trained on
+    the train rows (masks of X's rows), stopped `patience` rounds after its best round."""
+    train_set = lgb.Dataset(X[train], y[train], init_score=offset[train], free_raw_data=True)
+    valid_set = lgb.Dataset(X[holdout], y[holdout], init_score=offset[holdout],
+                            reference=train_set)
+    history: dict = {}
+    lgb.train(params, train_set, num_boost_round=num_boost_round, valid_sets=[valid_set],
+              valid_names=["holdout"],
+              callbacks=[lgb.early_stopping(patience, verbose=False),
+                         lgb.record_evaluation(history)])
+    return np.asarray(history["holdout"][params["metric"]], dtype=float)
 
 
 def _smoothed_best(curve: list[float]) -> int:

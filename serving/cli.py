@@ -260,6 +260,11 @@ def train(
                                         "selections down to about 10,000 selections; "
                                         "1: never sample.")
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(help="Fit the LightGBM models on Dask (lightgbm.dask): local:N (N local "
+                          "workers) or tcp://HOST:PORT (a running scheduler).")
+    ] = None,
 ) -> None:
     """Train a LightGBM model per tier, evaluated walk-forward, and register it in MLflow;
     likewise a re-review model per tier (`<tier>-review`: is a title renewed when its three
@@ -275,6 +280,7 @@ def train(
 
     from training.model_card import FEW_SELECTIONS, formatted
     from training.tracking import ui_runs_url
+    from training.cluster import ClusterProblem
     from training.train import TrainingProblem
     from training.train import train as run_training
 
@@ -283,8 +289,8 @@ def train(
         with progress_bar("Training"):
             result = run_training(data, tiers=tier_list, until_year=until_year, seed=seed,
                                   force_promote=force_promote, experiment=experiment,
-                                  sample_rate=sample_rate)
-    except TrainingProblem as exc:
+                                  sample_rate=sample_rate, dask=dask)
+    except (TrainingProblem, ClusterProblem) as exc:
         raise UsageProblem(str(exc)) from None
     _print_frame(formatted(result.summary()), title="Walk-forward metrics, mean over test years")
     _print_frame(formatted(result.folds()[["tier", "test year", "trained on", "firms tested",

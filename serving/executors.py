@@ -23,6 +23,8 @@ from typing import Any
 
 from models.scoring import no_timer
 from serving.registry import ScoringProblem
+from training import cluster
+from training.cluster import ClusterProblem, dask_client
 
 IN_FLIGHT_PER_WORKER = 2
 
@@ -74,41 +76,19 @@ def executor_for(spec, timer=None):
     if spec is None:
         yield LocalExecutor(timer)
         return
-    with dask_client(spec) as client:
+    with _as_scoring_problem(), dask_client(spec) as client:
         yield DaskExecutor(client)
 
 
 def parse_address(spec: str) -> tuple[str, int | str]:
-    """"local:N" -> ("local", N); "tcp://host:port" -> ("tcp", the address)."""
-    spec = str(spec).strip()
-    if spec.startswith("local:"):
-        count = spec.removeprefix("local:")
-        if count.isdigit() and int(count) > 0:
-            return "local", int(count)
-    elif spec.startswith("tcp://") and len(spec) > len("tcp://"):
-        return "tcp", spec
-    raise ScoringProblem(f"--dask takes local:N (N workers on this machine) or "
-                         f"tcp://HOST:PORT (a running scheduler), got {spec!r}")
+    """training.cluster.parse_address, a refusal raised as a ScoringProblem."""
+    with _as_scoring_problem():
+        return cluster.parse_address(spec)
 
 
 @contextmanager
-def dask_client(spec):
-    """A distributed Client for `spec` ("local:N", "tcp://..." or a Client, left open)."""
-    from distributed import Client, LocalCluster
-
-    if isinstance(spec, Client):
-        yield spec
-        return
-    kind, value = parse_address(spec)
-    if kind == "local":
-        # One thread per worker process: LightGBM and numpy then never oversubscribe cores.
-        with LocalCluster(n_workers=value, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
-            yield client
-        return
+def _as_scoring_problem():
     try:
-        client = Client(value, timeout="20s")
-    except (OSError, TimeoutError) as exc:
-        raise ScoringProblem(f"cannot reach the Dask scheduler at {value}: {exc}") from None
-    with client:
-        yield client
+        yield
+    except ClusterProblem as exc:
+        raise ScoringProblem(str(exc)) from None

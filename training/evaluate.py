@@ -37,7 +37,7 @@ ModelFactory = Callable[[int], TierModel]
 
 The estimator must offer TierModel's interface (``fit(X, y, *, years)``, ``predict_proba``,
 ``decision_function``, ``probability_from_margin``, ``uncalibrated_from_margin``,
-``predict_uncalibrated``; the final model of `training.train` also ``contributions``,
+``predict_uncalibrated``; with a Dask client, also ``fit(..., client=...)``; the final model of `training.train` also ``contributions``,
 ``feature_importance``, ``feature_names_in_``, ...). Tests pass small fast models, e.g.
 ``functools.partial(TierModel, num_boost_round=60, early_stopping_rounds=10)``.
 """
@@ -60,7 +60,7 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
                  seed: int = 0, model_factory: ModelFactory = production_model,
                  progress: Callable[[str], None] | None = None,
                  names: tuple[str, ...] = MODEL_NAMES, train_rows=None,
-                 kept_rate=None,
+                 kept_rate=None, client=None,
                  test_year: Callable[[int], tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]
                  | None = None) -> Evaluation:
     """Fit every model per fold on the training years, score the test year.
@@ -73,6 +73,8 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
     each row's year's rows of its class in the sample (training.sampling.CaseControl.
     kept_rate), passed to every fit so probabilities are on the population scale. A test
     year is scored on all its rows, sampled or not.
+    client: a distributed Client whose cluster fits LightGBM's boosters (TierModel.fit's
+    ``client``; None = this process); the baselines are fitted here.
     test_year: year -> (X, y, keys) of every candidate of that year, built when its fold is
     scored and dropped after it, for a sample (X, y, keys) that holds only the sampled rows
     of the test years (default: the test rows are X's rows of the year).
@@ -102,7 +104,8 @@ def walk_forward(X: pd.DataFrame, y, keys: pd.DataFrame, folds: list[Fold], tier
             model = models.pop(name)
             if progress:
                 progress(f"{tier}: {name} on test year {fold.test_year}")
-            model.fit(X[train], y[train], years=years[train], **sampling)
+            cluster = {"client": client} if client is not None and name == "lightgbm" else {}
+            model.fit(X[train], y[train], years=years[train], **sampling, **cluster)
             if name == "lightgbm":  # one pass of the trees for both probabilities
                 margin = model.decision_function(X_test)
                 p = model.probability_from_margin(margin)

@@ -8,6 +8,7 @@ import platform
 import tempfile
 import warnings
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -19,6 +20,7 @@ import pandas as pd
 
 from features.domain import TIERS, labelled_years, reviewed_years
 from models.lgbm import TierModel
+from models.lgbm_dask import worker_count
 from training import plots
 from training.evaluate import (
     MODEL_NAMES,
@@ -31,6 +33,7 @@ from training.model_card import CardFacts, markdown_table, model_card, thin_fold
 from training.registration import describe, register
 from training.review import review_folds, review_key, too_few_reviews
 from training.sampling import CaseControl, WholeYears
+from training.cluster import dask_client
 from training.splits import walk_forward_folds
 from training.tracking import (
     GATE_METRIC,
@@ -131,7 +134,7 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
           model_factory: ModelFactory = production_model,
           experiment: str | None = None,
           reviews: tuple[str, ...] | None = None,
-          sample_rate: float | None = None) -> TrainingResult:
+          sample_rate: float | None = None, dask=None) -> TrainingResult:
     """Train, evaluate and register one model per tier on the dataset in `data_dir`, and
     one re-review model per tier of `reviews` (default: `tiers`; see training.review) with
     enough re-reviews, keyed by review_key(tier) in the result.
@@ -146,7 +149,22 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
     only years above training.sampling.MAX_OTHERS_PER_YEAR non-selected rows or
     MAX_SELECTED_PER_YEAR selections, 1.0 never.
     Walk-forward test years are scored on all their rows. Re-review models are not sampled.
+
+    dask: "local:N" or "tcp://HOST:PORT" (training.cluster; or a distributed Client): the
+    LightGBM fits (walk-forward folds and final models) run on that cluster through
+    lightgbm.dask (models.lgbm_dask); None fits them in this process. Raises
+    training.cluster.ClusterProblem for a malformed or unreachable address.
     """
+    with nullcontext() if dask is None else dask_client(dask) as client:
+        return _train(data_dir, tiers=tiers, until_year=until_year, seed=seed,
+                      force_promote=force_promote, n_folds=n_folds, model_factory=model_factory,
+                      experiment=experiment, reviews=reviews, sample_rate=sample_rate,
+                      client=client)
+
+
+def _train(data_dir: Path, *, tiers, until_year, seed, force_promote, n_folds, model_factory,
+           experiment, reviews, sample_rate, client) -> TrainingResult:
+    """`train` with `client` (a distributed Client or None) for the LightGBM fits."""
     from features.contract import load_dataset
     from features.pipeline import FEATURE_PIPELINE_VERSION
 
@@ -166,7 +184,8 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
     with mlflow.start_run(run_name=f"train {Path(data_dir).resolve().name} seed={seed}") as parent:
         mlflow.log_params({"tiers": ",".join(tiers), "until_year": until_year, "seed": seed,
                            "n_folds": n_folds, "sample_rate": sample_rate, "data_dir": str(Path(data_dir).resolve()),
-                           "feature_pipeline_version": FEATURE_PIPELINE_VERSION})
+                           "feature_pipeline_version": FEATURE_PIPELINE_VERSION,
+                           "dask_workers": None if client is None else worker_count(client)})
         mlflow.set_tags({"data_fingerprint": data_fp,
                          **{f"version.{k}": v for k, v in package_versions().items()}})
         if len(dataset.rejects):
@@ -189,7 +208,8 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
                 result.tiers[tier] = _train_tier(panel, years, tier, seed,
                                                  data_fp, force_promote, say, child.info.run_id,
                                                  data_dir, model_factory, folds=folds,
-                                                 sampling=sampling, test_year=test_year)
+                                                 sampling=sampling, test_year=test_year,
+                                                 client=client)
             whole_years.done(fold.test_year for fold in folds)
             del panel, test_year  # before the next tier's panels are built
         del whole_years
@@ -209,7 +229,8 @@ def train(data_dir: Path, tiers: tuple[str, ...] = MODELLED_TIERS, until_year: i
                 mlflow.set_tags({"tier": tier, "kind": "re-review", "data_fingerprint": data_fp})
                 result.tiers[key] = _train_tier(panel, years, tier, seed, data_fp,
                                                 force_promote, say, child.info.run_id, data_dir,
-                                                model_factory, folds=folds, review=True)
+                                                model_factory, folds=folds, review=True,
+                                                client=client)
             del panel
         _log_summary(result)
     return result
@@ -268,12 +289,13 @@ def _panel(dataset, tier: str, until_year: int | None, say: _Steps, review: bool
 def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,
                 force_promote: bool, say: _Steps, run_id: str, data_dir: Path,
                 model_factory: ModelFactory, folds: list, sampling: CaseControl | None = None,
-                review: bool = False, test_year=None) -> TierOutcome:
+                review: bool = False, test_year=None, client=None) -> TierOutcome:
     """Evaluate, fit, register and gate the model of one stacked panel (a tier's
     selections, or with ``review`` its re-reviews) on its walk-forward ``folds``
     (training.splits.walk_forward_folds; re-reviews: training.review.review_folds).
     A sampled panel holds only its sampled rows; ``test_year`` then builds each test year
-    whole (training.evaluate.walk_forward)."""
+    whole (training.evaluate.walk_forward). ``client``: the Dask client of the LightGBM
+    fits (None: this process)."""
     from features.pipeline import FEATURE_PIPELINE_VERSION
 
     key = review_key(tier) if review else tier
@@ -297,11 +319,14 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,
         name=f"{Path(data_dir).name}-{key}-panel"), context="training")
 
     evaluation = walk_forward(X, y, keys, folds, tier, seed=seed, model_factory=model_factory,
-                              progress=say, kept_rate=kept_rate, test_year=test_year)
+                              progress=say, kept_rate=kept_rate, test_year=test_year,
+                              client=client)
     _log_evaluation(evaluation, key)
 
     say(f"{key}: fitting the final model on {years[0]}-{years[-1]}")
-    final = model_factory(seed=seed).fit(X, y, years=keys["year"].to_numpy(), **fit_rate)
+    cluster = {} if client is None else {"client": client}
+    final = model_factory(seed=seed).fit(X, y, years=keys["year"].to_numpy(), **fit_rate,
+                                         **cluster)
     mlflow.log_params({"best_iteration": final.best_iteration_,
                        "calibration_folds": final.calibration_folds_,
                        **{f"lgbm.{k}": v for k, v in final._params(len(X)).items()}})

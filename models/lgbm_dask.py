@@ -1,0 +1,83 @@
+"""TierModel's boosters fitted on a Dask cluster (`TierModel.fit(..., client=...)`).
+
+lightgbm.dask trains one booster data-parallel: every worker holds a share of the rows,
+the workers agree on feature bins and sum their histograms over LightGBM's own network,
+and the booster that comes back (``to_local()``) is an ordinary ``lightgbm.Booster`` with
+the trees, feature names and pandas categories a local fit has. The served booster and the
+calibration's out-of-fold boosters are fitted this way (`dask_booster`), with the round
+count, parameters, year offsets (``init_score``) and categorical columns of the local fit.
+
+lightgbm.dask cannot stop early: each worker evaluates only its own share of a validation
+set, so the workers would disagree on when to stop. The round count is therefore found as
+in a local fit, by probes that early-stop on a whole held-out year, each probe an ordinary
+in-process LightGBM fit run as one task on a worker (`probe_curves`; several held-out years
+run in parallel on several workers). Only the fixed-round fits are data-parallel.
+
+The data-parallel booster is not bit-identical to the local one (bins are found on the
+workers' shares, histograms summed in another order); tests/training/test_dask_fit.py
+measures how closely their held-out predictions agree.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+# Parameters the cluster sets for the duration of a fit (lightgbm.dask: network layout,
+# one thread per worker core); the returned booster drops them, as a local fit never had them.
+NETWORK_PARAMS = ("machines", "local_listen_port", "num_machines", "time_out", "tree_learner",
+                  "num_threads")
+# The network layout as a local fit's model text records it (LightGBM's defaults): the
+# registered model carries no addresses of the cluster that trained it.
+LOCAL_LAYOUT = {"tree_learner": "serial", "num_machines": "1", "machines": "",
+                "local_listen_port": "12400"}
+
+
+def worker_count(client) -> int:
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def dask_booster(client, params: dict, X: pd.DataFrame, y: np.ndarray,
+                 init_score: np.ndarray, rounds: int) -> lgb.Booster:
+    """A booster of `rounds` rounds trained data-parallel by lightgbm.dask on the workers of
+    `client`: X (n_rows, n_features) frame (pandas categoricals are LightGBM categoricals,
+    as locally), y (n_rows,) 0/1, init_score (n_rows,) log-odds offsets. The rows are split
+    into one partition per worker. Returns an ordinary Booster whose ``params`` are `params`."""
+    import dask.dataframe as dd
+    from lightgbm.dask import DaskLGBMClassifier
+
+    X = X.reset_index(drop=True)
+    parts = max(1, min(worker_count(client), len(X)))
+    data = dd.from_pandas(X, npartitions=parts, sort=False)
+    label = dd.from_pandas(pd.Series(np.asarray(y, dtype=float)), npartitions=parts, sort=False)
+    offset = dd.from_pandas(pd.Series(np.asarray(init_score, dtype=float)), npartitions=parts,
+                            sort=False)
+    cluster_params = {k: v for k, v in params.items() if k not in NETWORK_PARAMS}
+    with warnings.catch_warnings():
+        # lightgbm.dask announces that it sets num_threads per worker: expected.
+        warnings.filterwarnings("ignore", message="Parameter .* will be ignored")
+        model = DaskLGBMClassifier(client=client, n_estimators=rounds, **cluster_params)
+        model.fit(data, label, init_score=offset)
+    booster = model.to_local().booster_
+    # The trees as an ordinary booster: the same trees, the local fit's parameters.
+    text = booster.model_to_string()
+    for key, value in LOCAL_LAYOUT.items():
+        text = re.sub(rf"^\[{key}: [^\]\n]*\]$", f"[{key}: {value}]", text, count=1,
+                      flags=re.MULTILINE)
+    local = lgb.Booster(model_str=text)
+    local.params = dict(params)
+    return local
+
+
+def probe_curves(client, probe, X: pd.DataFrame, y: np.ndarray, offset: np.ndarray,
+                 splits: list[tuple[np.ndarray, np.ndarray]], **options) -> list[np.ndarray]:
+    """[probe(X, y, offset, train, holdout, **options) for each (train, holdout) of splits],
+    each call one task on the cluster of `client` (X, y, offset sent once)."""
+    shared = client.scatter([X, np.asarray(y), np.asarray(offset)])
+    futures = [client.submit(probe, *shared, train, holdout, pure=False, **options)
+               for train, holdout in splits]
+    return client.gather(futures)

@@ -1,0 +1,52 @@
+"""The Dask cluster of `--dask`: one address syntax and one client constructor for training
+(lightgbm.dask fits, models.lgbm_dask) and scoring (serving.executors).
+
+    with dask_client("local:2") as client:          # a LocalCluster of 2 single-threaded workers
+    with dask_client("tcp://HOST:8786") as client:  # the scheduler already running there
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+
+class ClusterProblem(ValueError):
+    """A `--dask` address that is malformed or cannot be reached."""
+
+
+def parse_address(spec: str) -> tuple[str, int | str]:
+    """"local:N" -> ("local", N); "tcp://host:port" -> ("tcp", the address).
+    Raises ClusterProblem for anything else."""
+    spec = str(spec).strip()
+    if spec.startswith("local:"):
+        count = spec.removeprefix("local:")
+        if count.isdigit() and int(count) > 0:
+            return "local", int(count)
+    elif spec.startswith("tcp://") and len(spec) > len("tcp://"):
+        return "tcp", spec
+    raise ClusterProblem(f"--dask takes local:N (N workers on this machine) or "
+                         f"tcp://HOST:PORT (a running scheduler), got {spec!r}")
+
+
+@contextmanager
+def dask_client(spec):
+    """A distributed Client for `spec` ("local:N", "tcp://..." or a Client, left open).
+    Raises ClusterProblem for a malformed address or a scheduler that does not answer."""
+    from distributed import Client, LocalCluster
+
+    if isinstance(spec, Client):
+        yield spec
+        return
+    kind, value = parse_address(spec)
+    if kind == "local":
+        # One thread per worker process: LightGBM and numpy then never oversubscribe cores.
+        with LocalCluster(n_workers=value, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = Client(value, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterProblem(f"cannot reach the Dask scheduler at {value}: {exc}") from None
+    with client:
+        yield client
