@@ -45,17 +45,11 @@ def dask_booster(client, params: dict, X: pd.DataFrame, y: np.ndarray,
                  init_score: np.ndarray, rounds: int) -> lgb.Booster:
     """A booster of `rounds` rounds trained data-parallel by lightgbm.dask on the workers of
     `client`: X (n_rows, n_features) frame (pandas categoricals are LightGBM categoricals,
-    as locally), y (n_rows,) 0/1, init_score (n_rows,) log-odds offsets. The rows are split
-    into one partition per worker. Returns an ordinary Booster whose ``params`` are `params`."""
-    import dask.dataframe as dd
+    as locally), y (n_rows,) 0/1, init_score (n_rows,) log-odds offsets (see `_spread` for
+    how the rows are shared). Returns an ordinary Booster whose ``params`` are `params`."""
     from lightgbm.dask import DaskLGBMClassifier
 
-    X = X.reset_index(drop=True)
-    parts = max(1, min(worker_count(client), len(X)))
-    data = dd.from_pandas(X, npartitions=parts, sort=False)
-    label = dd.from_pandas(pd.Series(np.asarray(y, dtype=float)), npartitions=parts, sort=False)
-    offset = dd.from_pandas(pd.Series(np.asarray(init_score, dtype=float)), npartitions=parts,
-                            sort=False)
+    data, label, offset = _spread(client, X, y, init_score)
     cluster_params = {k: v for k, v in params.items() if k not in NETWORK_PARAMS}
     with warnings.catch_warnings():
         # lightgbm.dask announces that it sets num_threads per worker: expected.
@@ -71,6 +65,26 @@ def dask_booster(client, params: dict, X: pd.DataFrame, y: np.ndarray,
     local = lgb.Booster(model_str=text)
     local.params = dict(params)
     return local
+
+
+def _spread(client, X: pd.DataFrame, y, init_score):
+    """(data, label, init_score) as Dask collections of one partition per worker, partition
+    i placed on the i-th worker (sorted addresses) and holding rows i, i + n, i + 2n, ...:
+    every worker takes part in the fit, each with a share of every year, so the bins each
+    finds on its share are close to those of all rows, and the same rows meet the same
+    LightGBM rank from run to run."""
+    import dask.dataframe as dd
+
+    workers = sorted(client.scheduler_info().get("workers", {}))
+    n = max(1, min(len(workers), len(X)))
+    y = pd.Series(np.asarray(y, dtype=float))
+    init_score = pd.Series(np.asarray(init_score, dtype=float))
+    X = X.reset_index(drop=True)
+    collections = []
+    for frame in (X, y, init_score):
+        futures = [client.scatter(frame.iloc[i::n], workers=[workers[i]]) for i in range(n)]
+        collections.append(dd.from_delayed(futures, meta=frame.iloc[:0], verify_meta=False))
+    return collections
 
 
 def probe_curves(client, probe, X: pd.DataFrame, y: np.ndarray, offset: np.ndarray,

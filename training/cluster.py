@@ -29,9 +29,10 @@ def parse_address(spec: str) -> tuple[str, int | str]:
 
 
 @contextmanager
-def dask_client(spec):
+def dask_client(spec, timeout: str = "20s"):
     """A distributed Client for `spec` ("local:N", "tcp://..." or a Client, left open).
-    Raises ClusterProblem for a malformed address or a scheduler that does not answer."""
+    Raises ClusterProblem for a malformed address or a scheduler that does not answer
+    within `timeout`."""
     from distributed import Client, LocalCluster
 
     if isinstance(spec, Client):
@@ -45,7 +46,7 @@ def dask_client(spec):
             yield client
         return
     try:
-        client = Client(value, timeout="20s")
+        client = Client(value, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterProblem(f"cannot reach the Dask scheduler at {value}: {exc}") from None
     with client:
