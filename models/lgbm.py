@@ -205,8 +205,8 @@ class TierModel(ClassifierMixin, BaseEstimator):
         offset = self.row_offsets(years)
 
         splits = _holdouts(years, y, self.min_holdout_selections, self.seed)
-        probe = dict(params=params, num_boost_round=self.num_boost_round,
-                     patience=self.early_stopping_rounds)
+        probe = {"params": params, "num_boost_round": self.num_boost_round,
+                 "patience": self.early_stopping_rounds}
         curves = ([probe_curve(X, y, offset, t, h, **probe) for t, h in splits] if client is None
                   else probe_curves(client, probe_curve, X, y, offset, splits, **probe))
         weights = [max(y[holdout].sum(), 1.0) for _, holdout in splits]

@@ -278,9 +278,9 @@ def train(
     """
     import shlex
 
+    from training.cluster import ClusterProblem
     from training.model_card import FEW_SELECTIONS, formatted
     from training.tracking import ui_runs_url
-    from training.cluster import ClusterProblem
     from training.train import TrainingProblem
     from training.train import train as run_training
 

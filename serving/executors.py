@@ -11,7 +11,9 @@
 in, so this module knows nothing of scoring. On Dask each partition holds every row of its
 firms (features are per firm), so a worker needs no other data; the shared arguments
 (models, rulebooks) are sent to every worker once, and at most a few partitions per worker
-are in flight, which bounds the memory of the client and of the cluster.
+are in flight, which bounds the memory of the client and of the cluster. The address syntax
+and the client come from training.cluster (training fits LightGBM on the same kind of
+cluster); its ClusterProblem reaches scoring's callers as a ScoringProblem.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from features.domain import TIERS, labelled_years, reviewed_years
 from models.lgbm import TierModel
 from models.lgbm_dask import worker_count
 from training import plots
+from training.cluster import dask_client
 from training.evaluate import (
     MODEL_NAMES,
     Evaluation,
@@ -33,7 +34,6 @@ from training.model_card import CardFacts, markdown_table, model_card, thin_fold
 from training.registration import describe, register
 from training.review import review_folds, review_key, too_few_reviews
 from training.sampling import CaseControl, WholeYears
-from training.cluster import dask_client
 from training.splits import walk_forward_folds
 from training.tracking import (
     GATE_METRIC,
