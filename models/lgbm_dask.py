@@ -20,8 +20,8 @@ measures how closely their held-out predictions agree.
 
 from __future__ import annotations
 
+import logging
 import re
-import warnings
 
 import lightgbm as lgb
 import numpy as np
@@ -37,6 +37,25 @@ LOCAL_LAYOUT = {"tree_learner": "serial", "num_machines": "1", "machines": "",
                 "local_listen_port": "12400"}
 
 
+def lightgbm_logs_to_logging() -> None:
+    """LightGBM's messages (its Python side's and, through its callback, the native
+    library's) go to the logger "lightgbm" instead of standard output: a data-parallel fit
+    announces every network connection at Info level, whatever ``verbose`` says. Run in this
+    process and on every worker (where Info is not shown)."""
+    logger = logging.getLogger("lightgbm")
+    if not any(isinstance(f, _ExpectedNotice) for f in logger.filters):
+        logger.addFilter(_ExpectedNotice())
+    lgb.register_logger(logger)
+
+
+class _ExpectedNotice(logging.Filter):
+    """Drops lightgbm.dask's notice that it sets the thread count per worker itself (the
+    estimator's n_jobs and our num_threads): expected, said on every fit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not re.match(r"Parameter \w+ will be ignored", record.getMessage())
+
+
 def worker_count(client) -> int:
     return max(1, len(client.scheduler_info().get("workers", {})))
 
@@ -49,13 +68,12 @@ def dask_booster(client, params: dict, X: pd.DataFrame, y: np.ndarray,
     how the rows are shared). Returns an ordinary Booster whose ``params`` are `params`."""
     from lightgbm.dask import DaskLGBMClassifier
 
+    lightgbm_logs_to_logging()
+    client.run(lightgbm_logs_to_logging)
     data, label, offset = _spread(client, X, y, init_score)
     cluster_params = {k: v for k, v in params.items() if k not in NETWORK_PARAMS}
-    with warnings.catch_warnings():
-        # lightgbm.dask announces that it sets num_threads per worker: expected.
-        warnings.filterwarnings("ignore", message="Parameter .* will be ignored")
-        model = DaskLGBMClassifier(client=client, n_estimators=rounds, **cluster_params)
-        model.fit(data, label, init_score=offset)
+    model = DaskLGBMClassifier(client=client, n_estimators=rounds, **cluster_params)
+    model.fit(data, label, init_score=offset)
     booster = model.to_local().booster_
     # The trees as an ordinary booster: the same trees, the local fit's parameters.
     text = booster.model_to_string()

@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
 
 
 class ClusterProblem(ValueError):
@@ -39,6 +42,10 @@ def dask_client(spec, timeout: str = "20s"):
         yield spec
         return
     kind, value = parse_address(spec)
+    if not log.isEnabledFor(logging.DEBUG):
+        # distributed logs a cluster's life at Info (workers starting and stopping, a closed
+        # connection's traceback at shutdown): shown with --verbose only.
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     if kind == "local":
         # One thread per worker process: LightGBM and numpy then never oversubscribe cores.
         with LocalCluster(n_workers=value, threads_per_worker=1, processes=True,
