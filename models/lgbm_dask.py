@@ -88,9 +88,9 @@ def dask_booster(client, params: dict, X: pd.DataFrame, y: np.ndarray,
 def _spread(client, X: pd.DataFrame, y, init_score):
     """(data, label, init_score) as Dask collections of one partition per worker, partition
     i placed on the i-th worker (sorted addresses) and holding rows i, i + n, i + 2n, ...:
-    every worker takes part in the fit, each with a share of every year, so the bins each
-    finds on its share are close to those of all rows, and the same rows meet the same
-    LightGBM rank from run to run."""
+    every worker takes part in the fit (left to the scheduler, both partitions of a small
+    frame may land on one worker), each with a share of every year, so the bins each finds
+    on its share are close to those of all rows."""
     import dask.dataframe as dd
 
     workers = sorted(client.scheduler_info().get("workers", {}))
