@@ -31,6 +31,18 @@ def parse_address(spec: str) -> tuple[str, int | str]:
                          f"tcp://HOST:PORT (a running scheduler), got {spec!r}")
 
 
+def _quiet_standard_output() -> None:
+    """Points a local worker's standard output at the null device. Our tasks print nothing,
+    but LightGBM's native network threads print "[LightGBM] [Info] Listening..." at every
+    data-parallel fit whatever its verbosity, into the terminal's table of results (the
+    workers share this process's standard output). Their logs go to standard error."""
+    import os
+
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+
+
 @contextmanager
 def dask_client(spec, timeout: str = "20s"):
     """A distributed Client for `spec` ("local:N", "tcp://..." or a Client, left open).
@@ -50,6 +62,7 @@ def dask_client(spec, timeout: str = "20s"):
         # One thread per worker process: LightGBM and numpy then never oversubscribe cores.
         with LocalCluster(n_workers=value, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
+            client.run(_quiet_standard_output)
             yield client
         return
     try:
