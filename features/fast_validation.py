@@ -121,8 +121,9 @@ def remember_cells(kind: str, columns: list[pd.Series]) -> None:
         dtype = column.dtype
         if pd.api.types.is_float_dtype(dtype) and kind not in _NUMERIC_KINDS:
             continue
+        dtype_name = str(dtype)  # once per column: a dtype's str() is not free
         for value in column.tolist():
-            if (key := cell_key(value)) is not None and (key := (str(dtype), *key)) not in memo:
+            if (key := cell_key(value)) is not None and (key := (dtype_name, *key)) not in memo:
                 new[key] = (dtype, value)
     if not new:
         return
@@ -148,10 +149,11 @@ def parse_cells(kind: str, column: pd.Series) -> pd.api.extensions.ExtensionArra
     masks name the rule)."""
     if pd.api.types.is_float_dtype(column.dtype) and kind not in _NUMERIC_KINDS:
         return None
-    remember_cells(kind, [column])
     memo = _CELL_MEMOS[kind]
     dtype_name = str(column.dtype)
     keys = [None if (k := cell_key(v)) is None else (dtype_name, *k) for v in column.tolist()]
+    if any(k is not None and k not in memo for k in keys):  # usually remembered already
+        remember_cells(kind, [column])
     parsed = [None if k is None else memo.get(k, False) for k in keys]
     if any(p is False or (p is not None and p[1]) for p in parsed):
         return None  # a bad cell (or a value evicted meanwhile): the parser decides
