@@ -83,7 +83,7 @@ def holds_valid_title(
 FEW_ROWS = 64  # a text column this short is compared as Python objects
 
 
-def _is_one_of(column: pd.Series, values: tuple[str, ...]) -> np.ndarray:
+def is_one_of(column: pd.Series, values: tuple[str, ...]) -> np.ndarray:
     """bool (n,): which cells of the text ``column`` are one of ``values`` (missing: no).
     A few rows (one firm's certifications) are compared as Python strings: pandas costs
     tens of microseconds per call whatever the length; many by pandas' vectorised isin."""
@@ -105,9 +105,9 @@ def _latest_title(certifications: pd.DataFrame, year: int, tier: str,
     pos, firm_ids = pd.factorize(certifications[key], use_na_sentinel=False)
     firm_ids = pd.Index(firm_ids, name=key)
     years = certifications["year"].to_numpy(dtype=np.float64, na_value=np.nan)
-    known = _is_one_of(certifications["tier"], (tier,)) & (years < year)
-    announced = known & _is_one_of(certifications["event"], TITLE_EVENTS)
-    revoked = known & _is_one_of(certifications["event"], ("revoked",))
+    known = is_one_of(certifications["tier"], (tier,)) & (years < year)
+    announced = known & is_one_of(certifications["event"], TITLE_EVENTS)
+    revoked = known & is_one_of(certifications["event"], ("revoked",))
 
     def latest(rows: np.ndarray) -> np.ndarray:
         out = np.full(len(firm_ids), -np.inf)

@@ -273,9 +273,9 @@ def rd_intensity_prev(rd_expense_prev: pd.Series, revenue_prev: pd.Series) -> pd
          label_en="lower R&D intensity of 2 years", label_zh="近2年研发费用占比较低值")
 def rd_intensity_2y_min(rd_intensity: pd.Series, rd_intensity_prev: pd.Series) -> pd.Series:
     """lower of the R&D intensities of t-1 and t-2"""
-    return np.fmin(rd_intensity, rd_intensity_prev).where(
-        rd_intensity.notna() & rd_intensity_prev.notna()
-    )
+    now, before = _values(rd_intensity), _values(rd_intensity_prev)
+    both = ~np.isnan(now) & ~np.isnan(before)
+    return pd.Series(np.where(both, np.fmin(now, before), np.nan), index=rd_intensity.index)
 
 
 @feature(GROUP, "CNY", "新 R&D over 2 years", pillar="innovation",
@@ -378,5 +378,6 @@ def financial_years_known(
     revenue_prev3: pd.Series,
 ) -> pd.Series:
     """how many of fiscal years t-1 .. t-4 have a known revenue"""
-    return sum(s.notna().astype(float) for s in (revenue, revenue_prev, revenue_prev2,
-                                                  revenue_prev3))
+    known = sum((~np.isnan(_values(s))).astype(float) for s in (revenue, revenue_prev,
+                                                                revenue_prev2, revenue_prev3))
+    return pd.Series(known, index=revenue.index)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import feature
-from features.domain import holds_valid_title
+from features.domain import TITLE_EVENTS, holds_valid_title, is_one_of
 
 GROUP = "history"
 
@@ -24,17 +24,17 @@ def _holds(certifications_known: pd.DataFrame, year: int, tier: str, firm_index:
 
 
 def _years_since_first(certs: pd.DataFrame, year: int, tier: str, firm_index: pd.Index):
-    titles = certs[(certs["tier"] == tier) & certs["event"].isin(["granted", "renewed"])]
+    titles = is_one_of(certs["tier"], (tier,)) & is_one_of(certs["event"], TITLE_EVENTS)
     # Earliest title year per firm by scatter-min over positions (+inf: none; NaN years
     # skipped, as a groupby's min does), without a groupby's fixed cost per call.
     first = np.full(len(firm_index), np.inf)
-    np.fmin.at(first, titles["pos"].to_numpy(dtype=np.int64),
-               titles["year"].to_numpy(dtype="float64", na_value=np.nan))
+    np.fmin.at(first, certs["pos"].to_numpy(dtype=np.int64)[titles],
+               certs["year"].to_numpy(dtype="float64", na_value=np.nan)[titles])
     return pd.Series(np.where(np.isfinite(first), year - first, np.nan), index=firm_index)
 
 
 def _per_firm_count(certs: pd.DataFrame, event: str, firm_index: pd.Index) -> np.ndarray:
-    pos = certs.loc[certs["event"] == event, "pos"].to_numpy(dtype=np.int64)
+    pos = certs["pos"].to_numpy(dtype=np.int64)[is_one_of(certs["event"], (event,))]
     return np.bincount(pos, minlength=len(firm_index)).astype("float64")
 
 

@@ -98,6 +98,10 @@ class RuleResult:
         """float64 frame: 1.0 pass / 0.0 fail / NaN unknown per criterion (plus ``__on_data``
         twins for criteria with undocumented alternatives), score, score_max_possible and the
         two eligibility statuses, columns named ``{prefix}{criterion id}`` / ``{prefix}{code}_*``."""
+        return pd.DataFrame(self.feature_columns(prefix), index=self.index)
+
+    def feature_columns(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """`as_features`' columns as name -> float64 (n,) array, in its order."""
         code = self.rulebook.code
         cols: dict[str, np.ndarray] = {}
         for c in self.rulebook.criteria:
@@ -109,7 +113,7 @@ class RuleResult:
         cols[f"{prefix}{code}_score_max_possible"] = nan.copy() if s is None else np.asarray(s.hi)
         cols[f"{prefix}{code}_eligible"] = _STATUS_VALUE[self.eligible_codes]
         cols[f"{prefix}{code}_eligible_on_data"] = _STATUS_VALUE[self.eligible_on_data_codes]
-        return pd.DataFrame(cols, index=self.index)
+        return cols
 
 
 def _differs_on_data(c: Criterion) -> bool:
