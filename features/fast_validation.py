@@ -129,9 +129,11 @@ def remember_cells(kind: str, columns: list[pd.Series]) -> None:
         return
     if len(memo) + len(new) > _MEMO_SIZE:
         memo.clear()
-    by_dtype: dict[str, list] = {}
+    # Grouped by the dtype itself: two categorical columns share a name ("category") but
+    # not their categories.
+    by_dtype: dict[object, list] = {}
     for key, dtype_value in new.items():
-        by_dtype.setdefault(key[0], []).append((key, *dtype_value))
+        by_dtype.setdefault(dtype_value[0], []).append((key, *dtype_value))
     for group in by_dtype.values():
         typed, bad = PARSERS[kind](pd.Series([v for *_, v in group], dtype=group[0][1]))
         masks = bad.values() if isinstance(bad, dict) else [bad]
