@@ -262,6 +262,15 @@ def _dtype_passes(dtype, values: pd.Series) -> bool:
     return _all_true(verdict)
 
 
+def _default_converts(values: pd.Series, column) -> bool:
+    """Whether pandera's default filling would convert the dtype of `values`, a column
+    without missing values (pandas >= 3: a text column is cast to the schema's type)."""
+    if not (pd.api.types.is_object_dtype(values.dtype)
+            or pd.api.types.is_string_dtype(values.dtype)):
+        return False
+    return values.dtype != pd.api.types.pandas_dtype(Engine.dtype(column.dtype).type)
+
+
 def _duplicated_keys(frame: pd.DataFrame, keys: list[str], missing: dict | None) -> bool:
     """`frame.duplicated(subset=keys).any()`; a few rows without missing keys compare
     their keys as Python tuples (`missing`: column -> has a missing value, or None)."""
@@ -325,15 +334,20 @@ def passes_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
     if plans is None:
         return False
     columns = frame.columns
-    for plan in plans:
-        if plan.name not in columns:
-            if plan.required:
-                return False
-        elif plan.default is not None:
-            _DEFAULTS.set_default(frame, schema.columns[plan.name])
+    if any(plan.required and plan.name not in columns for plan in plans):
+        return False
     # A few rows: every column's missing values in one pass (pandas costs the same per call
     # for one row as for thousands).
     missing = frame.isna().any().to_dict() if len(frame) <= FEW_CELLS else None
+    for plan in plans:
+        if plan.default is None or plan.name not in columns:
+            continue
+        if missing is not None and not missing[plan.name] and \
+                not _default_converts(frame[plan.name], schema.columns[plan.name]):
+            continue  # nothing to fill, nothing to convert: pandera would change nothing
+        _DEFAULTS.set_default(frame, schema.columns[plan.name])
+        if missing is not None:
+            missing[plan.name] = frame[plan.name].hasnans
     pending: list[tuple[pa.Check, pd.Series]] = []  # column checks, run after the rest
     for plan in plans:
         if plan.name not in columns:
