@@ -74,13 +74,19 @@ def _post(client, url: str, body: dict) -> tuple[int, float]:
     return response.status_code, time.perf_counter() - start
 
 
-def _start_server(source: Path | None = None) -> tuple[subprocess.Popen, str]:
+def _start_server(source: Path | None = None, tracking_uri: str | None = None
+                  ) -> tuple[subprocess.Popen, str]:
     """`giantwatch serve` on a free port, from this code or from the source tree `source`
-    (put first on PYTHONPATH); returns once /health answers."""
+    (put first on PYTHONPATH), with the registry `tracking_uri` (default: the environment's
+    MLFLOW_TRACKING_URI); returns once /health answers."""
     import httpx
 
     port = _free_port()
-    env = None if source is None else {**os.environ, "PYTHONPATH": str(source.resolve())}
+    env = {**os.environ}
+    if source is not None:
+        env["PYTHONPATH"] = str(source.resolve())
+    if tracking_uri is not None:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
     server = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--host",
                                "127.0.0.1", "--port", str(port)], env=env,
                               cwd=None if source is None else "/",
@@ -97,13 +103,16 @@ def _start_server(source: Path | None = None) -> tuple[subprocess.Popen, str]:
                 time.sleep(0.2)
 
 
-def paired(data: Path, year: int, requests: int, baseline: Path) -> dict:
-    """This code's server and one from the source tree `baseline`, up at the same time;
-    each one-firm request goes to both, in alternating order, so that a shared machine's
-    load falls on both alike. Returns both medians / p99s and their ratio."""
+def paired(data: Path, year: int, requests: int, baseline: Path,
+           baseline_tracking_uri: str | None = None) -> dict:
+    """This code's server and one from the source tree `baseline` (its models from
+    `baseline_tracking_uri` if given: models are tied to their feature-pipeline version),
+    up at the same time; each one-firm request goes to both, in alternating order, so that
+    a shared machine's load falls on both alike. Returns both medians / p99s and their
+    ratio."""
     import httpx
 
-    servers = [_start_server(), _start_server(baseline)]
+    servers = [_start_server(), _start_server(baseline, baseline_tracking_uri)]
     try:
         bodies = one_firm_bodies(data, year, requests + 1)
         timings: list[list[float]] = [[], []]
@@ -296,9 +305,13 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="also serve the source tree DIR (e.g. `git worktree add` of "
                              "main) and send every request to both, alternating")
+    parser.add_argument("--baseline-tracking-uri", metavar="URI",
+                        help="the baseline server's MLFLOW_TRACKING_URI (default: the same "
+                             "as this one's), for a baseline of another pipeline version")
     args = parser.parse_args()
     if args.baseline:
-        r = paired(args.data, args.year, args.requests, args.baseline)
+        r = paired(args.data, args.year, args.requests, args.baseline,
+                   args.baseline_tracking_uri)
         print(f"{r['requests']} one-firm requests to each server, alternating: this code "
               f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms; {args.baseline}: p50 "
               f"{r['baseline_p50_ms']:.0f} ms, p99 {r['baseline_p99_ms']:.0f} ms; "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +187,7 @@ def _build(raw: dict[str, pd.DataFrame], labels: dict[str, str], row_base: int,
     problems = problems + [f"{labels[t]}: {nothing}; {t} is required"
                            for t in required if t in raw and len(raw[t]) == 0]
     frames, cases = {}, []
+    remember_tables({t: frame for t, frame in raw.items() if len(frame) <= FEW_CELLS})
     for table in [t for t in TABLES if t in raw]:
         frame, parse_failures = _normalise(table, raw.pop(table))
         plausibility.to_yuan(frame, table, factors.get(table, 1.0))
@@ -224,31 +226,27 @@ def _normalise(table: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     """Typed contract columns (schema order, optional ones added) then extra columns;
     plus the cells that do not parse, in the layout of pandera's failure cases."""
     columns = SCHEMAS[table].to_schema().columns
-    raw = raw.rename(columns={
-        c: c.strip().lower() for c in raw.columns
-        if isinstance(c, str) and c.strip().lower() in columns and c.strip().lower() not in raw
-    })
+    kinds = _column_kinds(table)
+    renamed = {c: c.strip().lower() for c in raw.columns
+               if isinstance(c, str) and c.strip().lower() in columns
+               and c.strip().lower() not in raw}
+    if renamed:  # a rename costs a frame copy even when it renames nothing
+        raw = raw.rename(columns=renamed)
     n_rows = len(raw)
     # A big table is converted column by column, each raw column freed once typed; a small
     # one (an API request) is not worth the cost of deleting and inserting single columns.
     small = n_rows <= SMALL_TABLE
     typed, extra, failures = {}, {}, []
-    if n_rows <= FEW_CELLS:  # the new values of all columns of a kind: one parser call
-        kinds: dict[str, list] = {}
-        for name in raw.columns:
-            if name in columns:
-                kinds.setdefault(column_kind(columns[name]), []).append(raw[name])
-        for kind, same_kind in kinds.items():
-            remember_cells(kind, same_kind)
+    few = n_rows <= FEW_CELLS  # its new values were parsed by `remember_tables`
     for name in list(raw.columns):
         values = raw[name] if small else raw.pop(name)
         if name not in columns:
             extra[name] = text(values) if values.dtype == "str" else values
             continue
-        kind = column_kind(columns[name])
-        if n_rows <= FEW_CELLS and (cells := parse_cells(kind, values)) is not None:
-            typed[name] = pd.Series(cells, index=raw.index, copy=False)
-            continue  # every cell parsed (by the same parser, remembered per value)
+        kind = kinds[name]
+        if few and (cells := parse_cells(kind, values)) is not None:
+            typed[name] = cells  # every cell parsed (by the same parser, remembered per value)
+            continue
         typed[name], bad = PARSERS[kind](values)
         for rule, mask in (bad.items() if isinstance(bad, dict) else [(PARSE_RULES.get(kind), bad)]):
             if mask.any():
@@ -261,7 +259,8 @@ def _normalise(table: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
         if name not in typed and (not column.required or n_rows == 0):
             typed[name] = _empty_column(column_kind(column), n_rows)
     if table == "firms" and "founded_year" in typed:
-        typed["niche_entry_year"] = typed["niche_entry_year"].fillna(typed["founded_year"])
+        typed["niche_entry_year"] = pd.Series(typed["niche_entry_year"]).fillna(
+            pd.Series(typed["founded_year"]))
     ordered = {name: typed[name] for name in columns if name in typed}
     if small:
         frame = pd.DataFrame({**ordered, **extra}, index=pd.RangeIndex(n_rows))
@@ -271,6 +270,28 @@ def _normalise(table: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
             frame[name] = values  # column by column: no consolidated copy of all floats
     parse_failures = pd.concat(failures, ignore_index=True) if failures else None
     return frame, parse_failures
+
+
+@cache
+def _column_kinds(table: str) -> dict[str, str]:
+    """Contract column name -> parser name (`column_kind`) of `table`'s schema."""
+    return {name: column_kind(column)
+            for name, column in SCHEMAS[table].to_schema().columns.items()}
+
+
+def remember_tables(raw: dict[str, pd.DataFrame]) -> None:
+    """Parse the values of the raw tables `raw` (table -> frame, each of at most FEW_CELLS
+    rows) that this process has not parsed yet: one parser call per kind and column dtype
+    for all the tables together (`fast_validation.remember_cells`), so that a request's
+    four tables pay for their new firm ids, amounts and dates once."""
+    kinds: dict[str, list] = {}
+    for table, frame in raw.items():
+        known = _column_kinds(table)
+        for name, values in frame.items():
+            if isinstance(name, str) and (kind := known.get(name.strip().lower())):
+                kinds.setdefault(kind, []).append(values)
+    for kind, same_kind in kinds.items():
+        remember_cells(kind, same_kind)
 
 
 def _empty_column(kind: str, n_rows: int) -> pd.Series:

@@ -75,26 +75,39 @@ def holds_valid_title(
     ``certifications`` (firms absent from it hold no title; reindex with
     ``fill_value=False``).
     """
-    last_title, standing = _latest_title(certifications, year, tier, key)
-    in_window = last_title.between(year - (TITLE_YEARS - 1), year - 1)
-    return (in_window & standing).astype(bool).rename("holds_" + tier)
+    firm_ids, last_title, standing = _latest_title(certifications, year, tier, key)
+    in_window = (last_title >= year - (TITLE_YEARS - 1)) & (last_title <= year - 1)
+    return pd.Series(in_window & standing, index=firm_ids, name="holds_" + tier)
+
+
+FEW_ROWS = 64  # a text column this short is compared as Python objects
+
+
+def is_one_of(column: pd.Series, values: tuple[str, ...]) -> np.ndarray:
+    """bool (n,): which cells of the text ``column`` are one of ``values`` (missing: no).
+    A few rows (one firm's certifications) are compared as Python strings: pandas costs
+    tens of microseconds per call whatever the length; many by pandas' vectorised isin."""
+    if len(column) <= FEW_ROWS:
+        return np.array([cell in values for cell in column.tolist()], dtype=bool)
+    return column.isin(values).to_numpy(dtype=bool, na_value=False)
 
 
 def _latest_title(certifications: pd.DataFrame, year: int, tier: str,
-                  key: str) -> tuple[pd.Series, pd.Series]:
-    """(year of each firm's latest granted/renewed ``tier`` row before ``year``, NaN if
-    none; whether no revoked row of the tier came in or after that year), both indexed by
-    every firm in ``certifications``. Rows of ``year`` and later are not yet announced."""
+                  key: str) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+    """(every firm in ``certifications``, in order of appearance; the year of each one's
+    latest granted/renewed ``tier`` row before ``year``, NaN if none; whether no revoked row
+    of the tier came in or after that year). Rows of ``year`` and later are not yet
+    announced."""
     check_tier(tier)
-    firm_ids = pd.Index(certifications[key].unique(), name=key)
-    # Latest year per firm by scatter-max over positions (-inf: none), not two groupbys:
-    # the same answer without a pandas groupby's fixed cost per call (a one-firm request).
-    pos = firm_ids.get_indexer(certifications[key])
+    # Latest year per firm by scatter-max over positions (-inf: none), on the columns'
+    # arrays: the same answer without pandas' fixed cost per call (a one-firm request asks
+    # four times).
+    pos, firm_ids = pd.factorize(certifications[key], use_na_sentinel=False)
+    firm_ids = pd.Index(firm_ids, name=key)
     years = certifications["year"].to_numpy(dtype=np.float64, na_value=np.nan)
-    known = (certifications["tier"] == tier).to_numpy(dtype=bool, na_value=False) & (years < year)
-    event = certifications["event"]
-    announced = known & event.isin(TITLE_EVENTS).to_numpy(dtype=bool, na_value=False)
-    revoked = known & (event == "revoked").to_numpy(dtype=bool, na_value=False)
+    known = is_one_of(certifications["tier"], (tier,)) & (years < year)
+    announced = known & is_one_of(certifications["event"], TITLE_EVENTS)
+    revoked = known & is_one_of(certifications["event"], ("revoked",))
 
     def latest(rows: np.ndarray) -> np.ndarray:
         out = np.full(len(firm_ids), -np.inf)
@@ -103,9 +116,7 @@ def _latest_title(certifications: pd.DataFrame, year: int, tier: str,
 
     last_title, last_revoked = latest(announced), latest(revoked)
     standing = ~(last_revoked >= last_title)  # -inf (never revoked) is before any title
-    last_title = np.where(np.isfinite(last_title), last_title, np.nan)
-    return (pd.Series(last_title, index=firm_ids, name="year"),
-            pd.Series(standing, index=firm_ids, name="standing"))
+    return firm_ids, np.where(np.isfinite(last_title), last_title, np.nan), standing
 
 
 # --- re-reviews -----------------------------------------------------------------------------
@@ -123,8 +134,9 @@ def due_for_review(certifications: pd.DataFrame, year: int, tier: str,
     the start of ``year``. Returns a bool Series indexed by firm_id (or the column ``key``)
     over every firm in ``certifications`` (reindex with ``fill_value=False``).
     """
-    last_title, standing = _latest_title(certifications, year, tier, key)
-    return ((last_title == year - TITLE_YEARS) & standing).astype(bool).rename("due_" + tier)
+    firm_ids, last_title, standing = _latest_title(certifications, year, tier, key)
+    return pd.Series((last_title == year - TITLE_YEARS) & standing, index=firm_ids,
+                     name="due_" + tier)
 
 
 def review_outcome(certifications: pd.DataFrame, year: int, tier: str,

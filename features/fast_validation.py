@@ -20,6 +20,7 @@ tests/features/test_few_rows_validation.py holds both paths to the same tables a
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -121,16 +122,19 @@ def remember_cells(kind: str, columns: list[pd.Series]) -> None:
         dtype = column.dtype
         if pd.api.types.is_float_dtype(dtype) and kind not in _NUMERIC_KINDS:
             continue
+        dtype_name = str(dtype)  # once per column: a dtype's str() is not free
         for value in column.tolist():
-            if (key := cell_key(value)) is not None and (key := (str(dtype), *key)) not in memo:
+            if (key := cell_key(value)) is not None and (key := (dtype_name, *key)) not in memo:
                 new[key] = (dtype, value)
     if not new:
         return
     if len(memo) + len(new) > _MEMO_SIZE:
         memo.clear()
-    by_dtype: dict[str, list] = {}
+    # Grouped by the dtype itself: two categorical columns share a name ("category") but
+    # not their categories.
+    by_dtype: dict[object, list] = {}
     for key, dtype_value in new.items():
-        by_dtype.setdefault(key[0], []).append((key, *dtype_value))
+        by_dtype.setdefault(dtype_value[0], []).append((key, *dtype_value))
     for group in by_dtype.values():
         typed, bad = PARSERS[kind](pd.Series([v for *_, v in group], dtype=group[0][1]))
         masks = bad.values() if isinstance(bad, dict) else [bad]
@@ -148,10 +152,11 @@ def parse_cells(kind: str, column: pd.Series) -> pd.api.extensions.ExtensionArra
     masks name the rule)."""
     if pd.api.types.is_float_dtype(column.dtype) and kind not in _NUMERIC_KINDS:
         return None
-    remember_cells(kind, [column])
     memo = _CELL_MEMOS[kind]
     dtype_name = str(column.dtype)
     keys = [None if (k := cell_key(v)) is None else (dtype_name, *k) for v in column.tolist()]
+    if any(k is not None and k not in memo for k in keys):  # usually remembered already
+        remember_cells(kind, [column])
     parsed = [None if k is None else memo.get(k, False) for k in keys]
     if any(p is False or (p is not None and p[1]) for p in parsed):
         return None  # a bad cell (or a value evicted meanwhile): the parser decides
@@ -257,6 +262,66 @@ def _dtype_passes(dtype, values: pd.Series) -> bool:
     return _all_true(verdict)
 
 
+def _default_converts(values: pd.Series, column) -> bool:
+    """Whether pandera's default filling would convert the dtype of `values`, a column
+    without missing values (pandas >= 3: a text column is cast to the schema's type)."""
+    if not (pd.api.types.is_object_dtype(values.dtype)
+            or pd.api.types.is_string_dtype(values.dtype)):
+        return False
+    return values.dtype != pd.api.types.pandas_dtype(Engine.dtype(column.dtype).type)
+
+
+def _duplicated_keys(frame: pd.DataFrame, keys: list[str], missing: dict | None) -> bool:
+    """`frame.duplicated(subset=keys).any()`; a few rows without missing keys compare
+    their keys as Python tuples (`missing`: column -> has a missing value, or None)."""
+    if missing is not None and all(k in missing and not missing[k] for k in keys):
+        rows = list(zip(*(frame[k].tolist() for k in keys)))
+        return len(set(rows)) < len(rows)
+    return bool(frame.duplicated(subset=keys).any())
+
+
+@dataclass(frozen=True)
+class _ColumnPlan:
+    """What `passes_schema` reads of one schema column (pandera's properties, read once)."""
+
+    name: str
+    required: bool
+    default: object  # None: no default to fill
+    nullable: bool
+    unique: bool
+    dtype: object
+    checks: tuple
+
+
+_PLANS: dict[int, tuple[pa.DataFrameSchema, tuple[_ColumnPlan, ...] | None]] = {}
+
+
+def _plan(schema: pa.DataFrameSchema) -> tuple[_ColumnPlan, ...] | None:
+    """The columns of `schema` as plans, or None if `passes_schema` cannot judge it (parsers,
+    coercion, regex columns, index checks, grouped or element-wise checks); remembered per
+    schema object."""
+    known = _PLANS.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    plans: list[_ColumnPlan] | None = []
+    if schema.coerce or schema.strict or schema.index is not None or schema.dtype is not None:
+        plans = None
+    for name, column in schema.columns.items():
+        if plans is None or column.regex or column.coerce or column.parsers \
+                or not all(_plain(c) for c in column.checks):
+            plans = None
+            break
+        default = column.default if column.default is not None and pd.notna(column.default) \
+            else None
+        plans.append(_ColumnPlan(name, column.required, default, column.nullable,
+                                 column.unique, column.dtype, tuple(column.checks)))
+    if plans is not None and not all(_plain(c) for c in schema.checks):
+        plans = None
+    result = None if plans is None else tuple(plans)
+    _PLANS[id(schema)] = (schema, result)
+    return result
+
+
 def passes_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
     """True if `frame` passes `schema` (pandera's `validate(frame, inplace=True)` would
     return it unchanged but for the defaults, which this fills in place the same way);
@@ -265,37 +330,44 @@ def passes_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
     schema: a pandera DataFrameSchema without parsers, coercion, regex columns or index
     checks (the contract's); frame: the normalised table (rows x columns).
     """
-    if schema.coerce or schema.strict or schema.index is not None or schema.dtype is not None:
+    plans = _plan(schema)
+    if plans is None:
         return False
-    pending: list[tuple[pa.Check, pd.Series]] = []  # column checks, run after the rest
-    for name, column in schema.columns.items():
-        if column.regex or column.coerce or column.parsers:
-            return False
-        if name not in frame.columns:
-            if column.required:
-                return False
+    columns = frame.columns
+    if any(plan.required and plan.name not in columns for plan in plans):
+        return False
+    # A few rows: every column's missing values in one pass (pandas costs the same per call
+    # for one row as for thousands).
+    missing = frame.isna().any().to_dict() if len(frame) <= FEW_CELLS else None
+    for plan in plans:
+        if plan.default is None or plan.name not in columns:
             continue
-        if column.default is not None and pd.notna(column.default):
-            _DEFAULTS.set_default(frame, column)
-        values = frame[name]
-        if not column.nullable and values.hasnans:
+        if missing is not None and not missing[plan.name] and \
+                not _default_converts(frame[plan.name], schema.columns[plan.name]):
+            continue  # nothing to fill, nothing to convert: pandera would change nothing
+        _DEFAULTS.set_default(frame, schema.columns[plan.name])
+        if missing is not None:
+            missing[plan.name] = frame[plan.name].hasnans
+    pending: list[tuple[pa.Check, pd.Series]] = []  # column checks, run after the rest
+    for plan in plans:
+        if plan.name not in columns:
+            continue
+        values = frame[plan.name]
+        if not plan.nullable and (missing[plan.name] if missing is not None
+                                  else values.hasnans):
             return False
-        if column.unique and _has_duplicates(values):
+        if plan.unique and _has_duplicates(values):
             return False
-        if column.dtype is not None and not _dtype_passes(column.dtype, values):
+        if plan.dtype is not None and not _dtype_passes(plan.dtype, values):
             return False
-        for check in column.checks:
-            if not _plain(check):
-                return False
-            pending.append((check, values))
+        pending.extend((check, values) for check in plan.checks)
     if not _column_checks_pass(schema, pending):
         return False
-    if schema.unique and frame.duplicated(subset=list(schema.unique)).any():
+    if schema.unique and _duplicated_keys(frame, list(schema.unique), missing):
         return False
     for check in schema.checks:
         # Row-wise checks of several columns: a missing side counts as passing inside the
         # check itself (features.schemas.cross_column_check), so NA needs no handling here.
-        if not _plain(check) or not _all_true(
-                partial(check._check_fn, **check._check_kwargs)(frame)):
+        if not _all_true(partial(check._check_fn, **check._check_kwargs)(frame)):
             return False
     return True

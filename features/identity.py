@@ -21,8 +21,11 @@ def firm_identity(firms: pd.DataFrame, firm_ids) -> pd.DataFrame:
     def column(name: str) -> np.ndarray:
         if name not in firms.columns:
             return np.full(len(firm_ids), None, dtype=object)
-        values = firms[name].array.take(source, allow_fill=True)
-        return pd.Series(values, dtype=object).where(lambda s: s.notna(), None).to_numpy()
+        # Missing -> None on the object array itself (no Series: a one-firm answer would
+        # pay pandas' fixed costs three times per column).
+        values = np.asarray(firms[name].array.take(source, allow_fill=True), dtype=object)
+        values[pd.isna(values)] = None
+        return values
 
     province = column("province")
     return pd.DataFrame({

@@ -29,7 +29,7 @@ from features import patents
 from features.catalogue import FEATURES, NODES
 from features.domain import labelled_years, reviewed_years
 from features.panel import candidate_panel, positions_in, review_panel
-from features.rule_features import rule_feature_catalogue, rule_features
+from features.rule_features import rule_feature_catalogue, rule_feature_columns
 from features.version import pipeline_version, version_sources
 
 FEATURE_PIPELINE_VERSION = pipeline_version(version_sources())
@@ -237,7 +237,8 @@ def build_features(dataset, year: int, firm_ids: Iterable[str] | None = None) ->
         else:
             columns[name] = np.asarray(value, dtype="float64")
     base = pd.DataFrame(columns, index=firm_ids)
-    return pd.concat([base, rule_features(base)], axis=1)
+    # One frame of the base and rule columns (no concat of two frames).
+    return pd.DataFrame({**columns, **rule_feature_columns(base)}, index=firm_ids)
 
 
 @dataclass

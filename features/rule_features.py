@@ -66,7 +66,7 @@ def lens_outcomes(X: pd.DataFrame, tier: str) -> LensOutcome:
                        pd.DataFrame(criteria, index=X.index))
 
 
-def _kept(rulebook, columns: pd.Index) -> list[str]:
+def _kept(rulebook, columns) -> list[str]:
     """Drop wholly qualitative criteria and score columns of unscored rulebooks (always NaN)."""
     dropped = {f"{PREFIX}{c.id}" for c in rulebook.criteria if c.qualitative}
     if rulebook.score is None:
@@ -74,13 +74,19 @@ def _kept(rulebook, columns: pd.Index) -> list[str]:
     return [c for c in columns if c not in dropped]
 
 
+def rule_feature_columns(base: pd.DataFrame) -> dict[str, np.ndarray]:
+    """name -> float64 (n,) array per kept rule output, rows as in `base`, in catalogue
+    order (the feature pipeline puts them into its frame without a frame of their own)."""
+    columns: dict[str, np.ndarray] = {}
+    for rulebook in _rulebooks():
+        evaluated = evaluate(base, rulebook).feature_columns(PREFIX)
+        columns.update((name, evaluated[name]) for name in _kept(rulebook, evaluated))
+    return columns
+
+
 def rule_features(base: pd.DataFrame) -> pd.DataFrame:
     """float64 frame indexed like `base`, one column per kept rule output."""
-    parts = []
-    for rulebook in _rulebooks():
-        frame = evaluate(base, rulebook).as_features(PREFIX)
-        parts.append(frame[_kept(rulebook, frame.columns)])
-    return pd.concat(parts, axis=1)
+    return pd.DataFrame(rule_feature_columns(base), index=base.index)
 
 
 # Rulebook pillar of a criterion -> explanation pillar (features.catalogue.PILLARS): growth

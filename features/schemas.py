@@ -107,7 +107,8 @@ def cross_column_check(rule: str):
         if left not in df or right not in df:
             return True  # the missing column is reported on its own
         broken = df[left] > df[right] if op == "<=" else df[left] < df[right]
-        return ~broken.fillna(False).astype(bool)
+        # A missing side compares as missing (nullable dtypes) or False: not broken.
+        return pd.Series(~broken.to_numpy(dtype=bool, na_value=False), index=df.index)
 
     return pa.dataframe_check(name=rule, n_failure_cases=SHOWN_FAILURES)(ordered)
 

@@ -313,14 +313,30 @@ def _score(dataset, body: ScoreRequest, models: dict, firm_ids=None):
     scored_ids = scored_firm_ids(dataset, body.year)
     firm_ids = scored_ids if firm_ids is None else \
         scored_ids[pd.Index(scored_ids).isin(list(firm_ids))]
-    rejects = pd.concat([dataset.rejects, missing_financials(dataset, body.year, firm_ids)],
-                        ignore_index=True)
+    # The scored ids are among the posted firms (rows of unknown firms are rejected first):
+    # when they are all of them, no firm lacks financials (the usual one-firm request).
+    missing = _no_missing_financials(body.year) if len(firm_ids) == len(dataset.firms) \
+        else missing_financials(dataset, body.year, firm_ids)
+    rejects = pd.concat([dataset.rejects, missing], ignore_index=True)
     if not len(firm_ids):
         return pd.DataFrame(columns=["firm_id"]), rejects, None
     frame, scored = score_chunk(dataset, body.year, firm_ids,
                                 {t: m.model for t, m in models.items()}, rulebooks,
                                 body.reasons, structured=True, ranks=False)
     return frame, rejects, scored
+
+
+@functools.lru_cache(maxsize=16)
+def _empty_missing_financials(year: int) -> pd.DataFrame:
+    from features.domain import no_financials_rejects
+
+    return no_financials_rejects([], year)
+
+
+def _no_missing_financials(year: int) -> pd.DataFrame:
+    """`serving.partitions.missing_financials` of a request whose every firm is scored: no
+    rows, its columns (built once per year, copied)."""
+    return _empty_missing_financials(year).copy()
 
 
 def _top_contributions(contributions: pd.DataFrame, X: pd.DataFrame, top: int) -> list[dict]:

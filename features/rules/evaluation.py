@@ -50,38 +50,70 @@ class RuleResult:
       the rulebook has no score.
     eligible: strict overall status; eligible_on_data: undocumented alternatives assumed absent
       and wholly qualitative criteria left aside.
+
+    The evaluation keeps the int8 status codes (fail 0 < unknown 1 < pass 2) per criterion
+    id (``codes``, ``codes_on_data``) and builds each frame above on first use: the rule
+    features and the failure lists read the codes, so a one-firm evaluation builds no frame
+    it does not need (pandas costs tens of microseconds per column, whatever the rows).
     """
 
     rulebook: Rulebook
-    criteria: pd.DataFrame
-    criteria_on_data: pd.DataFrame
-    pillars: pd.DataFrame
-    score: pd.DataFrame
-    eligible: pd.Series
-    eligible_on_data: pd.Series
+    index: pd.Index
+    codes: dict[str, np.ndarray]
+    codes_on_data: dict[str, np.ndarray]
+    pillar_values: dict[str, np.ndarray]
+    score_result: ScoreResult | None
+    eligible_codes: np.ndarray
+    eligible_on_data_codes: np.ndarray
     # The memoised node evaluations behind the statuses, reused for the gap texts so a
     # frame's rules are evaluated once.
     evaluator: NodeEvaluator | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def criteria(self) -> pd.DataFrame:
+        return _frame(self.codes, self.index)
+
+    @cached_property
+    def criteria_on_data(self) -> pd.DataFrame:
+        return _frame(self.codes_on_data, self.index)
+
+    @cached_property
+    def pillars(self) -> pd.DataFrame:
+        return pd.DataFrame(self.pillar_values, index=self.index)
+
+    @cached_property
+    def score(self) -> pd.DataFrame:
+        return _score_frame(self.rulebook, self.score_result, self.index)
+
+    @cached_property
+    def eligible(self) -> pd.Series:
+        return pd.Series(_status(self.eligible_codes), index=self.index, name="eligible")
+
+    @cached_property
+    def eligible_on_data(self) -> pd.Series:
+        return pd.Series(_status(self.eligible_on_data_codes), index=self.index,
+                         name="eligible_on_data")
 
     def as_features(self, prefix: str = "") -> pd.DataFrame:
         """float64 frame: 1.0 pass / 0.0 fail / NaN unknown per criterion (plus ``__on_data``
         twins for criteria with undocumented alternatives), score, score_max_possible and the
         two eligibility statuses, columns named ``{prefix}{criterion id}`` / ``{prefix}{code}_*``."""
+        return pd.DataFrame(self.feature_columns(prefix), index=self.index)
+
+    def feature_columns(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """`as_features`' columns as name -> float64 (n,) array, in its order."""
         code = self.rulebook.code
         cols: dict[str, np.ndarray] = {}
         for c in self.rulebook.criteria:
-            cols[f"{prefix}{c.id}"] = _STATUS_VALUE[self.criteria[c.id].cat.codes.to_numpy()]
+            cols[f"{prefix}{c.id}"] = _STATUS_VALUE[self.codes[c.id]]
             if _differs_on_data(c):
-                cols[f"{prefix}{c.id}__on_data"] = _STATUS_VALUE[
-                    self.criteria_on_data[c.id].cat.codes.to_numpy()
-                ]
-        cols[f"{prefix}{code}_score"] = self.score["score"].to_numpy()
-        cols[f"{prefix}{code}_score_max_possible"] = self.score["score_max_possible"].to_numpy()
-        cols[f"{prefix}{code}_eligible"] = _STATUS_VALUE[self.eligible.cat.codes.to_numpy()]
-        cols[f"{prefix}{code}_eligible_on_data"] = _STATUS_VALUE[
-            self.eligible_on_data.cat.codes.to_numpy()
-        ]
-        return pd.DataFrame(cols, index=self.criteria.index)
+                cols[f"{prefix}{c.id}__on_data"] = _STATUS_VALUE[self.codes_on_data[c.id]]
+        s, nan = self.score_result, np.full(len(self.index), np.nan)
+        cols[f"{prefix}{code}_score"] = nan if s is None else np.asarray(s.lo)
+        cols[f"{prefix}{code}_score_max_possible"] = nan.copy() if s is None else np.asarray(s.hi)
+        cols[f"{prefix}{code}_eligible"] = _STATUS_VALUE[self.eligible_codes]
+        cols[f"{prefix}{code}_eligible_on_data"] = _STATUS_VALUE[self.eligible_on_data_codes]
+        return cols
 
 
 def _differs_on_data(c: Criterion) -> bool:
@@ -156,17 +188,15 @@ def evaluate(features: pd.DataFrame, rulebook: Rulebook | str) -> RuleResult:
             pillar_cols[f"{pillar}_points"] = ev.score.pillar_lo[pillar]
             pillar_cols[f"{pillar}_points_max"] = ev.score.pillar_hi[pillar]
 
-    index = features.index
     return RuleResult(
         rulebook=rb,
-        criteria=_frame(strict, index),
-        criteria_on_data=_frame(on_data, index),
-        pillars=pd.DataFrame(pillar_cols, index=index),
-        score=_score_frame(rb, ev.score, index),
-        eligible=pd.Series(_status(overall(strict, False)), index=index, name="eligible"),
-        eligible_on_data=pd.Series(
-            _status(overall(on_data, True)), index=index, name="eligible_on_data"
-        ),
+        index=features.index,
+        codes=strict,
+        codes_on_data=on_data,
+        pillar_values=pillar_cols,
+        score_result=ev.score,
+        eligible_codes=overall(strict, False),
+        eligible_on_data_codes=overall(on_data, True),
         evaluator=ev,
     )
 
@@ -215,10 +245,8 @@ def _failure_codes(result: RuleResult, rb: Rulebook, n: int) -> tuple[np.ndarray
     that fail on the data alone (only an undocumented alternative could pass them)."""
     if not rb.criteria:
         return np.zeros((n, 0), dtype=np.int8), np.zeros((n, 0), dtype=bool)
-    strict = np.column_stack([result.criteria[c.id].cat.codes.to_numpy() for c in rb.criteria])
-    loose = np.column_stack(
-        [result.criteria_on_data[c.id].cat.codes.to_numpy() for c in rb.criteria]
-    )
+    strict = np.column_stack([result.codes[c.id] for c in rb.criteria])
+    loose = np.column_stack([result.codes_on_data[c.id] for c in rb.criteria])
     only_on_data = (strict == UNKNOWN) & (loose == FAIL)
     only_on_data[:, [c.qualitative for c in rb.criteria]] = False
     return strict, only_on_data
