@@ -84,11 +84,6 @@ def rule_feature_columns(base: pd.DataFrame) -> dict[str, np.ndarray]:
     return columns
 
 
-def rule_features(base: pd.DataFrame) -> pd.DataFrame:
-    """float64 frame indexed like `base`, one column per kept rule output."""
-    return pd.DataFrame(rule_feature_columns(base), index=base.index)
-
-
 # Rulebook pillar of a criterion -> explanation pillar (features.catalogue.PILLARS): growth
 # is scored under 专 and the chain criteria sit with it; status criteria are title history.
 _RULEBOOK_PILLAR = {"specialization": "specialization", "refinement": "refinement",
