@@ -88,7 +88,9 @@ def is_one_of(column: pd.Series, values: tuple[str, ...]) -> np.ndarray:
     A few rows (one firm's certifications) are compared as Python strings: pandas costs
     tens of microseconds per call whatever the length; many by pandas' vectorised isin."""
     if len(column) <= FEW_ROWS:
-        return np.array([cell in values for cell in column.tolist()], dtype=bool)
+        # isinstance first: a missing cell (pd.NA) has no truth value to compare with.
+        return np.array([isinstance(cell, str) and cell in values for cell in column.tolist()],
+                        dtype=bool)
     return column.isin(values).to_numpy(dtype=bool, na_value=False)
 
 

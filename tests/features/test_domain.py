@@ -276,3 +276,15 @@ def test_province_names_and_regions_have_one_table():
     assert (simulated["name_zh"] == table.loc[simulated.index, "name_zh"]).all()
     assert (simulated["macro_region"] == table.loc[simulated.index, "macro_region"]).all()
     assert regions.province_names(["32", "99", None], "zh").tolist() == ["江苏省", None, None]
+
+
+@pytest.mark.parametrize("dtype", ["string[pyarrow]", "string[python]", object, "category"])
+@pytest.mark.parametrize("rows", [3, domain.FEW_ROWS + 5])
+def test_is_one_of_agrees_with_isin_missing_cells_included(dtype, rows):
+    # Both routes (Python strings on a few rows, pandas isin on many) give the same answer,
+    # and a missing cell is never one of the values.
+    cells = (["granted", None, "revoked", "renewed"] * rows)[:rows]
+    column = pd.Series(cells, dtype=dtype)
+    got = domain.is_one_of(column, ("granted", "renewed"))
+    expected = np.array([c in ("granted", "renewed") for c in cells])
+    assert got.dtype == bool and np.array_equal(got, expected)
