@@ -259,21 +259,39 @@ def _strongest(C: np.ndarray, n: int, largest: bool) -> tuple[np.ndarray, np.nda
     return idx, (values > 0) if largest else (values < 0)
 
 
-def _join(rows: np.ndarray, slots: np.ndarray, texts: np.ndarray, n: int):
-    """Per row of n, its non-empty `texts` (entries at `rows`, `slots`) "; "-joined in slot
-    order, "" where none (a pandas ``str`` array)."""
+def _arrow_texts(texts: np.ndarray):
+    """StringDType texts as an Arrow large_string array, through their UTF-8 bytes (numpy's
+    fixed-width encoding, trailing padding dropped): no Python str per text."""
     import pyarrow as pa
 
-    keep = texts != ""
-    values = pa.array(texts[keep].astype(object), type=pa.large_string())
-    joined = join_per_row(rows[keep], values, n, SEPARATOR, within=slots[keep])
+    encoded = np.strings.encode(texts, "utf-8")
+    width = encoded.dtype.itemsize
+    lengths = np.strings.str_len(encoded).astype(np.int64)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = (encoded.view(np.uint8).reshape(len(texts), width)[np.arange(width) < lengths[:, None]]
+            if width else np.zeros(0, dtype=np.uint8))
+    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets),
+                                            pa.py_buffer(data))
+
+
+def _join(rows: np.ndarray, slots: np.ndarray, texts, n: int):
+    """Per row of n, its non-empty `texts` (an Arrow large_string array; entries at `rows`,
+    `slots`) "; "-joined in slot order, "" where none (a pandas ``str`` array)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keep = pc.binary_length(texts).to_numpy() > 0
+    joined = join_per_row(rows[keep], texts.filter(keep), n, SEPARATOR, within=slots[keep])
     return pd.array(pa.chunked_array([joined]), dtype="str")
 
 
 def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, cohort):
     """((rows, slots, texts) of the chosen reasons, chosen group rows x 2k (-1: empty),
     groups, k): the k = min(n, groups) reasons for (slots 0..k-1), then the k against
-    (slots k..2k-1), of every row of X; texts are StringDType, one per (row, slot) entry."""
+    (slots k..2k-1), of every row of X; texts are an Arrow large_string array, one per
+    (row, slot) entry (each group's StringDType texts converted once, then concatenated
+    by Arrow)."""
     rulebook = assessment.rulebook if assessment is not None else None
     values = contributions.drop(columns=["bias"], errors="ignore")
     if not values.index.equals(X.index):
@@ -332,8 +350,11 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, coh
     if not entries:
         entries.append((np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp),
                         np.zeros(0, dtype=STRING)))
-    rows, slot, texts = (np.concatenate(part) for part in zip(*entries))
-    return (rows, slot, texts), chosen, groups, k
+    import pyarrow as pa
+
+    rows, slot, texts = zip(*entries)
+    texts = pa.concat_arrays([_arrow_texts(t) for t in texts])
+    return (np.concatenate(rows), np.concatenate(slot), texts), chosen, groups, k
 
 
 def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
@@ -353,8 +374,8 @@ def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
     (rows, slot, texts), _, _, k = _slots(X, contributions, n, assessment, cohort)
     up = slot < k
     return pd.DataFrame({
-        "reasons_for": _join(rows[up], slot[up], texts[up], len(X)),
-        "reasons_against": _join(rows[~up], slot[~up], texts[~up], len(X)),
+        "reasons_for": _join(rows[up], slot[up], texts.filter(up), len(X)),
+        "reasons_against": _join(rows[~up], slot[~up], texts.filter(~up), len(X)),
     }, index=X.index)
 
 
@@ -365,7 +386,7 @@ def reason_table(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
     the assessed rulebook's criterion the group belongs to, "" if none) and ``text``."""
     entries, chosen, groups, k = _slots(X, contributions, n, assessment, cohort)
     texts = np.full(chosen.shape, "", dtype=STRING)
-    texts[entries[0], entries[1]] = entries[2]
+    texts[entries[0], entries[1]] = entries[2].to_numpy(zero_copy_only=False)
     rows, slot = np.nonzero(chosen >= 0)
     picked = [groups[g] for g in chosen[rows, slot]]
     return pd.DataFrame({
