@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -238,25 +239,32 @@ def _group_matrix(contributions: pd.DataFrame, groups) -> np.ndarray:
     return out
 
 
-def _strongest(C: np.ndarray, n: int, largest: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices of the n largest (or smallest) entries per row, strongest first, and
-    whether each is a real push (strictly positive, or strictly negative)."""
-    n_groups = C.shape[1]
-    k = min(n, n_groups)
-    if k == 0:
-        return np.zeros((len(C), 0), dtype=np.intp), np.zeros((len(C), 0), dtype=bool)
-    if k < n_groups:
-        if largest:
-            idx = np.argpartition(C, n_groups - k, axis=1)[:, n_groups - k:]
-        else:
-            idx = np.argpartition(C, k - 1, axis=1)[:, :k]
-    else:
-        idx = np.broadcast_to(np.arange(n_groups), C.shape).copy()
-    values = np.take_along_axis(C, idx, axis=1)
-    order = np.argsort(-values if largest else values, axis=1, kind="stable")
-    idx = np.take_along_axis(idx, order, axis=1)
-    values = np.take_along_axis(values, order, axis=1)
-    return idx, (values > 0) if largest else (values < 0)
+@numba.njit(cache=True, nogil=True)
+def _strongest(C: np.ndarray, k: int) -> np.ndarray:
+    """rows x 2k group indices: per row the k largest strictly positive entries of C
+    (largest first), then the k most negative (most negative first); -1 fills the slots
+    left when fewer push that way. Ties go to the lower column. One pass over each row
+    keeping the k best so far: no sort of the whole row."""
+    n, n_groups = C.shape
+    out = np.full((n, 2 * k), -1, dtype=np.int64)
+    best = np.empty(k)
+    for i in range(n):
+        for side in range(2):
+            sign = 1.0 if side == 0 else -1.0
+            found = 0
+            for j in range(n_groups):
+                v = sign * C[i, j]
+                if v <= 0.0 or (found == k and v <= best[k - 1]):
+                    continue
+                at = min(found, k - 1)
+                while at > 0 and best[at - 1] < v:
+                    best[at] = best[at - 1]
+                    out[i, side * k + at] = out[i, side * k + at - 1]
+                    at -= 1
+                best[at] = v
+                out[i, side * k + at] = j
+                found = min(found + 1, k)
+    return out
 
 
 def _arrow_texts(texts: np.ndarray):
@@ -298,11 +306,8 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, coh
         values = values.reindex(X.index)
     groups = reason_groups(tuple(values.columns), rulebook)
     C = _group_matrix(values, groups)
-    up, up_real = _strongest(C, n, largest=True)
-    down, down_real = _strongest(C, n, largest=False)
-    k = up.shape[1]
-    chosen = np.where(np.concatenate([up_real, down_real], axis=1),
-                      np.concatenate([up, down], axis=1), -1)
+    k = min(n, len(groups))
+    chosen = _strongest(C, k) if k else np.zeros((len(C), 0), dtype=np.int64)
     entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     if assessment is not None:
         statuses, criteria = _statuses(assessment)
