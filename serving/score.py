@@ -34,6 +34,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -317,21 +318,28 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
     candidates = dict.fromkeys(models, 0)
     expected = dict.fromkeys(models, 0.0)
     eligible: dict[str, dict[str, int]] = {tier: {} for tier in models}
+
+    def write(frame: pd.DataFrame) -> None:
+        with timer("write"):
+            writer.write(frame)
+
     try:
-        for frame in iter_scored(chunks, year, firm_ids, models, rulebooks, reasons,
-                                 chunk_size, dask, timer, reviews=reviews):
-            with timer("write"):
-                writer.write(frame)
-            for tier in models:
-                candidates[tier] += int(frame[f"p_{tier}"].notna().sum())
-                expected[tier] += float(frame[f"p_{tier}"].sum())
-                for verdict, count in frame[f"eligible_{tier}"].value_counts().items():
-                    eligible[tier][verdict] = eligible[tier].get(verdict, 0) + int(count)
-            for tier in reviews:
-                up_for_review[tier] += int(frame[f"p_renewal_{tier}"].notna().sum())
-                expected_renewals[tier] += float(frame[f"p_renewal_{tier}"].sum())
-            if progress:
-                progress(len(frame), len(firm_ids))
+        # Each chunk is written by a second thread while the next one is scored (Arrow and
+        # Parquet encode without the GIL), one chunk at a time and in order; leaving the
+        # `with` waits for the last write, also on an error, before the file is aborted.
+        with ThreadPoolExecutor(1) as background:
+            pending = None
+            for frame in iter_scored(chunks, year, firm_ids, models, rulebooks, reasons,
+                                     chunk_size, dask, timer, reviews=reviews):
+                if pending is not None:
+                    pending.result()
+                pending = background.submit(write, frame)
+                _count(frame, models, reviews, candidates, expected, eligible, up_for_review,
+                       expected_renewals)
+                if progress:
+                    progress(len(frame), len(firm_ids))
+            if pending is not None:
+                pending.result()
         with timer("write"):
             if len(firm_ids) > chunk_size:
                 # Each chunk ranked its own candidates; the file ranks the year's.
@@ -347,6 +355,19 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
                          **{review_key(t): m.version for t, m in reviews.items()}},
                         describe_rulebooks(rulebooks, year), expected, eligible,
                         {t: (up_for_review[t], expected_renewals[t]) for t in reviews})
+
+
+def _count(frame: pd.DataFrame, models, reviews, candidates: dict, expected: dict,
+           eligible: dict, up_for_review: dict, expected_renewals: dict) -> None:
+    """Add one chunk's output rows to the summary's counts (in place)."""
+    for tier in models:
+        candidates[tier] += int(frame[f"p_{tier}"].notna().sum())
+        expected[tier] += float(frame[f"p_{tier}"].sum())
+        for verdict, count in frame[f"eligible_{tier}"].value_counts().items():
+            eligible[tier][verdict] = eligible[tier].get(verdict, 0) + int(count)
+    for tier in reviews:
+        up_for_review[tier] += int(frame[f"p_renewal_{tier}"].notna().sum())
+        expected_renewals[tier] += float(frame[f"p_renewal_{tier}"].sum())
 
 
 def _global_ranks(writer: AtomicTableWriter, tiers: tuple[str, ...]):
