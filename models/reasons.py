@@ -230,11 +230,16 @@ def _verdict_texts(assessment, rows: np.ndarray, named: np.ndarray, statuses: np
 def _group_matrix(contributions: pd.DataFrame, groups) -> np.ndarray:
     """rows x groups: each group's summed contribution (SHAP values add up exactly)."""
     position = {c: i for i, c in enumerate(contributions.columns)}
-    C = contributions.to_numpy(dtype=np.float64)
-    out = np.empty((len(C), len(groups)))
+    # Column-major, as pandas holds the frame: each group adds whole contiguous columns, in
+    # column order (what numpy's row sum of a column-major selection does, to the bit).
+    C = np.asfortranarray(contributions.to_numpy(dtype=np.float64))
+    out = np.empty((len(C), len(groups)), order="F")
     for j, g in enumerate(groups):
         idx = [position[c] for c in g.columns]
-        out[:, j] = C[:, idx[0]] if len(idx) == 1 else C[:, idx].sum(axis=1)
+        total = out[:, j]
+        total[:] = C[:, idx[0]]
+        for i in idx[1:]:
+            total += C[:, i]
     out[np.isnan(out)] = 0.0
     return out
 
@@ -268,19 +273,10 @@ def _strongest(C: np.ndarray, k: int) -> np.ndarray:
 
 
 def _arrow_texts(texts: np.ndarray):
-    """StringDType texts as an Arrow large_string array, through their UTF-8 bytes (numpy's
-    fixed-width encoding, trailing padding dropped): no Python str per text."""
+    """StringDType texts as an Arrow large_string array."""
     import pyarrow as pa
 
-    encoded = np.strings.encode(texts, "utf-8")
-    width = encoded.dtype.itemsize
-    lengths = np.strings.str_len(encoded).astype(np.int64)
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    data = (encoded.view(np.uint8).reshape(len(texts), width)[np.arange(width) < lengths[:, None]]
-            if width else np.zeros(0, dtype=np.uint8))
-    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets),
-                                            pa.py_buffer(data))
+    return pa.array(texts.astype(object), type=pa.large_string())
 
 
 def _join(rows: np.ndarray, slots: np.ndarray, texts, n: int):
