@@ -48,7 +48,7 @@ from features.domain import TIERS
 from features.identity import firm_identity
 from models.cohort import Cohort
 from models.scoring import ScoredFrame, candidate_values, no_timer, score_frame
-from serving.executors import executor_for
+from serving.executors import LocalExecutor, executor_for
 from serving.output import candidate_ranks, output_frame, output_schema
 from serving.partitions import Chunks, chunks_of, missing_financials, scored_firm_ids
 from serving.registry import (  # noqa: F401  (re-exported: the scoring API in one place)
@@ -94,7 +94,8 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
                 reasons: int = 3, threads: int | None = None, timer=None,
                 structured: bool = False, ranks: bool = True,
                 population: pd.DataFrame | dict | None = None,
-                review_models: dict | None = None) -> tuple[pd.DataFrame, ScoredFrame]:
+                review_models: dict | None = None,
+                features: pd.DataFrame | None = None) -> tuple[pd.DataFrame, ScoredFrame]:
     """Score the firms `firm_ids` of the dataset `part` (it may hold only their rows).
 
     Returns (output rows in `firm_ids` order with the columns of `output_columns`, the
@@ -103,13 +104,16 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
     ranks / population: where reasons place a firm's measures among the year's candidates
     (see models.scoring.score_frame: every firm's feature frame, or tier -> Cohort; by
     default among this chunk's candidates);
-    review_models: tier -> re-review TierModel, for the renewal columns.
+    review_models: tier -> re-review TierModel, for the renewal columns;
+    features: the feature frame of `firm_ids` when already built (else built here).
     """
     from features.pipeline import build_features
 
     timer = timer or no_timer
-    with timer("features"):
-        X = build_features(part, year, firm_ids=firm_ids)
+    X = features
+    if X is None:
+        with timer("features"):
+            X = build_features(part, year, firm_ids=firm_ids)
     scored = score_frame(X, year, models, rulebooks, reasons=reasons, threads=threads,
                          timer=timer, ranks=ranks, population=population,
                          review_models=review_models, certifications=part.certifications)
@@ -139,22 +143,54 @@ def iter_scored(dataset, year: int, firm_ids: np.ndarray, models: dict[str, Regi
         with timer("partition"):
             chunks = chunks_of(dataset, year, firm_ids, chunk_size)
     with executor_for(dask, timer) as executor:
-        cohorts = None
+        cohorts, first = None, None
         if reasons > 0 and len(chunks) > 1:
             # Reasons place a firm among the year's candidates, not its chunk's: a first pass
-            # collects the candidates' measures of every chunk (features built twice).
+            # collects the candidates' measures of every chunk (features built twice, but
+            # for the chunk the first pass ends with, whose features are kept for the second).
             values = defaultdict(lambda: defaultdict(list))
-            for part in executor.map_chunks(candidate_chunk_values, chunks, year,
-                                            tuple(tier_models)):
+            if isinstance(executor, LocalExecutor):
+                first, parts = _first_pass(chunks, year, tuple(tier_models), timer)
+            else:
+                parts = executor.map_chunks(candidate_chunk_values, chunks, year,
+                                            tuple(tier_models))
+            for part in parts:
                 for tier, measures in part.items():
                     for name, column in measures.items():
                         values[tier][name].append(column)
             with timer("reasons"):  # the summaries are the reasons' work
                 cohorts = {tier: Cohort.from_values(measures) for tier, measures in values.items()}
-            del values
-        yield from executor.map_chunks(score_chunk_rows, chunks, year, tier_models, rulebooks,
-                                       reasons, structured=structured,
-                                       review_models=review_models, population=cohorts)
+            del values, parts
+        options = {"structured": structured, "review_models": review_models,
+                   "population": cohorts}
+        start = 0
+        if first is not None:
+            firm_ids_0, part, X = first
+            del first
+            yield score_chunk_rows(part, year, firm_ids_0, tier_models, rulebooks, reasons,
+                                   timer=timer, features=X, **options)
+            del part, X
+            start = 1
+        yield from executor.map_chunks(score_chunk_rows, chunks.starting(start), year,
+                                       tier_models, rulebooks, reasons, **options)
+
+
+def _first_pass(chunks: Chunks, year: int, tiers: tuple[str, ...], timer):
+    """The first pass in this process, last chunk first: ((firm_ids, part, feature frame)
+    of chunk 0, kept for the second pass to start with; [per chunk, tier -> the candidates'
+    values of the placed measures])."""
+    from features.pipeline import build_features
+
+    values = []
+    for i in reversed(range(len(chunks))):
+        with timer("partition"):
+            firm_ids, part = chunks.chunk(i)
+        with timer("features"):
+            X = build_features(part, year, firm_ids=firm_ids)
+        values.append(candidate_values(X, year, tiers))
+        if i > 0:
+            del X, part
+    return (firm_ids, part, X), values
 
 
 def candidate_chunk_values(part, year: int, firm_ids: np.ndarray, tiers: tuple[str, ...],
@@ -171,10 +207,12 @@ def candidate_chunk_values(part, year: int, firm_ids: np.ndarray, tiers: tuple[s
 def score_chunk_rows(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: dict,
                      reasons: int = 3, threads: int | None = None, timer=None,
                      structured: bool = False, review_models: dict | None = None,
-                     population: dict | None = None) -> pd.DataFrame:
+                     population: dict | None = None,
+                     features: pd.DataFrame | None = None) -> pd.DataFrame:
     """`score_chunk`'s output rows alone (what crosses a process boundary)."""
     return score_chunk(part, year, firm_ids, models, rulebooks, reasons, threads, timer,
-                       structured, population=population, review_models=review_models)[0]
+                       structured, population=population, review_models=review_models,
+                       features=features)[0]
 
 
 def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, dask, timer,
