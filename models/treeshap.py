@@ -32,8 +32,8 @@ import pandas as pd
 # A tree with more split nodes than this would need 2^nodes patterns: the table grows past
 # what its speed is worth, so such models keep LightGBM's own pred_contrib.
 MAX_TABLE_NODES = 10
-# Rows scored tree by tree together (their features and contributions, 2 x 512 x 130
-# doubles, stay in cache with the tree's table).
+# Rows scored tree by tree together (a tree's table stays in cache across the block; each
+# node reads, and each slot writes, one contiguous run of 512 doubles).
 ROW_BLOCK = 512
 # Rows per thread below which one thread is faster than starting more.
 MIN_ROWS_PER_THREAD = 2_000

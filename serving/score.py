@@ -26,7 +26,9 @@ whole tables are freed once validated and rejected from. Chunks run in this proc
 Dask cluster, behind one executor interface (`serving.executors`). Reasons place a firm's
 measures among the year's candidates of the tier, whatever the chunking: over more than one
 chunk, a first pass collects the candidates' measures of every chunk into one small
-`models.cohort.Cohort` per tier, which every chunk then reads.
+`models.cohort.Cohort` per tier, which every chunk then reads (in this process the first
+pass runs last chunk first and hands chunk 0's features to the second pass). A file is
+written by a second thread, each chunk while the next one is scored.
 """
 
 from __future__ import annotations
