@@ -15,6 +15,7 @@ peak memory; time per firm about flat from 200k to 1M. Prints a table and, as th
 line, one JSON object.
 
     .venv/bin/python bench/bench_scoring.py --firms 200000 1000000 --repeats 3 1 --skip-raw 1000000
+    .venv/bin/python bench/bench_scoring.py --firms 200000 --model-alias all   # 3 tiers
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def _child(args) -> None:
     from serving.bench import run_bench
 
     result = run_bench(args.data, args.year, repeats=args.repeats[0], chunk_size=args.chunk_size,
-                       raw_engine=args.firms[0] not in args.skip_raw)
+                       model_alias=args.model_alias, raw_engine=args.firms[0] not in args.skip_raw)
     print(json.dumps(result))
 
 
@@ -60,7 +61,7 @@ def _ensure_models(args) -> None:
     from serving.score import ScoringProblem, load_models
 
     try:
-        load_models()
+        load_models(args.model_alias)
         return
     except ScoringProblem as exc:
         print(f"{exc}\ntraining on {args.train_firms:,} firms first...", file=sys.stderr)
@@ -81,6 +82,9 @@ def main() -> None:
     parser.add_argument("--year", type=int, default=2025)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--chunk-size", type=int, default=100_000)
+    parser.add_argument("--model-alias", default="production",
+                        help="registry alias of the scored models (e.g. all: every tier's "
+                             "version 1, Specialized included)")
     parser.add_argument("--data-root", type=Path, default=Path("bench-data"))
     parser.add_argument("--store", type=Path, default=Path("bench-mlruns"))
     parser.add_argument("--train-firms", type=int, default=20_000)
@@ -106,6 +110,7 @@ def main() -> None:
                           "--data-root", str(args.data_root))["data"]
         result = _run_child("--data", data, "--year", str(args.year), "--repeats", str(runs),
                             "--chunk-size", str(args.chunk_size), "--firms", str(n_firms),
+                            "--model-alias", args.model_alias,
                             "--skip-raw", *map(str, args.skip_raw))
         result["universe_firms"] = n_firms
         results.append(result)

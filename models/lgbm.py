@@ -120,7 +120,7 @@ def align_categories(X: pd.DataFrame, categories: dict[str, list]) -> pd.DataFra
     """
     if not categories:
         return X
-    X = X.copy()
+    X = X.copy(deep=False)  # copy-on-write: the caller's frame is never changed
     for column, cats in categories.items():
         values = X[column]
         if isinstance(values.dtype, pd.CategoricalDtype):

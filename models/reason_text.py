@@ -189,18 +189,34 @@ def _bars(X: pd.DataFrame, rows: np.ndarray, entries: tuple):
 # ---------------------------------------------------------------------------------------
 # Rendering
 
+@cache
+def _pieces(text: str) -> tuple[tuple[str, str | None], ...]:
+    """A template's (literal, field or None) pieces, parsed once per template."""
+    return tuple((literal, field or None) for literal, field, _, _ in string.Formatter().parse(text))
+
+
 def _fields_of(text: str) -> list[str]:
-    return [f for _, f, _, _ in string.Formatter().parse(text) if f]
+    return [f for _, f in _pieces(text) if f]
 
 
 def _fill(text: str, fields: dict, n: int) -> np.ndarray:
-    """Vectorised str.format: each field is a scalar str or a StringDType array of length n."""
-    out = np.full(n, "", dtype=STRING)
-    for literal, field, _, _ in string.Formatter().parse(text):
-        if literal:
-            out = np.strings.add(out, literal)
-        if field:
-            out = np.strings.add(out, fields[field])
+    """Vectorised str.format: each field is a scalar str or a StringDType array of length n.
+    Scalars and literals next to each other are joined first, so each array field costs one
+    vectorised addition (a literal is broadcast by the addition, not written n times)."""
+    parts: list = []
+    for literal, field in _pieces(text):
+        for part in (literal, fields[field] if field else ""):
+            if isinstance(part, str) and parts and isinstance(parts[-1], str):
+                parts[-1] += part
+            elif not isinstance(part, str) or part:
+                parts.append(part)
+    if len(parts) < 2:
+        out = np.zeros(n, dtype=STRING)  # empty strings
+        out[:] = parts[0] if parts else ""
+        return out
+    out = np.strings.add(parts[0], parts[1])
+    for part in parts[2:]:
+        out = np.strings.add(out, part)
     return out
 
 
@@ -228,7 +244,11 @@ def _put(out: np.ndarray, mask: np.ndarray, text: str, fallback: str | None, X, 
     if not mask.any():
         return
     at = np.flatnonzero(mask)
-    local = {k: (v[at] if isinstance(v, np.ndarray) else v) for k, v in fields.items()}
+    every = len(at) == len(mask)
+    # Only the fields the two texts quote are cut down to these rows.
+    used = {*_fields_of(text), *(_fields_of(fallback) if fallback is not None else ())}
+    local = {k: (v[at] if isinstance(v, np.ndarray) and not every else v)
+             for k, v in fields.items() if k in used}
     extra, known = _referenced(X, rows[at], text, local)
     rendered = _fill(text, {**local, **extra}, len(at))
     if fallback is not None and not known.all():

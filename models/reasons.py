@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -229,62 +230,80 @@ def _verdict_texts(assessment, rows: np.ndarray, named: np.ndarray, statuses: np
 def _group_matrix(contributions: pd.DataFrame, groups) -> np.ndarray:
     """rows x groups: each group's summed contribution (SHAP values add up exactly)."""
     position = {c: i for i, c in enumerate(contributions.columns)}
-    C = contributions.to_numpy(dtype=np.float64)
-    out = np.empty((len(C), len(groups)))
+    # Column-major, as pandas holds the frame: each group adds whole contiguous columns, in
+    # column order (what numpy's row sum of a column-major selection does, to the bit).
+    C = np.asfortranarray(contributions.to_numpy(dtype=np.float64))
+    out = np.empty((len(C), len(groups)), order="F")
     for j, g in enumerate(groups):
         idx = [position[c] for c in g.columns]
-        out[:, j] = C[:, idx[0]] if len(idx) == 1 else C[:, idx].sum(axis=1)
+        total = out[:, j]
+        total[:] = C[:, idx[0]]
+        for i in idx[1:]:
+            total += C[:, i]
     out[np.isnan(out)] = 0.0
     return out
 
 
-def _strongest(C: np.ndarray, n: int, largest: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices of the n largest (or smallest) entries per row, strongest first, and
-    whether each is a real push (strictly positive, or strictly negative)."""
-    n_groups = C.shape[1]
-    k = min(n, n_groups)
-    if k == 0:
-        return np.zeros((len(C), 0), dtype=np.intp), np.zeros((len(C), 0), dtype=bool)
-    if k < n_groups:
-        if largest:
-            idx = np.argpartition(C, n_groups - k, axis=1)[:, n_groups - k:]
-        else:
-            idx = np.argpartition(C, k - 1, axis=1)[:, :k]
-    else:
-        idx = np.broadcast_to(np.arange(n_groups), C.shape).copy()
-    values = np.take_along_axis(C, idx, axis=1)
-    order = np.argsort(-values if largest else values, axis=1, kind="stable")
-    idx = np.take_along_axis(idx, order, axis=1)
-    values = np.take_along_axis(values, order, axis=1)
-    return idx, (values > 0) if largest else (values < 0)
+@numba.njit(cache=True, nogil=True)
+def _strongest(C: np.ndarray, k: int) -> np.ndarray:
+    """rows x 2k group indices: per row the k largest strictly positive entries of C
+    (largest first), then the k most negative (most negative first); -1 fills the slots
+    left when fewer push that way. Ties go to the lower column. One pass over each row
+    keeping the k best so far: no sort of the whole row."""
+    n, n_groups = C.shape
+    out = np.full((n, 2 * k), -1, dtype=np.int64)
+    best = np.empty(k)
+    for i in range(n):
+        for side in range(2):
+            sign = 1.0 if side == 0 else -1.0
+            found = 0
+            for j in range(n_groups):
+                v = sign * C[i, j]
+                if v <= 0.0 or (found == k and v <= best[k - 1]):
+                    continue
+                at = min(found, k - 1)
+                while at > 0 and best[at - 1] < v:
+                    best[at] = best[at - 1]
+                    out[i, side * k + at] = out[i, side * k + at - 1]
+                    at -= 1
+                best[at] = v
+                out[i, side * k + at] = j
+                found = min(found + 1, k)
+    return out
 
 
-def _join(rows: np.ndarray, slots: np.ndarray, texts: np.ndarray, n: int):
-    """Per row of n, its non-empty `texts` (entries at `rows`, `slots`) "; "-joined in slot
-    order, "" where none (a pandas ``str`` array)."""
+def _arrow_texts(texts: np.ndarray):
+    """StringDType texts as an Arrow large_string array."""
     import pyarrow as pa
 
-    keep = texts != ""
-    values = pa.array(texts[keep].astype(object), type=pa.large_string())
-    joined = join_per_row(rows[keep], values, n, SEPARATOR, within=slots[keep])
+    return pa.array(texts.astype(object), type=pa.large_string())
+
+
+def _join(rows: np.ndarray, slots: np.ndarray, texts, n: int):
+    """Per row of n, its non-empty `texts` (an Arrow large_string array; entries at `rows`,
+    `slots`) "; "-joined in slot order, "" where none (a pandas ``str`` array)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keep = pc.binary_length(texts).to_numpy() > 0
+    joined = join_per_row(rows[keep], texts.filter(keep), n, SEPARATOR, within=slots[keep])
     return pd.array(pa.chunked_array([joined]), dtype="str")
 
 
 def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, cohort):
     """((rows, slots, texts) of the chosen reasons, chosen group rows x 2k (-1: empty),
     groups, k): the k = min(n, groups) reasons for (slots 0..k-1), then the k against
-    (slots k..2k-1), of every row of X; texts are StringDType, one per (row, slot) entry."""
+    (slots k..2k-1), of every row of X; texts are an Arrow large_string array, one per
+    (row, slot) entry (each group's StringDType texts converted once, then concatenated
+    by Arrow)."""
     rulebook = assessment.rulebook if assessment is not None else None
     values = contributions.drop(columns=["bias"], errors="ignore")
     if not values.index.equals(X.index):
         values = values.reindex(X.index)
     groups = reason_groups(tuple(values.columns), rulebook)
     C = _group_matrix(values, groups)
-    up, up_real = _strongest(C, n, largest=True)
-    down, down_real = _strongest(C, n, largest=False)
-    k = up.shape[1]
-    chosen = np.where(np.concatenate([up_real, down_real], axis=1),
-                      np.concatenate([up, down], axis=1), -1)
+    k = min(n, len(groups))
+    chosen = _strongest(C, k) if k else np.zeros((len(C), 0), dtype=np.int64)
     entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     if assessment is not None:
         statuses, criteria = _statuses(assessment)
@@ -332,8 +351,11 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, coh
     if not entries:
         entries.append((np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp),
                         np.zeros(0, dtype=STRING)))
-    rows, slot, texts = (np.concatenate(part) for part in zip(*entries))
-    return (rows, slot, texts), chosen, groups, k
+    import pyarrow as pa
+
+    rows, slot, texts = zip(*entries)
+    texts = pa.concat_arrays([_arrow_texts(t) for t in texts])
+    return (np.concatenate(rows), np.concatenate(slot), texts), chosen, groups, k
 
 
 def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
@@ -353,8 +375,8 @@ def reason_codes(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
     (rows, slot, texts), _, _, k = _slots(X, contributions, n, assessment, cohort)
     up = slot < k
     return pd.DataFrame({
-        "reasons_for": _join(rows[up], slot[up], texts[up], len(X)),
-        "reasons_against": _join(rows[~up], slot[~up], texts[~up], len(X)),
+        "reasons_for": _join(rows[up], slot[up], texts.filter(up), len(X)),
+        "reasons_against": _join(rows[~up], slot[~up], texts.filter(~up), len(X)),
     }, index=X.index)
 
 
@@ -365,7 +387,7 @@ def reason_table(X: pd.DataFrame, contributions: pd.DataFrame, n: int = 3,
     the assessed rulebook's criterion the group belongs to, "" if none) and ``text``."""
     entries, chosen, groups, k = _slots(X, contributions, n, assessment, cohort)
     texts = np.full(chosen.shape, "", dtype=STRING)
-    texts[entries[0], entries[1]] = entries[2]
+    texts[entries[0], entries[1]] = entries[2].to_numpy(zero_copy_only=False)
     rows, slot = np.nonzero(chosen >= 0)
     picked = [groups[g] for g in chosen[rows, slot]]
     return pd.DataFrame({

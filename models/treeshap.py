@@ -32,8 +32,8 @@ import pandas as pd
 # A tree with more split nodes than this would need 2^nodes patterns: the table grows past
 # what its speed is worth, so such models keep LightGBM's own pred_contrib.
 MAX_TABLE_NODES = 10
-# Rows scored tree by tree together (their features and contributions, 2 x 512 x 130
-# doubles, stay in cache with the tree's table).
+# Rows scored tree by tree together (a tree's table stays in cache across the block; each
+# node reads, and each slot writes, one contiguous run of 512 doubles).
 ROW_BLOCK = 512
 # Rows per thread below which one thread is faster than starting more.
 MIN_ROWS_PER_THREAD = 2_000
@@ -138,55 +138,79 @@ def _build_tables(tree_nodes, leaf_offset, path_offset, path_node, path_left, pa
 @numba.njit(cache=True, nogil=True)
 def _contributions(X, out, start, stop, node_offset, feature, threshold, decision, cat_start,
                    cat_len, cat_bits, table_offset, slot_offset, slot_feature, table, bias):
-    """Rows start..stop of `out` (zeros on entry): per tree, the pattern of the row's
-    decisions indexes that tree's precomputed contributions.
+    """Rows start..stop of `out` (features x rows, zeros on entry): per tree, the pattern of
+    each row's decisions indexes that tree's precomputed contributions.
 
-    Rows go in blocks of ROW_BLOCK, tree by tree within a block, so that a tree's table
-    stays in cache across the block (row by row, every row would stream all the tables).
-    The decision is LightGBM's Tree::Decision (tree.h), written out here rather than called:
-    a jitted call taking arrays costs more than the comparison itself."""
+    Rows go in blocks of ROW_BLOCK, tree by tree within a block (a tree's table stays in
+    cache across the block), and within a tree node by node and slot by slot over the
+    block's rows: X is column-major and `out` feature-major, so each inner loop reads and
+    writes one contiguous run of the block (row by row, every row would touch a cache line
+    per feature of X and of `out`). The decision is LightGBM's Tree::Decision (tree.h),
+    with the node's kind chosen once per node rather than per row. Each (row, feature)
+    still adds the trees' values in tree order, so the sums are the row-major ones."""
     n_features = X.shape[1]
+    pattern = np.zeros(ROW_BLOCK, np.int64)
     for block in range(start, stop, ROW_BLOCK):
-        block_end = min(block + ROW_BLOCK, stop)
+        m = min(block + ROW_BLOCK, stop) - block
         for t in range(len(node_offset) - 1):
             first = node_offset[t]
             n_nodes = node_offset[t + 1] - first
             s0 = slot_offset[t]
             n_slots = slot_offset[t + 1] - s0
-            for i in range(block, block_end):
-                pattern = 0
-                for j in range(n_nodes):
-                    node = first + j
-                    value = X[i, feature[node]]
-                    kind = decision[node]
-                    if kind & CATEGORICAL:
-                        # NaN, negative and huge values go right (C++'s cast to int makes
-                        # them negative); otherwise left when the code's bit is set.
+            if n_nodes == 0:
+                continue
+            pattern[:m] = 0
+            for j in range(n_nodes):
+                node = first + j
+                column = X[block:block + m, feature[node]]
+                kind = decision[node]
+                bit = 1 << j
+                if kind & CATEGORICAL:
+                    # NaN, negative and huge values go right (C++'s cast to int makes them
+                    # negative); otherwise left when the code's bit is set.
+                    for r in range(m):
+                        value = column[r]
                         if value > -1.0 and value < 2147483648.0:
                             code = int(value)
                             word = code >> 5
                             if word < cat_len[node] and \
                                     (cat_bits[cat_start[node] + word] >> (code & 31)) & 1:
-                                pattern |= 1 << j
-                        continue
-                    missing = (kind >> 2) & 3
-                    if missing == MISSING_NAN:
+                                pattern[r] |= bit
+                    continue
+                missing = (kind >> 2) & 3
+                default_left = (kind & DEFAULT_LEFT) != 0
+                cut = threshold[node]
+                if missing == MISSING_NAN:
+                    for r in range(m):
+                        value = column[r]
                         if np.isnan(value):
-                            if kind & DEFAULT_LEFT:
-                                pattern |= 1 << j
-                            continue
-                    elif np.isnan(value):
-                        value = 0.0
-                    if missing == MISSING_ZERO and -ZERO_THRESHOLD <= value <= ZERO_THRESHOLD:
-                        if kind & DEFAULT_LEFT:
-                            pattern |= 1 << j
-                    elif value <= threshold[node]:
-                        pattern |= 1 << j
-                base = table_offset[t] + pattern * n_slots
-                for s in range(n_slots):
-                    out[i, slot_feature[s0 + s]] += table[base + s]
-    for i in range(start, stop):
-        out[i, n_features] += bias
+                            if default_left:
+                                pattern[r] |= bit
+                        elif value <= cut:
+                            pattern[r] |= bit
+                elif missing == MISSING_ZERO:
+                    for r in range(m):
+                        value = column[r]
+                        if np.isnan(value):
+                            value = 0.0
+                        if -ZERO_THRESHOLD <= value <= ZERO_THRESHOLD:
+                            if default_left:
+                                pattern[r] |= bit
+                        elif value <= cut:
+                            pattern[r] |= bit
+                else:
+                    for r in range(m):
+                        value = column[r]
+                        if np.isnan(value):
+                            value = 0.0
+                        if value <= cut:
+                            pattern[r] |= bit
+            base = table_offset[t]
+            for s in range(n_slots):
+                target = out[slot_feature[s0 + s], block:block + m]
+                for r in range(m):
+                    target[r] += table[base + pattern[r] * n_slots + s]
+    out[n_features, start:stop] += bias
 
 
 # ---------------------------------------------------------------------------------------
@@ -262,11 +286,11 @@ class ShapTables:
         """(n_rows, n_features + 1) SHAP values on the raw margin, last column the bias, for
         the (n_rows, n_features) float64 matrix X (see `feature_matrix`). threads: rows are
         split among this many threads (None = the machine's cores)."""
-        X = np.ascontiguousarray(X, dtype=np.float64)
+        X = np.asfortranarray(X, dtype=np.float64)  # each feature's rows contiguous
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"expected a matrix of {self.n_features} feature columns, "
                              f"got shape {X.shape}")
-        out = np.zeros((len(X), self.n_features + 1))
+        out = np.zeros((self.n_features + 1, len(X)))  # transposed back on return
         threads = max(1, min(threads or os.cpu_count() or 1,
                              len(X) // MIN_ROWS_PER_THREAD))
         bounds = np.linspace(0, len(X), threads + 1).astype(np.int64)
@@ -276,7 +300,7 @@ class ShapTables:
             with ThreadPoolExecutor(threads) as pool:
                 list(pool.map(lambda k: self._rows(X, out, bounds[k], bounds[k + 1]),
                               range(threads)))
-        return out
+        return out.T
 
     def _rows(self, X: np.ndarray, out: np.ndarray, start: int, stop: int) -> None:
         _contributions(X, out, int(start), int(stop), self.node_offset, self.feature,
@@ -386,7 +410,7 @@ def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
     """(n_rows, n_columns) float64 matrix of a model frame as LightGBM reads a DataFrame:
     categorical columns as their codes (missing = NaN), others as numbers (missing = NaN).
     The frame's categories must be the model's (TierModel.prepare aligns them)."""
-    out = np.empty(frame.shape, dtype=np.float64)
+    out = np.empty(frame.shape, dtype=np.float64, order="F")  # what `contributions` reads
     categorical = np.array([isinstance(d, pd.CategoricalDtype) for d in frame.dtypes], dtype=bool)
     # The numeric columns in one conversion (one block copy), not 130 column lookups:
     # a fixed cost that dominated scoring a few rows.

@@ -27,7 +27,8 @@ from serving.score import StageTimer, load_models, score_to_file
 
 # Stages reported, in pipeline order; "shap" is the scorer's single contributions pass
 # (models.treeshap), "predict" the calibration of their sums, "output" the assembly of
-# each chunk's output rows (texts into columns, identity).
+# each chunk's output rows (texts into columns, identity); "write" runs on a second thread
+# while the next chunk is scored, so the stages can add up to more than the end-to-end time.
 STAGES = ("load", "validate", "partition", "features", "shap", "predict", "reasons",
           "rules", "output", "write")
 

@@ -68,10 +68,36 @@ def _spread(values, rows: np.ndarray, n: int, structured: bool):
         return str_array(np.full(n, None, dtype=object))
     if not isinstance(values, pa.Array):
         values = pa.array(values, type=pa.large_string(), from_pandas=True)
-    source = np.full(n, -1, dtype=np.int64)
-    source[rows] = np.arange(len(rows))
-    spread = values.take(pa.array(source, mask=source < 0))
+    if isinstance(values, pa.ChunkedArray):  # a pandas str column's Arrow data
+        values = values.combine_chunks()
+    spread = _spread_offsets(values, rows, n) if values.null_count == 0 else None
+    if spread is None:
+        source = np.full(n, -1, dtype=np.int64)
+        source[rows] = np.arange(len(rows))
+        spread = values.take(pa.array(source, mask=source < 0))
     return pd.array(pa.chunked_array([spread]), dtype="str")
+
+
+def _spread_offsets(values: pa.Array, rows: np.ndarray, n: int) -> pa.Array | None:
+    """`values` (large_string, no nulls) at the ascending `rows` of n, null elsewhere, as new
+    offsets over the same character buffer: no text is copied (None: not that layout)."""
+    if values.type != pa.large_string() or (len(rows) > 1 and (np.diff(rows) <= 0).any()):
+        return None
+    _, offsets, data = values.buffers()
+    if data is None:
+        data = pa.py_buffer(b"")
+    starts = np.frombuffer(offsets, dtype=np.int64)[values.offset:values.offset + len(rows) + 1]
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[rows] = np.diff(starts)
+    spread = np.empty(n + 1, dtype=np.int64)
+    spread[0] = starts[0] if len(starts) else 0
+    np.cumsum(lengths, out=spread[1:])
+    spread[1:] += spread[0]
+    valid = np.zeros(n, dtype=bool)
+    valid[rows] = True
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(spread), data,
+                                            pa.array(valid).buffers()[1],
+                                            null_count=n - len(rows))
 
 
 def candidate_ranks(probability: np.ndarray) -> pd.arrays.IntegerArray:

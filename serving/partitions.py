@@ -88,11 +88,18 @@ class Chunks:
         return max(1, -(-len(self.firm_ids) // self.chunk_size))
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, object]]:
+        return self.starting(0)
+
+    def starting(self, first: int) -> Iterator[tuple[np.ndarray, object]]:
+        """(chunk firm_ids, Dataset) of the chunks from index `first` on."""
+        return (self.chunk(i) for i in range(first, len(self)))
+
+    def chunk(self, i: int) -> tuple[np.ndarray, object]:
+        """(firm_ids, Dataset of their rows) of chunk i."""
         size = self.chunk_size
-        for i in range(len(self)):
-            parts = {t: frame.iloc[self.bounds[t][i]:self.bounds[t][i + 1]].reset_index(drop=True)
-                     for t, frame in self.tables.items()}
-            yield self.firm_ids[i * size:(i + 1) * size], Dataset(**parts)
+        parts = {t: frame.iloc[self.bounds[t][i]:self.bounds[t][i + 1]].reset_index(drop=True)
+                 for t, frame in self.tables.items()}
+        return self.firm_ids[i * size:(i + 1) * size], Dataset(**parts)
 
 
 def chunks_of(dataset, year: int, firm_ids: np.ndarray, chunk_size: int) -> Chunks:

@@ -26,7 +26,9 @@ whole tables are freed once validated and rejected from. Chunks run in this proc
 Dask cluster, behind one executor interface (`serving.executors`). Reasons place a firm's
 measures among the year's candidates of the tier, whatever the chunking: over more than one
 chunk, a first pass collects the candidates' measures of every chunk into one small
-`models.cohort.Cohort` per tier, which every chunk then reads.
+`models.cohort.Cohort` per tier, which every chunk then reads (in this process the first
+pass runs last chunk first and hands chunk 0's features to the second pass). A file is
+written by a second thread, each chunk while the next one is scored.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +50,7 @@ from features.domain import TIERS
 from features.identity import firm_identity
 from models.cohort import Cohort
 from models.scoring import ScoredFrame, candidate_values, no_timer, score_frame
-from serving.executors import executor_for
+from serving.executors import LocalExecutor, executor_for
 from serving.output import candidate_ranks, output_frame, output_schema
 from serving.partitions import Chunks, chunks_of, missing_financials, scored_firm_ids
 from serving.registry import (  # noqa: F401  (re-exported: the scoring API in one place)
@@ -93,7 +96,8 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
                 reasons: int = 3, threads: int | None = None, timer=None,
                 structured: bool = False, ranks: bool = True,
                 population: pd.DataFrame | dict | None = None,
-                review_models: dict | None = None) -> tuple[pd.DataFrame, ScoredFrame]:
+                review_models: dict | None = None,
+                features: pd.DataFrame | None = None) -> tuple[pd.DataFrame, ScoredFrame]:
     """Score the firms `firm_ids` of the dataset `part` (it may hold only their rows).
 
     Returns (output rows in `firm_ids` order with the columns of `output_columns`, the
@@ -102,13 +106,16 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
     ranks / population: where reasons place a firm's measures among the year's candidates
     (see models.scoring.score_frame: every firm's feature frame, or tier -> Cohort; by
     default among this chunk's candidates);
-    review_models: tier -> re-review TierModel, for the renewal columns.
+    review_models: tier -> re-review TierModel, for the renewal columns;
+    features: the feature frame of `firm_ids` when already built (else built here).
     """
     from features.pipeline import build_features
 
     timer = timer or no_timer
-    with timer("features"):
-        X = build_features(part, year, firm_ids=firm_ids)
+    X = features
+    if X is None:
+        with timer("features"):
+            X = build_features(part, year, firm_ids=firm_ids)
     scored = score_frame(X, year, models, rulebooks, reasons=reasons, threads=threads,
                          timer=timer, ranks=ranks, population=population,
                          review_models=review_models, certifications=part.certifications)
@@ -138,22 +145,54 @@ def iter_scored(dataset, year: int, firm_ids: np.ndarray, models: dict[str, Regi
         with timer("partition"):
             chunks = chunks_of(dataset, year, firm_ids, chunk_size)
     with executor_for(dask, timer) as executor:
-        cohorts = None
+        cohorts, first = None, None
         if reasons > 0 and len(chunks) > 1:
             # Reasons place a firm among the year's candidates, not its chunk's: a first pass
-            # collects the candidates' measures of every chunk (features built twice).
+            # collects the candidates' measures of every chunk (features built twice, but
+            # for the chunk the first pass ends with, whose features are kept for the second).
             values = defaultdict(lambda: defaultdict(list))
-            for part in executor.map_chunks(candidate_chunk_values, chunks, year,
-                                            tuple(tier_models)):
+            if isinstance(executor, LocalExecutor):
+                first, parts = _first_pass(chunks, year, tuple(tier_models), timer)
+            else:
+                parts = executor.map_chunks(candidate_chunk_values, chunks, year,
+                                            tuple(tier_models))
+            for part in parts:
                 for tier, measures in part.items():
                     for name, column in measures.items():
                         values[tier][name].append(column)
             with timer("reasons"):  # the summaries are the reasons' work
                 cohorts = {tier: Cohort.from_values(measures) for tier, measures in values.items()}
-            del values
-        yield from executor.map_chunks(score_chunk_rows, chunks, year, tier_models, rulebooks,
-                                       reasons, structured=structured,
-                                       review_models=review_models, population=cohorts)
+            del values, parts
+        options = {"structured": structured, "review_models": review_models,
+                   "population": cohorts}
+        start = 0
+        if first is not None:
+            firm_ids_0, part, X = first
+            del first
+            yield score_chunk_rows(part, year, firm_ids_0, tier_models, rulebooks, reasons,
+                                   timer=timer, features=X, **options)
+            del part, X
+            start = 1
+        yield from executor.map_chunks(score_chunk_rows, chunks.starting(start), year,
+                                       tier_models, rulebooks, reasons, **options)
+
+
+def _first_pass(chunks: Chunks, year: int, tiers: tuple[str, ...], timer):
+    """The first pass in this process, last chunk first: ((firm_ids, part, feature frame)
+    of chunk 0, kept for the second pass to start with; [per chunk, tier -> the candidates'
+    values of the placed measures])."""
+    from features.pipeline import build_features
+
+    values = []
+    for i in reversed(range(len(chunks))):
+        with timer("partition"):
+            firm_ids, part = chunks.chunk(i)
+        with timer("features"):
+            X = build_features(part, year, firm_ids=firm_ids)
+        values.append(candidate_values(X, year, tiers))
+        if i > 0:
+            del X, part
+    return (firm_ids, part, X), values
 
 
 def candidate_chunk_values(part, year: int, firm_ids: np.ndarray, tiers: tuple[str, ...],
@@ -170,10 +209,12 @@ def candidate_chunk_values(part, year: int, firm_ids: np.ndarray, tiers: tuple[s
 def score_chunk_rows(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: dict,
                      reasons: int = 3, threads: int | None = None, timer=None,
                      structured: bool = False, review_models: dict | None = None,
-                     population: dict | None = None) -> pd.DataFrame:
+                     population: dict | None = None,
+                     features: pd.DataFrame | None = None) -> pd.DataFrame:
     """`score_chunk`'s output rows alone (what crosses a process boundary)."""
     return score_chunk(part, year, firm_ids, models, rulebooks, reasons, threads, timer,
-                       structured, population=population, review_models=review_models)[0]
+                       structured, population=population, review_models=review_models,
+                       features=features)[0]
 
 
 def _start(dataset, year: int, model_alias: str, rulebook: str | None, models, dask, timer,
@@ -317,21 +358,28 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
     candidates = dict.fromkeys(models, 0)
     expected = dict.fromkeys(models, 0.0)
     eligible: dict[str, dict[str, int]] = {tier: {} for tier in models}
+
+    def write(frame: pd.DataFrame) -> None:
+        with timer("write"):
+            writer.write(frame)
+
     try:
-        for frame in iter_scored(chunks, year, firm_ids, models, rulebooks, reasons,
-                                 chunk_size, dask, timer, reviews=reviews):
-            with timer("write"):
-                writer.write(frame)
-            for tier in models:
-                candidates[tier] += int(frame[f"p_{tier}"].notna().sum())
-                expected[tier] += float(frame[f"p_{tier}"].sum())
-                for verdict, count in frame[f"eligible_{tier}"].value_counts().items():
-                    eligible[tier][verdict] = eligible[tier].get(verdict, 0) + int(count)
-            for tier in reviews:
-                up_for_review[tier] += int(frame[f"p_renewal_{tier}"].notna().sum())
-                expected_renewals[tier] += float(frame[f"p_renewal_{tier}"].sum())
-            if progress:
-                progress(len(frame), len(firm_ids))
+        # Each chunk is written by a second thread while the next one is scored (Arrow and
+        # Parquet encode without the GIL), one chunk at a time and in order; leaving the
+        # `with` waits for the last write, also on an error, before the file is aborted.
+        with ThreadPoolExecutor(1) as background:
+            pending = None
+            for frame in iter_scored(chunks, year, firm_ids, models, rulebooks, reasons,
+                                     chunk_size, dask, timer, reviews=reviews):
+                if pending is not None:
+                    pending.result()
+                pending = background.submit(write, frame)
+                _count(frame, models, reviews, candidates, expected, eligible, up_for_review,
+                       expected_renewals)
+                if progress:
+                    progress(len(frame), len(firm_ids))
+            if pending is not None:
+                pending.result()
         with timer("write"):
             if len(firm_ids) > chunk_size:
                 # Each chunk ranked its own candidates; the file ranks the year's.
@@ -347,6 +395,19 @@ def score_to_file(data_dir, year: int, out_file, model_alias: str = "production"
                          **{review_key(t): m.version for t, m in reviews.items()}},
                         describe_rulebooks(rulebooks, year), expected, eligible,
                         {t: (up_for_review[t], expected_renewals[t]) for t in reviews})
+
+
+def _count(frame: pd.DataFrame, models, reviews, candidates: dict, expected: dict,
+           eligible: dict, up_for_review: dict, expected_renewals: dict) -> None:
+    """Add one chunk's output rows to the summary's counts (in place)."""
+    for tier in models:
+        candidates[tier] += int(frame[f"p_{tier}"].notna().sum())
+        expected[tier] += float(frame[f"p_{tier}"].sum())
+        for verdict, count in frame[f"eligible_{tier}"].value_counts().items():
+            eligible[tier][verdict] = eligible[tier].get(verdict, 0) + int(count)
+    for tier in reviews:
+        up_for_review[tier] += int(frame[f"p_renewal_{tier}"].notna().sum())
+        expected_renewals[tier] += float(frame[f"p_renewal_{tier}"].sum())
 
 
 def _global_ranks(writer: AtomicTableWriter, tiers: tuple[str, ...]):

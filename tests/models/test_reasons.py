@@ -189,3 +189,16 @@ def test_counts_of_one_read_in_the_singular():
                           "patents); passed 1 re-review")
     assert reasons[1] == ("Specialized SME for 2 years; 4 Class I IP rights (valid invention "
                           "patents); passed 3 re-reviews")
+
+
+def test_strongest_groups_match_a_full_sort_with_ties_to_the_lower_column():
+    from models.reasons import _strongest
+
+    rng = np.random.default_rng(3)
+    C = rng.choice([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0], size=(400, 9))
+    for k in (1, 3, 9):
+        got = _strongest(C, k)
+        for i, row in enumerate(C):
+            up = [j for j in sorted(range(9), key=lambda j: (-row[j], j)) if row[j] > 0][:k]
+            down = [j for j in sorted(range(9), key=lambda j: (row[j], j)) if row[j] < 0][:k]
+            assert list(got[i]) == up + [-1] * (k - len(up)) + down + [-1] * (k - len(down))
