@@ -192,7 +192,8 @@ def _bars(X: pd.DataFrame, rows: np.ndarray, entries: tuple):
 @cache
 def _pieces(text: str) -> tuple[tuple[str, str | None], ...]:
     """A template's (literal, field or None) pieces, parsed once per template."""
-    return tuple((literal, field or None) for literal, field, _, _ in string.Formatter().parse(text))
+    return tuple((literal, field or None)
+                 for literal, field, _, _ in string.Formatter().parse(text))
 
 
 def _fields_of(text: str) -> list[str]:

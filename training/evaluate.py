@@ -37,8 +37,9 @@ ModelFactory = Callable[[int], TierModel]
 
 The estimator must offer TierModel's interface (``fit(X, y, *, years)``, ``predict_proba``,
 ``decision_function``, ``probability_from_margin``, ``uncalibrated_from_margin``,
-``predict_uncalibrated``; with a Dask client, also ``fit(..., client=...)``; the final model of `training.train` also ``contributions``,
-``feature_importance``, ``feature_names_in_``, ...). Tests pass small fast models, e.g.
+``predict_uncalibrated``; with a Dask client, also ``fit(..., client=...)``; the final
+model of `training.train` also ``contributions``, ``feature_importance``,
+``feature_names_in_``, ...). Tests pass small fast models, e.g.
 ``functools.partial(TierModel, num_boost_round=60, early_stopping_rounds=10)``.
 """
 
