@@ -219,7 +219,7 @@ def pandas_calls(stats) -> int:
 STAGES = {"validation": ("serving.api", "_dataset"),
           "features": ("features.pipeline", "build_features"),
           "scoring": ("serving.score", "score_frame"),
-          "output": ("serving.score", "output_frame")}
+          "output": ("serving.score", "output_columns_of")}
 
 
 def _stage_clocks() -> dict[str, list[float]]:

@@ -183,12 +183,53 @@ def _firm_id_index(fin: pd.DataFrame, year: int, firm_ids) -> pd.Index:
     return pd.Index(ids.to_numpy() if ids.dtype == object else ids.array, name="firm_id")
 
 
+# A few firms (an API request): a node whose inputs are all per-firm labels (text, codes,
+# flags: a province, an industry code, a listing board) is answered from a memo of its
+# outputs per distinct input values, kept for the life of the process. Every node is a
+# pure per-firm function, so equal inputs give equal outputs; labels come back from request
+# to request (34 provinces, a few hundred industry codes), while on one firm pandas costs
+# tens of microseconds per call whatever the size, most of what such a node spends.
+# Numbers (float inputs) are not memoised: they rarely repeat.
+FEW_FIRMS = 16
+_MEMO_SIZE = 50_000
+_NODE_MEMO: dict[tuple, Any] = {}
+
+
+def _label_key(value: Any) -> tuple | None:
+    """A memo key of one input of a node on a few firms, or None if it is not labels: the
+    as-of year, the firms' positions, a Series of labels, or the few firms' titles (a small
+    frame: most firms hold none; a missing number in it only makes the key never match)."""
+    if isinstance(value, int):  # the as-of year
+        return (value,)
+    if isinstance(value, pd.RangeIndex):  # the firms' positions
+        return ("positions", len(value))
+    if isinstance(value, pd.DataFrame):
+        if len(value) > FEW_FIRMS:
+            return None
+        return (tuple(value.columns), tuple(map(str, value.dtypes)),
+                tuple(value.itertuples(index=False, name=None)))
+    if not isinstance(value, pd.Series) or value.dtype.kind == "f":
+        return None
+    return (value.dtype, tuple(value.tolist()))
+
+
 class _Resolver:
     """Evaluates nodes by name: cached, each parameter resolved recursively."""
 
-    def __init__(self, inputs: dict[str, Any], financial: _FinancialInputs):
+    def __init__(self, inputs: dict[str, Any], financial: _FinancialInputs, n_firms: int):
         self.values: dict[str, Any] = dict(inputs)
         self.financial = financial
+        self.few = n_firms <= FEW_FIRMS
+        # id of an input -> (the input, kept alive so that its id is not reused; its key)
+        self.keys: dict[int, tuple[Any, tuple | None]] = {}
+
+    def _key(self, value: Any) -> tuple | None:
+        """`_label_key` of an input, once per input object (several nodes read the same)."""
+        if isinstance(value, int):
+            return (value,)
+        if id(value) not in self.keys:
+            self.keys[id(value)] = (value, _label_key(value))
+        return self.keys[id(value)][1]
 
     def __call__(self, name: str, stack: tuple[str, ...] = ()) -> Any:
         if name in self.values:
@@ -197,13 +238,30 @@ class _Resolver:
             raise ValueError(f"cycle in feature graph: {' -> '.join(stack + (name,))}")
         fn = FUNCTIONS.get(name)
         if fn is not None:
-            value = fn(**{p: self(p, stack + (name,)) for p in PARAMS[name]})
+            kwargs = {p: self(p, stack + (name,)) for p in PARAMS[name]}
+            value = self._memoised(name, fn, kwargs) if self.few else fn(**kwargs)
         elif self.financial.has(name):
             value = self.financial.get(name)
         else:
             raise KeyError(f"no input or feature function named {name!r}")
         self.values[name] = value
         return value
+
+    def _memoised(self, name: str, fn: Callable, kwargs: dict[str, Any]) -> Any:
+        """fn(**kwargs), from the memo when every input is labels (a copy: callers may
+        write into what they get)."""
+        keys = [self._key(v) for v in kwargs.values()]
+        if not keys or any(k is None for k in keys):
+            return fn(**kwargs)
+        key = (name, *keys)
+        if key not in _NODE_MEMO:
+            value = fn(**kwargs)
+            if not isinstance(value, (pd.Series, np.ndarray)):
+                return value
+            if len(_NODE_MEMO) >= _MEMO_SIZE:
+                _NODE_MEMO.clear()
+            _NODE_MEMO[key] = value
+        return _NODE_MEMO[key].copy()
 
 
 def build_features(dataset, year: int, firm_ids: Iterable[str] | None = None) -> pd.DataFrame:
@@ -228,7 +286,7 @@ def build_features(dataset, year: int, firm_ids: Iterable[str] | None = None) ->
         **_firm_inputs(dataset.firms, firm_ids),
         **_patent_inputs(dataset.patents, cutoff, firm_ids),
     }
-    resolve = _Resolver(inputs, _FinancialInputs(fin, year, firm_ids))
+    resolve = _Resolver(inputs, _FinancialInputs(fin, year, firm_ids), len(firm_ids))
     columns: dict[str, Any] = {}
     for name, spec in FEATURES.items():
         value = resolve(name)

@@ -6,6 +6,7 @@ output tables and the synthetic universe all take province names and regions fro
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 
 import numpy as np
@@ -30,9 +31,25 @@ PROVINCE_REGION: dict[str, str] = {
 }
 
 
+_NAME_COLUMNS = {"en": "name_en", "zh": "name_zh"}
+# Up to this many codes are looked up one by one in a dict: a one-firm answer would pay
+# pandas' fixed cost of a Series, a cast, a strip and a map (about a millisecond) per name.
+FEW_CODES = 64
+
+
+@cache
+def _name_of(lang: str) -> dict[str, str]:
+    return dict(PROVINCE_TABLE[_NAME_COLUMNS[lang]])
+
+
 def province_names(codes, lang: str = "en") -> np.ndarray:
-    """Name of each GB/T 2260 code (``lang`` "en" or "zh"); None where unknown."""
-    column = {"en": "name_en", "zh": "name_zh"}[lang]
-    names = PROVINCE_TABLE[column]
-    keys = pd.Series(np.asarray(codes, dtype=object)).astype("str").str.strip()
+    """Name of each GB/T 2260 code (``lang`` "en" or "zh"); None where unknown. A code is
+    read as text without surrounding blanks (33, " 33" and "33" are Zhejiang)."""
+    values = np.asarray(codes, dtype=object)
+    if len(values) <= FEW_CODES:
+        name_of = _name_of(lang)
+        return np.array([None if pd.isna(code) else name_of.get(str(code).strip())
+                         for code in values] + [None], dtype=object)[:-1]
+    names = PROVINCE_TABLE[_NAME_COLUMNS[lang]]
+    keys = pd.Series(values).astype("str").str.strip()
     return keys.map(names).astype(object).where(lambda s: s.notna(), None).to_numpy()

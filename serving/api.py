@@ -130,20 +130,24 @@ def _contract_errors(exc) -> list[dict]:
             for c in cases.head(100).itertuples(index=False)]
 
 
-def _results(frame: pd.DataFrame, tiers) -> list[dict]:
+def _results(columns: dict, tiers) -> list[dict]:
+    """One answer per firm from the output columns (`serving.output.output_columns_of`)."""
     results = []
-    for row in frame.to_dict(orient="records"):
-        item = {"firm_id": row["firm_id"],
-                **{c: _clean(row[c]) for c in IDENTITY_COLUMNS},
-                **{f"p_{t}": _clean(row[f"p_{t}"]) for t in tiers},
-                **{f"rank_{t}": _clean(row[f"rank_{t}"]) for t in tiers}}
-        item["reasons"] = {t: None if _clean(row[f"eligible_{t}"]) is None else
-                           {"for": row[f"reasons_{t}_for"], "against": row[f"reasons_{t}_against"]}
-                           for t in tiers}
-        item["eligibility"] = {t: None if _clean(row[f"eligible_{t}"]) is None else
-                               {"rulebook": row[f"rulebook_{t}"],
-                                "status": row[f"eligible_{t}"], "failed": row[f"failed_{t}"],
-                                "gaps": row[f"gaps_{t}"]} for t in tiers}
+    for i in range(len(columns["firm_id"])):
+        def cell(name: str, i=i):
+            return _clean(columns[name][i])
+
+        item = {"firm_id": cell("firm_id"), **{c: cell(c) for c in IDENTITY_COLUMNS},
+                **{f"p_{t}": cell(f"p_{t}") for t in tiers},
+                **{f"rank_{t}": cell(f"rank_{t}") for t in tiers}}
+        assessed = {t: cell(f"eligible_{t}") is not None for t in tiers}
+        item["reasons"] = {t: {"for": cell(f"reasons_{t}_for"),
+                               "against": cell(f"reasons_{t}_against")}
+                           if assessed[t] else None for t in tiers}
+        item["eligibility"] = {t: {"rulebook": cell(f"rulebook_{t}"),
+                                   "status": cell(f"eligible_{t}"),
+                                   "failed": cell(f"failed_{t}"), "gaps": cell(f"gaps_{t}")}
+                               if assessed[t] else None for t in tiers}
         results.append(item)
     return results
 
@@ -203,12 +207,12 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
             return dataset
         try:
             with scoring:
-                frame, rejects, _ = _score(dataset, body, request.app.state.models)
+                columns, rejects, _ = _score(dataset, body, request.app.state.models)
         except ScoringProblem as exc:
             return JSONResponse({"detail": [str(exc)], "errors": []}, status_code=422)
         loaded = request.app.state.models
         return {"year": body.year, "models": {t: m.version for t, m in loaded.items()},
-                "results": _results(frame, tuple(loaded)),
+                "results": _results(columns, tuple(loaded)),
                 "rejects": [{k: _clean(v) for k, v in r.items()}
                             for r in rejects.to_dict(orient="records")]}
 
@@ -226,7 +230,7 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
             raise HTTPException(404, f"firm {body.firm_id!r} is not in the posted firms")
         try:
             with scoring:
-                frame, _, scored = _score(dataset, body, request.app.state.models,
+                columns, _, scored = _score(dataset, body, request.app.state.models,
                                                 firm_ids=[body.firm_id])
         except ScoringProblem as exc:
             return JSONResponse({"detail": [str(exc)], "errors": []}, status_code=422)
@@ -241,7 +245,7 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
 
             return Response(waterfall_png(tier_score.contributions, scored.X, max_display=12,
                                           dpi=100), media_type="image/png")
-        [result] = _results(frame, (body.tier,))
+        [result] = _results(columns, (body.tier,))
         return {"year": body.year, "tier": body.tier, **result,
                 "contributions": _top_contributions(tier_score.contributions, scored.X,
                                                     body.top)}
@@ -304,10 +308,10 @@ def _dataset(body: ScoreRequest):
 
 
 def _score(dataset, body: ScoreRequest, models: dict, firm_ids=None):
-    """(output rows, rejects, the scoring core's ScoredFrame or None) of the posted firms
-    (or of `firm_ids` among them)."""
+    """(output columns, rejects, the scoring core's ScoredFrame or None) of the posted
+    firms (or of `firm_ids` among them)."""
     from serving.partitions import missing_financials, scored_firm_ids
-    from serving.score import score_chunk
+    from serving.score import score_chunk_columns
 
     rulebooks = _rulebooks(body.rulebook, body.year, tuple(models))
     scored_ids = scored_firm_ids(dataset, body.year)
@@ -319,11 +323,11 @@ def _score(dataset, body: ScoreRequest, models: dict, firm_ids=None):
         else missing_financials(dataset, body.year, firm_ids)
     rejects = pd.concat([dataset.rejects, missing], ignore_index=True)
     if not len(firm_ids):
-        return pd.DataFrame(columns=["firm_id"]), rejects, None
-    frame, scored = score_chunk(dataset, body.year, firm_ids,
-                                {t: m.model for t, m in models.items()}, rulebooks,
-                                body.reasons, structured=True, ranks=False)
-    return frame, rejects, scored
+        return {"firm_id": []}, rejects, None
+    columns, scored = score_chunk_columns(dataset, body.year, firm_ids,
+                                          {t: m.model for t, m in models.items()}, rulebooks,
+                                          body.reasons, structured=True, ranks=False)
+    return columns, rejects, scored
 
 
 @functools.lru_cache(maxsize=16)

@@ -40,10 +40,12 @@ def peak_rss_mb() -> float:
 
 def bench_once(data_dir: Path, year: int, models: dict, reasons: int = 3,
                chunk_size: int = 100_000, out_suffix: str = ".parquet",
-               raw_engine: bool = True) -> dict:
+               raw_engine: bool = True, reviews: dict | None = None) -> dict:
     """One timed scoring run; seconds per stage, end to end, raw engine (NaN without
     `raw_engine`), firms. The folder goes to the scorer as `giantwatch score` gives it
-    (loaded, validated and freed there); the raw engine loads it again, untimed."""
+    (loaded, validated and freed there); the raw engine loads it again, untimed. reviews:
+    the re-review models scored beside `models` (loaded once by the caller, under the same
+    alias; None: none)."""
     from features.contract import load_dataset
 
     timer = StageTimer()
@@ -51,7 +53,7 @@ def bench_once(data_dir: Path, year: int, models: dict, reasons: int = 3,
     with tempfile.TemporaryDirectory() as tmp:
         summary = score_to_file(Path(data_dir), year, Path(tmp) / f"scores{out_suffix}",
                                 reasons=reasons, chunk_size=chunk_size, models=models,
-                                timer=timer)
+                                reviews=reviews or {}, timer=timer)
     wall = time.perf_counter() - start
     nan = float("nan")
     raw, plain, difference = raw_engine_seconds(load_dataset(data_dir), year, models,
@@ -120,8 +122,12 @@ def run_bench(data_dir, year: int, repeats: int = 3, reasons: int = 3,
     pred_contrib alone takes several times the whole scoring run.
     """
     models = models or load_models(model_alias)
+    # The renewal columns are part of a scoring run: the re-review models under the same
+    # alias as the selection models, loaded once like them.
+    reviews = load_models(model_alias, tiers=tuple(models), review=True)
     runs = [bench_once(Path(data_dir), int(year), models, reasons, chunk_size,
-                       raw_engine=raw_engine) for _ in range(max(1, int(repeats)))]
+                       raw_engine=raw_engine, reviews=reviews)
+            for _ in range(max(1, int(repeats)))]
 
     def median(key: str) -> float:
         return statistics.median(r[key] for r in runs)

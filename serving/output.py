@@ -21,38 +21,38 @@ GAP_SEPARATOR = " | "
 CRITERIA_SEPARATOR = "; "
 
 
-def output_frame(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool = False,
-                 identity: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The output rows of a ScoredFrame: one per firm, columns of `output_columns`;
-    `identity`: features.identity.firm_identity of the same firms, in the same order."""
+def output_columns_of(scored: ScoredFrame, tiers: tuple[str, ...], structured: bool = False,
+                      identity: pd.DataFrame | None = None) -> dict[str, object]:
+    """The output rows of a ScoredFrame as columns: name -> one value per firm, in the
+    order of `output_columns` (a frame of them is a scoring run's output; a one-firm answer
+    reads its values from here: a frame of one row costs more to build and read than its
+    values). `identity`: features.identity.firm_identity of the same firms, in order."""
     n = len(scored.index)
-    frame = pd.DataFrame({"firm_id": str_array(scored.index.to_numpy(dtype=object))})
+    columns: dict[str, object] = {"firm_id": str_array(scored.index.to_numpy(dtype=object))}
     for column in IDENTITY_COLUMNS:
         values = identity[column].to_numpy(dtype=object) if identity is not None \
             else np.full(n, None, dtype=object)
-        frame[column] = values if structured else str_array(values)
-    frame["year"] = np.full(n, scored.year, dtype=np.int64)
-    texts: dict[str, object] = {}
+        columns[column] = values if structured else str_array(values)
+    columns["year"] = np.full(n, scored.year, dtype=np.int64)
     for tier in tiers:
         tier_score = scored.tiers[tier]
-        frame[f"p_{tier}"] = tier_score.probability
-        frame[f"rank_{tier}"] = candidate_ranks(tier_score.probability)
-        columns: dict[str, object] = dict.fromkeys(tier_text_columns(tier))
+        columns[f"p_{tier}"] = tier_score.probability
+        columns[f"rank_{tier}"] = candidate_ranks(tier_score.probability)
+        texts: dict[str, object] = dict.fromkeys(tier_text_columns(tier))
         verdict = tier_score.assessment
         if verdict is not None:
-            columns.update(assessment_columns(tier, verdict, structured, arrow=not structured))
+            texts.update(assessment_columns(tier, verdict, structured, arrow=not structured))
         if tier_score.reasons is not None:
             for side in ("for", "against"):
-                columns[f"reasons_{tier}_{side}"] = tier_score.reasons[f"reasons_{side}"]
-        texts.update({c: _spread(v, tier_score.rows, n, structured) for c, v in columns.items()})
+                texts[f"reasons_{tier}_{side}"] = tier_score.reasons[f"reasons_{side}"]
+        columns.update({c: _spread(v, tier_score.rows, n, structured) for c, v in texts.items()})
     for tier, review in scored.reviews.items():
-        frame[f"p_renewal_{tier}"] = review.probability
+        columns[f"p_renewal_{tier}"] = review.probability
         for side in ("for", "against"):
             values = review.reasons[f"reasons_{side}"] if review.reasons is not None else None
-            texts[f"reasons_renewal_{tier}_{side}"] = _spread(values, review.rows, n, structured)
-    for column, values in texts.items():
-        frame[column] = values
-    return frame[output_columns(tiers, tuple(scored.reviews))]
+            columns[f"reasons_renewal_{tier}_{side}"] = _spread(values, review.rows, n,
+                                                                structured)
+    return {name: columns[name] for name in output_columns(tiers, tuple(scored.reviews))}
 
 
 def _spread(values, rows: np.ndarray, n: int, structured: bool):

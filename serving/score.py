@@ -51,7 +51,7 @@ from features.identity import firm_identity
 from models.cohort import Cohort
 from models.scoring import ScoredFrame, candidate_values, no_timer, score_frame
 from serving.executors import LocalExecutor, executor_for
-from serving.output import candidate_ranks, output_frame, output_schema
+from serving.output import candidate_ranks, output_columns_of, output_schema
 from serving.partitions import Chunks, chunks_of, missing_financials, scored_firm_ids
 from serving.registry import (  # noqa: F401  (re-exported: the scoring API in one place)
     RegisteredModel,
@@ -109,6 +109,22 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
     review_models: tier -> re-review TierModel, for the renewal columns;
     features: the feature frame of `firm_ids` when already built (else built here).
     """
+    columns, scored = score_chunk_columns(
+        part, year, firm_ids, models, rulebooks, reasons, threads, timer, structured, ranks,
+        population, review_models, features)
+    with (timer or no_timer)("output"):
+        frame = pd.DataFrame(columns, copy=False)
+    return frame, scored
+
+
+def score_chunk_columns(part, year: int, firm_ids: np.ndarray, models: dict,
+                        rulebooks: dict, reasons: int = 3, threads: int | None = None,
+                        timer=None, structured: bool = False, ranks: bool = True,
+                        population: pd.DataFrame | dict | None = None,
+                        review_models: dict | None = None,
+                        features: pd.DataFrame | None = None) -> tuple[dict, ScoredFrame]:
+    """`score_chunk` with the output rows as their columns (name -> one value per firm, in
+    the order of `output_columns`), not yet a frame: what a one-firm answer reads."""
     from features.pipeline import build_features
 
     timer = timer or no_timer
@@ -122,8 +138,8 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
     scored.X = X
     with timer("output"):
         identity = firm_identity(part.firms, firm_ids)
-        frame = output_frame(scored, tuple(models), structured, identity)
-    return frame, scored
+        columns = output_columns_of(scored, tuple(models), structured, identity)
+    return columns, scored
 
 
 # ---------------------------------------------------------------------------------------

@@ -278,6 +278,22 @@ def test_province_names_and_regions_have_one_table():
     assert regions.province_names(["32", "99", None], "zh").tolist() == ["江苏省", None, None]
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_province_names_few_and_many_codes_read_alike(lang):
+    # A few codes are looked up one by one, many through pandas: the same names for text
+    # with blanks, integers, missing cells of every kind and codes that are no province.
+    from features import regions
+
+    codes = ["33", " 33", 33, None, float("nan"), pd.NA, "99", "11 ", "", "abc", 33.0,
+             np.int64(44)]
+    few = regions.province_names(codes, lang)
+    many = regions.province_names(codes * (regions.FEW_CODES // len(codes) + 1), lang)
+    assert len(codes) <= regions.FEW_CODES < len(codes) * (regions.FEW_CODES // len(codes) + 1)
+    assert few.tolist() == many[:len(codes)].tolist()
+    assert few.tolist()[:4] == [regions.PROVINCE_TABLE.loc["33", f"name_{lang}"]] * 3 + [None]
+    assert few[-1] == regions.PROVINCE_TABLE.loc["44", f"name_{lang}"] and few[-2] is None
+
+
 @pytest.mark.parametrize("dtype", ["string[pyarrow]", "string[python]", object, "category"])
 @pytest.mark.parametrize("rows", [3, domain.FEW_ROWS + 5])
 def test_is_one_of_agrees_with_isin_missing_cells_included(dtype, rows):
