@@ -31,7 +31,7 @@ BOXES = {
     "scoring": ["models.scoring"],
     "whatif": ["models.whatif"],
     "audit": ["models.audit", "models.audit_flags", "models.audit_oof", "models.audit_channels",
-              "models.selection_channels", "models.audit_renewals"],
+              "models.selection_channels", "models.channel_glm", "models.audit_renewals"],
     "synthetic": ["training.synthetic"],
     "train": ["training.train", "training.evaluate", "training.splits", "training.plots",
               "training.oracle",
