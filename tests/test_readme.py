@@ -47,7 +47,8 @@ BOXES = {
     "report": ["serving.report", "serving.report_plots", "serving.report_summary",
                "serving.page", "serving.firm_page", "serving.whatif_run"],
     "bench": ["serving.bench"],
-    "cli": ["serving.cli", "serving.logs"],
+    "cli": ["serving.cli", "serving.cli_base", "serving.cli_data", "serving.cli_training",
+            "serving.cli_scoring", "serving.cli_reports", "serving.logs"],
 }
 
 
