@@ -185,8 +185,9 @@ class TierModel(ClassifierMixin, BaseEstimator):
         year of each row; kept_rate: (n_rows,) fraction of its year's rows of its class
         that were kept (case-control sampling, training.sampling.CaseControl.kept_rate;
         None = every row); client: a distributed Client whose cluster fits the boosters
-        (models.lgbm_dask; None = this process). Columns in EXCLUDED_FEATURES are ignored.
-        Returns self."""
+        (models.lgbm_dask; None = this process), made by training.cluster.dask_client so
+        that its workers' LightGBM messages go to logging. Columns in EXCLUDED_FEATURES are
+        ignored. Returns self."""
         y = np.asarray(y, dtype=float)
         years = np.asarray(years)
         self.sampling_offset_ = sampling_offset(kept_rate, y, years)
