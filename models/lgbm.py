@@ -10,7 +10,8 @@ Fitting takes four steps:
    boosting rounds by early stopping on the newest year (with a single year, on a seeded
    fifth of its rows). When the newest year holds fewer than ``min_holdout_selections``
    selections (a dozen Single Champions), older years are held out too, each by a probe
-   trained on the years before it, and the round count is read from their pooled curve.
+   trained on the years before it, and the round count is read from their pooled curve
+   (models.boosting_rounds).
 2. The served booster (``booster_``) is trained on every given row with that round count.
 3. Out-of-fold margins: the rows are split into ``calibration_folds`` seeded folds
    (stratified by year and label; rows, not firms: the frame carries no firm id, so a firm's
@@ -48,8 +49,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from models.boosting_rounds import MIN_HOLDOUT_SELECTIONS, round_count
 from models.calibration import calibration_folds, platt, sampling_offset, year_offsets
-from models.lgbm_dask import dask_booster, probe_curves
+from models.lgbm_dask import dask_booster
 from models.treeshap import ShapTables, feature_matrix
 
 DEFAULT_PARAMS: dict = {
@@ -77,12 +79,6 @@ DEFAULT_PARAMS: dict = {
 # High-cardinality sector codes overfit LightGBM's categorical splits (hundreds of levels,
 # a handful of selections each); the section and the policy-sector flags carry the signal.
 EXCLUDED_FEATURES = ("industry_group", "industry_division")
-SMOOTHING_ROUNDS = 25
-MIN_ROUNDS = 20
-# The round count is found on held-out years holding at least this many selections (or
-# on MAX_HOLDOUT_YEARS years): see _holdouts.
-MIN_HOLDOUT_SELECTIONS = 30
-MAX_HOLDOUT_YEARS = 4
 # When the newest year holds fewer than min_holdout_selections selections (Single Champions:
 # a dozen a year at 20,000 firms), leaves are shrunk harder. A leaf's value is its gradient
 # sum over (hessian sum + lambda_l2), and at a selection rate of 0.1% the hessian sum of a
@@ -189,8 +185,9 @@ class TierModel(ClassifierMixin, BaseEstimator):
         year of each row; kept_rate: (n_rows,) fraction of its year's rows of its class
         that were kept (case-control sampling, training.sampling.CaseControl.kept_rate;
         None = every row); client: a distributed Client whose cluster fits the boosters
-        (models.lgbm_dask; None = this process). Columns in EXCLUDED_FEATURES are ignored.
-        Returns self."""
+        (models.lgbm_dask; None = this process), made by training.cluster.dask_client so
+        that its workers' LightGBM messages go to logging. Columns in EXCLUDED_FEATURES are
+        ignored. Returns self."""
         y = np.asarray(y, dtype=float)
         years = np.asarray(years)
         self.sampling_offset_ = sampling_offset(kept_rate, y, years)
@@ -204,14 +201,10 @@ class TierModel(ClassifierMixin, BaseEstimator):
         self.year_offsets_ = year_offsets(y, years)
         offset = self.row_offsets(years)
 
-        splits = _holdouts(years, y, self.min_holdout_selections, self.seed)
-        probe = {"params": params, "num_boost_round": self.num_boost_round,
-                 "patience": self.early_stopping_rounds}
-        curves = ([probe_curve(X, y, offset, t, h, **probe) for t, h in splits] if client is None
-                  else probe_curves(client, probe_curve, X, y, offset, splits, **probe))
-        weights = [max(y[holdout].sum(), 1.0) for _, holdout in splits]
-        held = np.logical_or.reduce([holdout for _, holdout in splits])
-        self.best_iteration_ = _smoothed_best(_pooled_curve(curves, weights))
+        self.best_iteration_, held = round_count(
+            X, y, offset, years, params=params, num_boost_round=self.num_boost_round,
+            patience=self.early_stopping_rounds, min_selections=self.min_holdout_selections,
+            seed=self.seed, client=client)
 
         # The served booster sees every training year: the newest is the most recent and
         # most informative one, and the round count found above carries over.
@@ -346,66 +339,3 @@ class TierModel(ClassifierMixin, BaseEstimator):
             "gain": self.booster_.feature_importance("gain"),
             "split": self.booster_.feature_importance("split"),
         }).sort_values("gain", ascending=False, ignore_index=True)
-
-
-def probe_curve(X: pd.DataFrame, y: np.ndarray, offset: np.ndarray, train: np.ndarray,
-                holdout: np.ndarray, *, params: dict, num_boost_round: int,
-                patience: int) -> np.ndarray:
-    """(n_rounds,) the holdout rows' metric after each round of a probe booster trained on
-    the train rows (masks of X's rows), stopped `patience` rounds after its best round."""
-    train_set = lgb.Dataset(X[train], y[train], init_score=offset[train], free_raw_data=True)
-    valid_set = lgb.Dataset(X[holdout], y[holdout], init_score=offset[holdout],
-                            reference=train_set)
-    history: dict = {}
-    lgb.train(params, train_set, num_boost_round=num_boost_round, valid_sets=[valid_set],
-              valid_names=["holdout"],
-              callbacks=[lgb.early_stopping(patience, verbose=False),
-                         lgb.record_evaluation(history)])
-    return np.asarray(history["holdout"][params["metric"]], dtype=float)
-
-
-def _smoothed_best(curve: list[float]) -> int:
-    """Round count at the best moving average of the held-out metric.
-
-    A held-out year may hold only a dozen selections; its raw curve then peaks by chance
-    after a few rounds. Averaging over SMOOTHING_ROUNDS rounds picks a stable plateau.
-    """
-    values = pd.Series(curve, dtype=float)
-    smoothed = values.rolling(SMOOTHING_ROUNDS, min_periods=1, center=True).mean()
-    return max(int(smoothed.to_numpy().argmax()) + 1, min(MIN_ROUNDS, len(values)))
-
-
-def _pooled_curve(curves: list[np.ndarray], weights: list[float]) -> np.ndarray:
-    """Weighted mean of the probes' metric curves, each held at its last value after its
-    probe stopped (it stopped because the metric no longer improved)."""
-    length = max(len(c) for c in curves)
-    padded = np.stack([np.pad(c, (0, length - len(c)), mode="edge") for c in curves])
-    return np.average(padded, axis=0, weights=np.asarray(weights, dtype=float))
-
-
-def _holdouts(years: np.ndarray, y: np.ndarray, min_selections: float,
-              seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, holdout) row masks of the probes that find the round count.
-
-    The newest year is held out, the probe trained on the years before it. When it holds
-    fewer than ``min_selections`` selections (a dozen Single Champions), its metric curve
-    peaks by chance after a few rounds; the next older years are held out too, each by its
-    own probe trained on the years before it (rolling origin, at most MAX_HOLDOUT_YEARS),
-    until their selections reach ``min_selections``. With a single year, a seeded fifth of
-    its rows is held out.
-
-    (Holding out only half of the newest year, so the probe also sees that year's quota,
-    was tried: it ranked worse on the walk-forward folds and calibrated no better.)
-    """
-    distinct = np.unique(years)
-    if len(distinct) == 1:
-        holdout = np.random.default_rng(seed).random(len(years)) < 0.2
-        return [(~holdout, holdout)]
-    out, selections = [], 0.0
-    for year in distinct[::-1][:min(MAX_HOLDOUT_YEARS, len(distinct) - 1)]:
-        holdout = years == year
-        out.append((years < year, holdout))
-        selections += y[holdout].sum()
-        if selections >= min_selections:
-            break
-    return out

@@ -41,7 +41,8 @@ def lightgbm_logs_to_logging() -> None:
     """LightGBM's messages (its Python side's and, through its callback, the native
     library's) go to the logger "lightgbm" instead of standard output: a data-parallel fit
     announces every network connection at Info level, whatever ``verbose`` says. Run in this
-    process and on every worker (where Info is not shown)."""
+    process and on every worker (where Info is not shown), once per client: by
+    training.cluster.dask_client, which makes the clients the fits run on."""
     logger = logging.getLogger("lightgbm")
     if not any(isinstance(f, _ExpectedNotice) for f in logger.filters):
         logger.addFilter(_ExpectedNotice())
@@ -65,11 +66,11 @@ def dask_booster(client, params: dict, X: pd.DataFrame, y: np.ndarray,
     """A booster of `rounds` rounds trained data-parallel by lightgbm.dask on the workers of
     `client`: X (n_rows, n_features) frame (pandas categoricals are LightGBM categoricals,
     as locally), y (n_rows,) 0/1, init_score (n_rows,) log-odds offsets (see `_spread` for
-    how the rows are shared). Returns an ordinary Booster whose ``params`` are `params`."""
+    how the rows are shared). Returns an ordinary Booster whose ``params`` are `params`.
+    The client's LightGBM messages are routed to logging where it is made
+    (training.cluster.dask_client), not here."""
     from lightgbm.dask import DaskLGBMClassifier
 
-    lightgbm_logs_to_logging()
-    client.run(lightgbm_logs_to_logging)
     data, label, offset = _spread(client, X, y, init_score)
     cluster_params = {k: v for k, v in params.items() if k not in NETWORK_PARAMS}
     model = DaskLGBMClassifier(client=client, n_estimators=rounds, **cluster_params)

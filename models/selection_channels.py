@@ -22,12 +22,8 @@ Two structures, both fitted by maximum likelihood:
 
 ``x`` holds only the published criteria and the firm's own performance, ``z`` only
 ownership, parent group, state share, listing, subsidies and province. Each part is a
-ridge-penalised logistic GLM on an imputed, standardised design (categorical columns one-hot
-encoded), with sign constraints where the direction is known (monotone: a missing value of
-such a column counts as its least-favoured value plus a flag bounded to the same sign, so
-no value, known or missing, ranks below the least-favoured one). The GLM is
-hand-written on scipy's bounded optimiser because the separate structure needs soft labels and both
-need an offset and bounded coefficients, none of which sklearn's LogisticRegression offers.
+ridge-penalised logistic GLM with sign constraints where the direction is known
+(models.channel_glm).
 
 ``structure="auto"`` fits both on all but the last group (year) and keeps the one with the
 better held-out log-likelihood (``heldout_loglik_``), then refits it on every row.
@@ -35,145 +31,19 @@ better held-out log-likelihood (``heldout_loglik_``), then refits it on every ro
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq, minimize
-from scipy.special import expit, log_expit
+from scipy.optimize import brentq
+from scipy.special import expit
 from sklearn.base import BaseEstimator
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from models.channel_glm import ChannelGLM, as_frame
 
 STRUCTURES = ("separate", "additive")
 EPS = 1e-12
 # The additive bonus is counted from the least-favoured candidates (the 5th percentile of
 # the bonus): favours only add, so a firm with none is the natural "merit alone" reference.
 REFERENCE_QUANTILE = 0.05
-
-
-def _design(frame: pd.DataFrame, signs: dict[str, int]) -> ColumnTransformer:
-    """Scaler for numeric columns, one-hot for the rest. A missing value of a column with a
-    known direction (``signs``) is filled with the column's least-favoured value (its
-    minimum for +1, maximum for -1) and flagged by an indicator bounded to the same sign
-    (``_Part``): a missing value counts at least as little as the least-favoured one and can
-    never reverse the direction (no typical value is imputed, which with a free indicator
-    could make the least-favoured value, e.g. "no parent", raise the chance). Other numeric
-    columns: median and a free missing indicator."""
-    categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
-                   or isinstance(frame[c].dtype, pd.CategoricalDtype)]
-    numeric = [c for c in frame.columns if c not in categorical]
-    signed = [c for c in numeric if signs.get(c, 0) != 0]
-
-    def least_favoured(column: str) -> float:
-        values = frame[column].dropna()
-        return 0.0 if values.empty else float(
-            values.min() if signs[column] > 0 else values.max())
-
-    return ColumnTransformer([
-        *((f"signed_{column}", make_pipeline(
-            SimpleImputer(strategy="constant", fill_value=least_favoured(column),
-                          add_indicator=True, keep_empty_features=True), StandardScaler()),
-           [column]) for column in signed),
-        ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
-                                            keep_empty_features=True), StandardScaler()),
-         [c for c in numeric if c not in signed]),
-        ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
-    ], verbose_feature_names_out=False)
-
-
-_RECENT: OrderedDict = OrderedDict()
-
-
-def _recent(objects: tuple, compute):
-    """compute() for these exact objects, remembered for the last few calls: the bootstrap
-    refits and scores the same frames with the same design dozens of times. The objects
-    are kept with the result, so their ids cannot be reused while it is remembered."""
-    key = tuple(id(o) for o in objects)
-    hit = _RECENT.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], objects)):
-        _RECENT.move_to_end(key)
-        return hit[1]
-    value = compute()
-    _RECENT[key] = (objects, value)
-    while len(_RECENT) > 12:
-        _RECENT.popitem(last=False)
-    return value
-
-
-def _as_frame(values) -> pd.DataFrame:
-    return _recent((values,), lambda: _clean_frame(values))
-
-
-def _clean_frame(values) -> pd.DataFrame:
-    frame = values if isinstance(values, pd.DataFrame) else pd.DataFrame(np.asarray(values))
-    frame = frame.copy()
-    frame.columns = [str(c) for c in frame.columns]
-    for column in frame.columns:
-        if not pd.api.types.is_numeric_dtype(frame[column]) or \
-                isinstance(frame[column].dtype, pd.CategoricalDtype):
-            frame[column] = frame[column].astype(object).where(frame[column].notna(), "unknown") \
-                .astype(str)
-        else:
-            frame[column] = frame[column].astype(float)
-    return frame
-
-
-class _Part:
-    """One channel: a design and the coefficients (intercept first) of a logistic GLM."""
-
-    def __init__(self, frame: pd.DataFrame, signs: dict[str, int], alpha: float,
-                 design: ColumnTransformer | None = None):
-        # A refit on the same rows (bootstrap weights) keeps the design it was given: the
-        # imputer and scaler are fitted unweighted, so they would come out the same.
-        self.design = design if design is not None else _design(frame, signs).fit(frame)
-        self.names = list(self.design.get_feature_names_out())
-        self.alpha = alpha
-        # A sign applies to the column's own standardised value, to its missing flag (the
-        # value is filled with the least-favoured one, _design), and to every level of a
-        # categorical column (against the least-favoured level).
-        levels = dict(zip(self.design.named_transformers_["cat"].feature_names_in_,
-                          self.design.named_transformers_["cat"].categories_)) \
-            if hasattr(self.design.named_transformers_["cat"], "categories_") else {}
-        signs = {**signs, **{f"{column}_{level}": signs[column]
-                             for column, values in levels.items() if column in signs
-                             for level in values},
-                 **{f"missingindicator_{column}": sign for column, sign in signs.items()}}
-        self.bounds = [(None, None)] + [
-            {1: (0.0, None), -1: (None, 0.0)}.get(signs.get(n, 0), (None, None))
-            for n in self.names]
-        self.coef = np.zeros(len(self.names) + 1)
-
-    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        """(n, 1 + columns) design of ``frame``, intercept first."""
-        return _recent((self.design, frame), lambda: np.column_stack([
-            np.ones(len(frame)), np.asarray(self.design.transform(frame), dtype=float)]))
-
-    def fit(self, D: np.ndarray, target: np.ndarray, weight: np.ndarray,
-            offset: np.ndarray) -> None:
-        """Weighted logistic fit on soft targets in [0, 1] with an offset (warm start)."""
-        total = weight.sum()
-        # alpha is per fit, not per row (as sklearn's C = 1 / alpha): a rare outcome gives a
-        # small mean loss, which a per-row penalty would swamp.
-        penalty = np.r_[0.0, np.full(D.shape[1] - 1, self.alpha / total)]
-
-        def loss(beta):
-            eta = offset + D @ beta
-            value = -(weight * (target * log_expit(eta) + (1 - target) * log_expit(-eta))).sum()
-            grad = D.T @ (weight * (expit(eta) - target))
-            return (value / total + 0.5 * (penalty * beta ** 2).sum(),
-                    grad / total + penalty * beta)
-
-        # TNC: bounded truncated Newton; several times faster than L-BFGS-B on these
-        # small designs, to the same optimum.
-        result = minimize(loss, self.coef, jac=True, method="TNC", bounds=self.bounds,
-                          options={"maxfun": 500})
-        self.coef = result.x
-
-    def eta(self, D: np.ndarray) -> np.ndarray:
-        return D @ self.coef
 
 
 class TwoChannelSelection(BaseEstimator):
@@ -222,7 +92,7 @@ class TwoChannelSelection(BaseEstimator):
         if self.structure not in (*STRUCTURES, "auto"):
             raise ValueError(f"structure must be one of {STRUCTURES} or 'auto', "
                              f"got {self.structure!r}")
-        X, Z = _as_frame(X), _as_frame(Z)
+        X, Z = as_frame(X), as_frame(Z)
         y = np.asarray(y, dtype=float)
         n = len(y)
         offset = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
@@ -249,9 +119,9 @@ class TwoChannelSelection(BaseEstimator):
         model = TwoChannelSelection(structure, self.merit_signs, self.channel_signs,
                                     self.alpha, self.max_iter, self.tol,
                                     self.unexplained_share)
-        merit = _Part(X, self.merit_signs or {}, self.alpha,
+        merit = ChannelGLM(X, self.merit_signs or {}, self.alpha,
                       None if init is None else init.merit_part_.design)
-        channel = _Part(Z, self.channel_signs or {}, self.alpha,
+        channel = ChannelGLM(Z, self.channel_signs or {}, self.alpha,
                         None if init is None else init.channel_part_.design)
         DX, DZ = merit.matrix(X), channel.matrix(Z)
         rate = np.clip(np.average(y, weights=weight), 1e-6, 1 - 1e-6)
@@ -261,11 +131,8 @@ class TwoChannelSelection(BaseEstimator):
             channel.coef = init.channel_part_.coef.copy()
         if structure == "additive":
             # One logistic GLM over both designs; the merit part holds the intercept.
-            joint_bounds = merit.bounds + channel.bounds[1:]
             D = np.column_stack([DX, DZ[:, 1:]])
-            joint = _Part.__new__(_Part)
-            joint.alpha, joint.bounds = self.alpha, joint_bounds
-            joint.coef = np.r_[merit.coef, channel.coef[1:]]
+            joint = ChannelGLM.joint([merit, channel], self.alpha)
             unexplained, n_iter = _fit_committee(joint, D, y, weight, offset,
                                                  self.unexplained_share, self.max_iter,
                                                  self.tol)
@@ -300,7 +167,7 @@ class TwoChannelSelection(BaseEstimator):
         return model
 
     def _etas(self, X, Z, offset):
-        X, Z = _as_frame(X), _as_frame(Z)
+        X, Z = as_frame(X), as_frame(Z)
         offset = np.zeros(len(X)) if offset is None else np.asarray(offset, dtype=float)
         return (offset + self.merit_part_.eta(self.merit_part_.matrix(X)),
                 self.channel_part_.eta(self.channel_part_.matrix(Z)), offset)
@@ -364,7 +231,7 @@ def _with_unexplained(a: np.ndarray, u: float) -> np.ndarray:
     return 1 - (1 - a) * (1 - u)
 
 
-def _fit_committee(joint: _Part, D: np.ndarray, y: np.ndarray, weight: np.ndarray,
+def _fit_committee(joint: ChannelGLM, D: np.ndarray, y: np.ndarray, weight: np.ndarray,
                    offset: np.ndarray, share: float, max_iter: int, tol: float
                    ) -> tuple[float, int]:
     """Fit the additive committee's GLM (``joint``, in place) and the probability ``u`` of an

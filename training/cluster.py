@@ -43,14 +43,26 @@ def _quiet_standard_output() -> None:
     os.close(null)
 
 
+def _route_lightgbm_logs(client) -> None:
+    """LightGBM's messages go to logging in this process and on every worker of `client`,
+    those there now and those that join later (models.lgbm_dask.lightgbm_logs_to_logging):
+    set up once per client here, not at every fit (each setup is a round trip to every
+    worker)."""
+    from models.lgbm_dask import lightgbm_logs_to_logging
+
+    lightgbm_logs_to_logging()
+    client.register_worker_callbacks(setup=lightgbm_logs_to_logging)
+
+
 @contextmanager
 def dask_client(spec, timeout: str = "20s"):
-    """A distributed Client for `spec` ("local:N", "tcp://..." or a Client, left open).
-    Raises ClusterProblem for a malformed address or a scheduler that does not answer
+    """A distributed Client for `spec` ("local:N", "tcp://..." or a Client, left open), its
+    workers' LightGBM messages routed to logging. Raises ClusterProblem for a malformed address or a scheduler that does not answer
     within `timeout`."""
     from distributed import Client, LocalCluster
 
     if isinstance(spec, Client):
+        _route_lightgbm_logs(spec)
         yield spec
         return
     kind, value = parse_address(spec)
@@ -63,6 +75,7 @@ def dask_client(spec, timeout: str = "20s"):
         with LocalCluster(n_workers=value, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
             client.run(_quiet_standard_output)
+            _route_lightgbm_logs(client)
             yield client
         return
     try:
@@ -70,4 +83,5 @@ def dask_client(spec, timeout: str = "20s"):
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterProblem(f"cannot reach the Dask scheduler at {value}: {exc}") from None
     with client:
+        _route_lightgbm_logs(client)
         yield client

@@ -24,7 +24,7 @@ from training.tracking import registered_name
 # What the registered model needs at load time (models.pyfunc, models.lgbm), pinned to the
 # versions that trained it. giantwatch itself is not a requirement: the model carries its code.
 MODEL_REQUIREMENTS = ("lightgbm", "scikit-learn", "scipy", "joblib", "pandas", "numpy", "mlflow",
-                      "numba")  # numba: models.treeshap, the contributions engine
+                      "numba")  # numba: models.treeshap_kernels, the contributions engine
 # The packages shipped as the model's code (code_paths): models.pyfunc needs only `models`.
 MODEL_CODE_PACKAGES = ("models",)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import platform
-import tempfile
 import warnings
 from collections import Counter
 from contextlib import nullcontext
@@ -13,7 +12,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
@@ -21,7 +19,6 @@ import pandas as pd
 from features.domain import TIERS, labelled_years, reviewed_years
 from models.lgbm import TierModel
 from models.lgbm_dask import worker_count
-from training import plots
 from training.cluster import dask_client
 from training.evaluate import (
     MODEL_NAMES,
@@ -30,9 +27,10 @@ from training.evaluate import (
     production_model,
     walk_forward,
 )
-from training.model_card import CardFacts, markdown_table, model_card, thin_folds
+from training.model_card import CardFacts, model_card, thin_folds
 from training.registration import describe, register
 from training.review import review_folds, review_key, too_few_reviews
+from training.run_artifacts import log_evaluation, log_final_plots, log_frame, log_summary
 from training.sampling import CaseControl, WholeYears
 from training.splits import walk_forward_folds
 from training.tracking import (
@@ -56,7 +54,6 @@ warnings.filterwarnings("ignore", message="The specified dataset source can be i
                         category=UserWarning)
 PACKAGES = ("giantwatch", "lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap",
             "pandera")
-SHAP_SAMPLE = 2_000
 SUMMARY_METRICS = ("pr_auc", "roc_auc", "precision_at_k", "brier", "log_loss", "ece")
 
 
@@ -189,7 +186,7 @@ def _train(data_dir: Path, *, tiers, until_year, seed, force_promote, n_folds, m
         mlflow.set_tags({"data_fingerprint": data_fp,
                          **{f"version.{k}": v for k, v in package_versions().items()}})
         if len(dataset.rejects):
-            _log_frame(dataset.rejects, "rejects.csv")
+            log_frame(dataset.rejects, "rejects.csv")
         result = TrainingResult(parent.info.run_id, experiment, parent.info.experiment_id, uri,
                                 data_fp)
         # A sampled panel holds only the sampled rows of every year; each walk-forward
@@ -232,30 +229,9 @@ def _train(data_dir: Path, *, tiers, until_year, seed, force_promote, n_folds, m
                                                 model_factory, folds=folds, review=True,
                                                 client=client)
             del panel
-        _log_summary(result)
+        log_summary(result.summary(), result.folds(), data_fp, ", ".join(
+            f"{registered_name(t)} v{o.model_version}" for t, o in result.tiers.items()))
     return result
-
-
-def _log_summary(result: TrainingResult) -> None:
-    """The parent run's view: walk-forward means per tier and model as metrics
-    (``<tier>.<model>.<metric>``), the summary and fold tables as artifacts, and both in the
-    run's description (MLflow shows it on the run page)."""
-    summary = result.summary()
-    for row in summary.itertuples(index=False):
-        for metric in SUMMARY_METRICS:
-            value = getattr(row, metric)
-            if np.isfinite(value):
-                mlflow.log_metric(f"{row.tier}.{row.model}.{metric}", float(value))
-    _log_frame(summary, "metrics_summary.csv")
-    _log_frame(result.folds(), "folds.csv")
-    shown = summary.assign(**{m: summary[m].map("{:.4f}".format) for m in SUMMARY_METRICS})
-    versions = ", ".join(f"{registered_name(t)} v{o.model_version}"
-                         for t, o in result.tiers.items())
-    note = "\n".join([
-        f"Data fingerprint `{result.data_fingerprint}`. Registered: {versions}.", "",
-        "Walk-forward means over the test years:", "", markdown_table(shown), "",
-        "Folds (LightGBM):", "", markdown_table(result.folds()), ""])
-    mlflow.set_tag("mlflow.note.content", note)
 
 
 def _labelled(dataset, tier: str, until_year: int | None, review: bool = False) -> list[int]:
@@ -321,7 +297,7 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,
     evaluation = walk_forward(X, y, keys, folds, tier, seed=seed, model_factory=model_factory,
                               progress=say, kept_rate=kept_rate, test_year=test_year,
                               client=client)
-    _log_evaluation(evaluation, key)
+    log_evaluation(evaluation, key)
 
     say(f"{key}: fitting the final model on {years[0]}-{years[-1]}")
     cluster = {} if client is None else {"client": client}
@@ -333,7 +309,7 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,
     # Each year's selection rate as the log-odds offset the trees started from.
     mlflow.log_dict({str(year): offset for year, offset in final.year_offsets_.items()},
                     "year_offsets.json")
-    _log_final_plots(final, X, keys, key, seed)
+    log_final_plots(final, X, keys, key, seed)
 
     say(f"{key}: registering the model")
     version = register(final, X, key, data_fp, evaluation, years[-1], FEATURE_PIPELINE_VERSION,
@@ -355,56 +331,3 @@ def _train_tier(panel, years: list[int], tier: str, seed: int, data_fp: str,
     mlflow.set_tags({"gate.promoted": str(decision.promoted), "gate.reason": decision.reason,
                      "model_version": version})
     return TierOutcome(tier, evaluation, version, decision, run_id, rows=len(X), final_model=final)
-
-
-def _log_evaluation(evaluation: Evaluation, tier: str) -> None:
-    metrics = evaluation.metrics
-    numeric = [c for c in metrics.columns if c not in ("model", "test_year", "train_years")]
-    for row in metrics.itertuples(index=False):
-        row = row._asdict()
-        for metric in numeric:
-            value = row[metric]
-            if value is None or not np.isfinite(value):
-                continue
-            # The walk-forward mean under the plain name (what the run page shows); each
-            # fold's value as the `fold.` metric's history, one step per test year.
-            if row["test_year"] == "mean":
-                mlflow.log_metric(f"{row['model']}.{metric}", float(value))
-            else:
-                mlflow.log_metric(f"fold.{row['model']}.{metric}", float(value),
-                                  step=int(row["test_year"]))
-    for baseline in ("logistic", "rules"):
-        for metric in ("pr_auc", "roc_auc"):
-            lift = evaluation.mean("lightgbm", metric) - evaluation.mean(baseline, metric)
-            mlflow.log_metric(f"lift_over_{baseline}.{metric}", lift)
-    _log_frame(metrics, "walk_forward_metrics.csv")
-    _log_frame(evaluation.predictions, "out_of_fold_predictions.parquet")
-    _log_figure(plots.roc_pr_curves(evaluation.predictions, tier), "plots/roc_pr.png")
-    _log_figure(plots.reliability_curve(evaluation.predictions, tier), "plots/reliability.png")
-
-
-def _log_final_plots(model: TierModel, X: pd.DataFrame, keys: pd.DataFrame, tier: str,
-                     seed: int) -> None:
-    _log_figure(plots.feature_importance(model.feature_importance(), tier),
-                "plots/feature_importance.png")
-    _log_frame(model.feature_importance(), "feature_importance.csv")
-    latest = X[keys["year"].to_numpy() == keys["year"].max()]
-    sample = latest.sample(min(SHAP_SAMPLE, len(latest)), random_state=seed)
-    _log_figure(plots.shap_summary(model.contributions(sample), sample, tier),
-                "plots/shap_summary.png")
-
-
-def _log_frame(frame: pd.DataFrame, artifact: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(artifact).name
-        if path.suffix == ".parquet":
-            frame.to_parquet(path, index=False)
-        else:
-            frame.to_csv(path, index=False)
-        folder = str(Path(artifact).parent)
-        mlflow.log_artifact(str(path), artifact_path=None if folder == "." else folder)
-
-
-def _log_figure(fig: plt.Figure, artifact: str) -> None:
-    mlflow.log_figure(fig, artifact)
-    plt.close(fig)

@@ -2,8 +2,11 @@
 
 Texts are built only for the firms that fail a criterion, so the cost scales with failures.
 A text shows its numbers rounded (3 significant digits of CNY, a percentage to a decimal),
-so many firms share one: `GapWriter` writes each distinct text once, with `leaf_text`, and
-hands it to every firm whose rounded numbers are the same (`rounding_key`).
+so many firms share one: `GapWriter` writes each distinct text once and hands it to every
+firm whose rounded numbers are the same (`leaf_keys`). The distinct texts are assembled
+with numpy's vectorised string ops, as the reasons are (models.reason_text), from numbers
+each written once per distinct rounded value (`money_texts`, `percent_texts`: the scalar
+`money` and `percent`, the one definition of how an amount or a share reads).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from features.rules.engine import FAIL, PASS, NodeEvaluator
 from features.rules.types import AllOf, AnyOf, Cases, Leaf, Qualitative, Score, ScorePass
 
 FAILED_SYMBOL = {">=": "<", ">": "<=", "<=": ">", "<": ">=", "==": "!=", "!=": "=="}
+STRING = np.dtypes.StringDType()
 
 
 def _significant(x: float, digits: int) -> str:
@@ -46,44 +50,41 @@ def _steps(leaf: Leaf, v: float) -> int:
     return math.ceil(leaf.threshold - v)
 
 
-def _ratio_gap(leaf: Leaf, v: float, num: float, den: float) -> str:
-    gap = leaf.gap
-    if math.isnan(num):
-        num = v * den
-    if math.isnan(den) and v != 0:
-        den = num / v
-    needed = leaf.threshold * den - num
-    if math.isnan(needed):
-        return ""
-    raising = leaf.op in (">=", ">")
-    if gap.unit == "count":
-        word = "more" if raising else "fewer"
-        return f": about {math.ceil(abs(needed))} {word} {gap.noun}".rstrip()
-    word = "more" if raising else "less"
-    return f": about {money(abs(needed), 2)} CNY {word} {gap.noun}".rstrip()
-
-
 def leaf_text(leaf: Leaf, v: float, num: float = math.nan, den: float = math.nan) -> str:
-    """Gap text for one failed threshold, e.g. 'years in niche 2 < 3: eligible in 1 year'."""
+    """Gap text for one failed threshold, e.g. 'years in niche 2 < 3: eligible in 1 year'
+    (one row of `leaf_texts`)."""
+    return str(leaf_texts(leaf, np.array([v], dtype=float), np.array([num], dtype=float),
+                          np.array([den], dtype=float))[0])
+
+
+def leaf_texts(leaf: Leaf, v: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """(n,) StringDType gap texts of a failed threshold for values v (n,) (known: not NaN),
+    with the numerator and denominator (n,) of a ratio (NaN: not given) from which a
+    fraction's gap in the ratio's own units is told."""
+    n = len(v)
+    if leaf.fail_text:
+        return np.full(n, leaf.fail_text, dtype=STRING)
+    if leaf.unit == "flag":
+        return np.where(v == 1, f"{leaf.label}: yes", f"{leaf.label}: no").astype(STRING)
     sym = FAILED_SYMBOL[leaf.op]
     t = leaf.threshold
-    if leaf.fail_text:
-        return leaf.fail_text
-    if leaf.unit == "flag":
-        return f"{leaf.label}: {'yes' if v == 1 else 'no'}"
+    raising = leaf.op in (">=", ">")
     if leaf.unit == "fraction":
-        d = shown_decimals(v, t, leaf.decimals)
-        if percent(v, d) == percent(t, d):  # closer than any shown decimals tell
-            side = "under" if sym == "<" else "over"
-            text = f"{leaf.label} just {side} {percent(t, leaf.decimals)}"
-        else:
-            text = f"{leaf.label} {percent(v, d)} {sym} {percent(t, d)}"
-        return text + (_ratio_gap(leaf, v, num, den) if leaf.gap else "")
+        text = _share_texts(leaf, v)
+        return np.strings.add(text, _ratio_gap_texts(leaf, v, num, den)) if leaf.gap else text
     if leaf.unit == "CNY":
-        word = "more" if leaf.op in (">=", ">") else "less"
+        word = "more" if raising else "less"
         noun = f" {leaf.gap.noun}" if leaf.gap and leaf.gap.noun else ""
-        return f"{leaf.label} {money(v)} {sym} {money(t)} CNY: {money(abs(t - v))} CNY {word}{noun}"
-    text = f"{leaf.label} {v:g} {sym} {t:g}"
+        with np.errstate(invalid="ignore"):
+            short = np.abs(t - v)
+        return _concat(f"{leaf.label} ", money_texts(v), f" {sym} {money(t)} CNY: ",
+                       money_texts(short), f" CNY {word}{noun}")
+    # Counts, years, ranks: printed in full, so each distinct value is a text of its own.
+    return texts_by_key(exact_key(v), lambda i: _number_text(leaf, float(v[i])), STRING)
+
+
+def _number_text(leaf: Leaf, v: float) -> str:
+    text = f"{leaf.label} {v:g} {FAILED_SYMBOL[leaf.op]} {leaf.threshold:g}"
     if leaf.op in (">=", ">") and leaf.unit == "years":
         n = _steps(leaf, v)
         return f"{text}: eligible in {n} year{'' if n == 1 else 's'}"
@@ -97,13 +98,78 @@ def leaf_text(leaf: Leaf, v: float, num: float = math.nan, den: float = math.nan
 EXTRA_DECIMALS = 3
 
 
-def shown_decimals(v: float, t: float, decimals: int) -> int:
-    """The decimals that tell a share `v` from its bar `t` in percent: `decimals`, or more
-    where the two would print alike."""
-    d = decimals
-    while d < decimals + EXTRA_DECIMALS and percent(v, d) == percent(t, d):
-        d += 1
-    return d
+def _share_texts(leaf: Leaf, v: np.ndarray) -> np.ndarray:
+    """'R&D intensity 2.1% < 3.0%': the share and its bar with the leaf's decimals, or with
+    the fewest more (up to EXTRA_DECIMALS) that tell them apart; 'just under 90%' where
+    none do."""
+    sym = FAILED_SYMBOL[leaf.op]
+    side = "under" if sym == "<" else "over"
+    out = np.zeros(len(v), dtype=STRING)  # "" (np.full would copy a str into every row)
+    undecided = np.arange(len(v))
+    for d in range(leaf.decimals, leaf.decimals + EXTRA_DECIMALS + 1):
+        shown, bar = percent_texts(v[undecided], d), percent(leaf.threshold, d)
+        apart = shown != bar
+        out[undecided[apart]] = _concat(f"{leaf.label} ", shown[apart], f" {sym} {bar}")
+        undecided = undecided[~apart]
+        if not len(undecided):
+            break
+    out[undecided] = f"{leaf.label} just {side} {percent(leaf.threshold, leaf.decimals)}"
+    return out
+
+
+def _ratio_gap_texts(leaf: Leaf, v: np.ndarray, num: np.ndarray, den: np.ndarray
+                     ) -> np.ndarray:
+    """': about 1.1M CNY more R&D' (or '... 3 more staff'): what the ratio's numerator lacks
+    to reach the bar over its denominator (`_ratio_needed`); "" where it is not known."""
+    gap = leaf.gap
+    needed = _ratio_needed(leaf, v, num, den)
+    out = np.zeros(len(v), dtype=STRING)
+    known = np.flatnonzero(~np.isnan(needed))
+    needed = needed[known]
+    raising = leaf.op in (">=", ">")
+    if gap.unit == "count":
+        word = "more" if raising else "fewer"
+        amount = texts_by_key(exact_key(np.ceil(needed)),
+                              lambda i: str(math.ceil(needed[i])), STRING)
+        out[known] = _concat(": about ", amount, f" {word} {gap.noun}".rstrip())
+    else:
+        word = "more" if raising else "less"
+        out[known] = _concat(": about ", money_texts(needed, 2),
+                             f" CNY {word} {gap.noun}".rstrip())
+    return out
+
+
+def _ratio_needed(leaf: Leaf, v: np.ndarray, num: np.ndarray, den: np.ndarray
+                  ) -> np.ndarray:
+    """(n,) how much the ratio's numerator is off its bar over the denominator (absolute,
+    in the numerator's units; NaN where neither is known), a missing numerator or
+    denominator told from the share v."""
+    with np.errstate(all="ignore"):
+        num = np.where(np.isnan(num), v * den, num)
+        den = np.where(np.isnan(den) & (v != 0), num / v, den)
+        return np.abs(leaf.threshold * den - num)
+
+
+def money_texts(x: np.ndarray, digits: int = 3) -> np.ndarray:
+    """(n,) StringDType `money` of each value, written once per distinct rounded value."""
+    x = np.asarray(x, dtype=np.float64)
+    return texts_by_key(rounding_key(x, significant=digits), lambda i: money(x[i], digits),
+                        STRING)
+
+
+def percent_texts(x: np.ndarray, decimals: int) -> np.ndarray:
+    """(n,) StringDType `percent` of each share, written once per distinct rounded value."""
+    x = np.asarray(x, dtype=np.float64)
+    return texts_by_key(rounding_key(x * 100, decimals=decimals),
+                        lambda i: percent(x[i], decimals), STRING)
+
+
+def _concat(*pieces) -> np.ndarray:
+    """Row by row, the pieces (str, or StringDType arrays of one length) one after another."""
+    out = pieces[0]
+    for piece in pieces[1:]:
+        out = np.strings.add(out, piece)
+    return out
 
 
 def rounding_key(x: np.ndarray, *, significant: int | None = None,
@@ -142,7 +208,7 @@ def exact_key(x: np.ndarray) -> np.ndarray:
 
 
 def leaf_keys(leaf: Leaf, v: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """(n, k) int64: rows with equal keys get the same `leaf_text` (every number it prints,
+    """(n, k) int64: rows with equal keys get the same `leaf_texts` (every number it prints,
     computed as it computes them, keyed by how it rounds them)."""
     n = len(v)
     if leaf.fail_text:
@@ -151,16 +217,13 @@ def leaf_keys(leaf: Leaf, v: np.ndarray, num: np.ndarray, den: np.ndarray) -> np
         return (v == 1).astype(np.int64).reshape(-1, 1)
     if leaf.unit == "fraction":
         keys = [rounding_key(v * 100, decimals=leaf.decimals)]
-        # Shares within half a shown unit of the bar get more decimals (shown_decimals):
+        # Shares within half a shown unit of the bar get more decimals (_share_texts):
         # each such value is keyed exactly, so it gets its own text.
         with np.errstate(invalid="ignore"):
             near = np.abs(v - leaf.threshold) * 100 <= 0.5 * 10.0 ** -leaf.decimals + 1e-9
         keys.append(np.where(near.reshape(-1, 1), exact_key(v), 0))
         if leaf.gap:
-            with np.errstate(all="ignore"):  # as _ratio_gap fills and computes them
-                num = np.where(np.isnan(num), v * den, num)
-                den = np.where(np.isnan(den) & (v != 0), num / v, den)
-                needed = np.abs(leaf.threshold * den - num)
+            needed = _ratio_needed(leaf, v, num, den)
             keys.append(exact_key(np.ceil(needed)) if leaf.gap.unit == "count"
                         else rounding_key(needed, significant=2))
         return np.hstack(keys)
@@ -170,11 +233,11 @@ def leaf_keys(leaf: Leaf, v: np.ndarray, num: np.ndarray, den: np.ndarray) -> np
     return exact_key(v)
 
 
-def texts_by_key(keys: np.ndarray, write) -> np.ndarray:
-    """Object array of ``write(i)`` for every row i, calling `write` once per distinct row
-    of `keys` (n, k) (on the first row holding it)."""
+def distinct_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first, inverse) of the distinct rows of `keys` (n, k): the first row holding each,
+    and each row's index into `first`."""
     if not len(keys):
-        return np.empty(0, dtype=object)
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     # Sorting the key columns together (np.unique with axis=0 sorts rows as opaque bytes,
     # several times slower).
     order = np.lexsort(keys.T[::-1])
@@ -183,9 +246,14 @@ def texts_by_key(keys: np.ndarray, write) -> np.ndarray:
     starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
     inverse = np.empty(len(keys), dtype=np.int64)
     inverse[order] = np.cumsum(starts) - 1
-    texts = np.empty(int(starts.sum()), dtype=object)
-    texts[:] = [write(i) for i in order[starts]]
-    return texts[inverse]
+    return order[starts], inverse
+
+
+def texts_by_key(keys: np.ndarray, write, dtype=object) -> np.ndarray:
+    """Array (`dtype`: object, or STRING) of ``write(i)`` for every row i, calling `write`
+    once per distinct row of `keys` (n, k) (on the first row holding it)."""
+    first, inverse = distinct_rows(keys)
+    return np.array([write(i) for i in first], dtype=dtype)[inverse]
 
 
 def _join(parts: list[np.ndarray], sep: str) -> np.ndarray:
@@ -246,8 +314,9 @@ class GapWriter:
         out = np.full(len(rows), "", dtype=object)
         known = np.flatnonzero(~np.isnan(v))
         v, num, den = v[known], num[known], den[known]
-        out[known] = texts_by_key(leaf_keys(leaf, v, num, den),
-                                  lambda i: leaf_text(leaf, v[i], num[i], den[i]))
+        # Each distinct text assembled once (from the first row holding it), then shared.
+        first, inverse = distinct_rows(leaf_keys(leaf, v, num, den))
+        out[known] = leaf_texts(leaf, v[first], num[first], den[first]).astype(object)[inverse]
         return out
 
     def _score(self, node: ScorePass, rows: np.ndarray) -> np.ndarray:

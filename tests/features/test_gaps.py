@@ -1,7 +1,8 @@
-"""Gap texts written once per distinct rounded value are the texts written one firm at a time."""
+"""Gap texts assembled per distinct value are the texts written one firm at a time."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -11,11 +12,18 @@ from hypothesis import strategies as st
 
 from features.rules import available_rulebooks, load_rulebook
 from features.rules.gaps import (
+    FAILED_SYMBOL,
+    STRING,
     _join,
+    _steps,
+    distinct_rows,
     leaf_keys,
-    leaf_text,
+    leaf_texts,
+    money,
+    money_texts,
+    percent,
+    percent_texts,
     rounding_key,
-    texts_by_key,
 )
 from features.rules.types import Gap, Leaf
 
@@ -43,24 +51,78 @@ LEAVES += [
 ]
 
 
+def _one_by_one(leaf: Leaf, v: float, num: float, den: float) -> str:
+    """The gap text of one firm as it was written one firm at a time, with the scalar
+    `money` and `percent` (the reference the vectorised texts must equal)."""
+    sym = FAILED_SYMBOL[leaf.op]
+    t = leaf.threshold
+    if leaf.fail_text:
+        return leaf.fail_text
+    if leaf.unit == "flag":
+        return f"{leaf.label}: {'yes' if v == 1 else 'no'}"
+    if leaf.unit == "fraction":
+        d = leaf.decimals
+        while d < leaf.decimals + 3 and percent(v, d) == percent(t, d):
+            d += 1
+        if percent(v, d) == percent(t, d):
+            side = "under" if sym == "<" else "over"
+            text = f"{leaf.label} just {side} {percent(t, leaf.decimals)}"
+        else:
+            text = f"{leaf.label} {percent(v, d)} {sym} {percent(t, d)}"
+        return text + (_one_ratio_gap(leaf, v, num, den) if leaf.gap else "")
+    if leaf.unit == "CNY":
+        word = "more" if leaf.op in (">=", ">") else "less"
+        noun = f" {leaf.gap.noun}" if leaf.gap and leaf.gap.noun else ""
+        return f"{leaf.label} {money(v)} {sym} {money(t)} CNY: {money(abs(t - v))} CNY {word}{noun}"
+    text = f"{leaf.label} {v:g} {sym} {t:g}"
+    if leaf.op in (">=", ">") and leaf.unit == "years":
+        n = _steps(leaf, v)
+        return f"{text}: eligible in {n} year{'' if n == 1 else 's'}"
+    if leaf.op in (">=", ">") and leaf.unit == "count":
+        return f"{text}: {_steps(leaf, v)} more"
+    return text
+
+
+def _one_ratio_gap(leaf: Leaf, v: float, num: float, den: float) -> str:
+    gap = leaf.gap
+    if math.isnan(num):
+        num = v * den
+    if math.isnan(den) and v != 0:
+        den = num / v
+    needed = leaf.threshold * den - num
+    if math.isnan(needed):
+        return ""
+    raising = leaf.op in (">=", ">")
+    if gap.unit == "count":
+        word = "more" if raising else "fewer"
+        return f": about {math.ceil(abs(needed))} {word} {gap.noun}".rstrip()
+    word = "more" if raising else "less"
+    return f": about {money(abs(needed), 2)} CNY {word} {gap.noun}".rstrip()
+
+
 def _assert_same_as_one_by_one(leaf: Leaf, v, num, den):
     v, num, den = (np.asarray(a, dtype=float) for a in (v, num, den))
     expected = []
     for a, b, c in zip(v, num, den):
         try:
-            expected.append(leaf_text(leaf, a, b, c))
+            expected.append(_one_by_one(leaf, float(a), float(b), float(c)))
         except (OverflowError, ValueError):  # e.g. ceil(inf): not a value to compare
             return
-    got = texts_by_key(leaf_keys(leaf, v, num, den),
-                       lambda i: leaf_text(leaf, v[i], num[i], den[i]))
-    assert list(got) == expected
+    got = leaf_texts(leaf, v, num, den)
+    assert got.dtype == STRING and list(got) == expected
+    # GapWriter's way: each distinct text assembled once, on the first row of its key.
+    first, inverse = distinct_rows(leaf_keys(leaf, v, num, den))
+    assert list(leaf_texts(leaf, v[first], num[first], den[first])[inverse]) == expected
 
 
 @pytest.mark.parametrize("leaf", LEAVES, ids=lambda leaf: f"{leaf.unit}-{leaf.label}")
 def test_tricky_values_give_the_one_by_one_texts(leaf):
     rng = np.random.default_rng(0)
     t = leaf.threshold
-    values = np.array(TRICKY + [t, t * 0.5, t * 1.5, t - 0.5, t + 1e-9]
+    # shares that print like the bar with the leaf's decimals and j more (j = 0..4)
+    near = [t + side * 0.6 * 10.0 ** -(2 + leaf.decimals + j)
+            for j in range(5) for side in (-1, 1)]
+    values = np.array(TRICKY + near + [t, t * 0.5, t * 1.5, t - 0.5, t + 1e-9]
                       + list(rng.lognormal(0, 3, 300) * rng.choice([-1, 1], 300))
                       + list(np.round(rng.lognormal(10, 3, 300), -3) + 500))  # ties in CNY
     values = values[np.isfinite(values) | (leaf.unit != "fraction")]
@@ -79,6 +141,28 @@ finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e13, max_v
 def test_any_values_give_the_one_by_one_texts(rows, leaf):
     v, num, den = zip(*rows)
     _assert_same_as_one_by_one(leaf, v, num, den)
+
+
+# Amounts and shares where the printed digits are decided by a tie, a power of ten or a sign.
+ties = st.builds(lambda digits, k, sign, nudge: sign * (digits + 0.5) * 10.0 ** k * nudge,
+                 st.integers(1, 999), st.integers(-8, 10), st.sampled_from([-1, 1]),
+                 st.sampled_from([1.0, 1 + 1e-12, 1 - 1e-12]))
+amounts = finite | ties | st.sampled_from(TRICKY + [float("nan")])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(amounts, min_size=1, max_size=60), st.integers(1, 4))
+def test_money_texts_are_the_one_definition_of_an_amount_value_by_value(values, digits):
+    x = np.array(values)
+    assert list(money_texts(x, digits)) == [money(v, digits) for v in x]
+    assert list(money_texts(x)) == [money(v) for v in x]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(amounts, min_size=1, max_size=60), st.integers(0, 4))
+def test_percent_texts_are_percent_value_by_value(values, decimals):
+    x = np.array(values) / 1e4
+    assert list(percent_texts(x, decimals)) == [percent(v, decimals) for v in x]
 
 
 @settings(max_examples=200, deadline=None)
@@ -149,8 +233,9 @@ def test_a_share_that_rounds_to_its_bar_is_told_apart_from_it():
     leaf = next(x for c in rb.criteria if c.id == "lg26_main_share" for x in c.leaves)
     assert leaf_text(leaf, 0.896) == "main-business share 89.6% < 90.0%"
     assert leaf_text(leaf, 0.8996) == "main-business share 89.96% < 90.00%"
+    assert leaf_text(leaf, 0.899994) == "main-business share 89.999% < 90.000%"
     assert leaf_text(leaf, 0.8999999) == "main-business share just under 90%"
     assert leaf_text(leaf, 0.73) == "main-business share 73% < 90%"
-    for v in (0.896, 0.8996, 0.8999999, 0.73, 0.8951, 0.8949):
+    for v in (0.896, 0.8996, 0.899994, 0.8999999, 0.73, 0.8951, 0.8949):
         numbers = re.findall(r"[\d.]+%", leaf_text(leaf, v))
         assert len(set(numbers)) == len(numbers)

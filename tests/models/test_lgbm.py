@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import calibration, lgbm
+from models import boosting_rounds, calibration, lgbm
 from models.lgbm import TierModel, align_categories
 
 
@@ -42,7 +42,8 @@ def test_fitted_attributes_follow_scikit_learn():
     model = TierModel(seed=1)
     assert model.get_params() == {"params": None, "seed": 1, "num_boost_round": 4000,
                                   "early_stopping_rounds": 200, "calibration_folds": 3,
-                                  "min_holdout_selections": lgbm.MIN_HOLDOUT_SELECTIONS}
+                                  "min_holdout_selections":
+                                      boosting_rounds.MIN_HOLDOUT_SELECTIONS}
     assert model.fit(X.assign(industry_group=1.0), y, years=years) is model
     assert list(model.feature_names_in_) == ["rd_intensity", "noise", "province"]
     assert model.n_features_in_ == 3
@@ -175,23 +176,26 @@ def test_holdouts_reach_back_until_they_hold_enough_selections():
     y = np.zeros(len(years))
     for year, selected in zip(range(2016, 2023), (5, 6, 7, 8, 9, 10, 12)):
         y[np.flatnonzero(years == year)[:selected]] = 1
-    held = [(int(years[h].min()), int(years[t].max())) for t, h in lgbm._holdouts(years, y, 12, 0)]
+    held = [(int(years[h].min()), int(years[t].max()))
+            for t, h in boosting_rounds._holdouts(years, y, 12, 0)]
     assert held == [(2022, 2021)]
-    pairs = lgbm._holdouts(years, y, 30, 0)
+    pairs = boosting_rounds._holdouts(years, y, 30, 0)
     assert [int(years[h].min()) for _, h in pairs] == [2022, 2021, 2020]  # 12 + 10 + 9 >= 30
     for train, holdout in pairs:
         assert years[train].max() < years[holdout].min() and np.unique(years[holdout]).size == 1
         assert years[train].min() == 2016
-    assert len(lgbm._holdouts(years, y, 10_000, 0)) == lgbm.MAX_HOLDOUT_YEARS
+    assert len(boosting_rounds._holdouts(years, y, 10_000, 0)) == \
+        boosting_rounds.MAX_HOLDOUT_YEARS
     two = years < 2018
-    assert len(lgbm._holdouts(years[two], y[two], 10_000, 0)) == 1  # 2016 stays for training
-    (train, holdout), = lgbm._holdouts(np.full(1000, 2020), np.ones(1000), 30, seed=0)
+    # 2016 stays for training
+    assert len(boosting_rounds._holdouts(years[two], y[two], 10_000, 0)) == 1
+    (train, holdout), = boosting_rounds._holdouts(np.full(1000, 2020), np.ones(1000), 30, seed=0)
     assert (train == ~holdout).all() and 0.1 < holdout.mean() < 0.3
 
 
 def test_pooled_curve_holds_a_stopped_probe_at_its_last_value():
-    curve = lgbm._pooled_curve([np.array([0.1, 0.3, 0.2]), np.array([0.2, 0.4, 0.5, 0.6, 0.7])],
-                               weights=[1.0, 3.0])
+    curve = boosting_rounds._pooled_curve(
+        [np.array([0.1, 0.3, 0.2]), np.array([0.2, 0.4, 0.5, 0.6, 0.7])], weights=[1.0, 3.0])
     np.testing.assert_allclose(curve, [0.175, 0.375, 0.425, 0.5, 0.575])
 
 
@@ -250,8 +254,8 @@ def test_large_fits_learn_faster_and_calibrate_on_two_folds(monkeypatch):
         X, y, years=years)
     assert large.calibration_folds_ == lgbm.LARGE_FIT_CALIBRATION_FOLDS == 2
     # probe(s), the served booster and two calibration boosters, all at the faster rate
-    assert len(trained) == len(lgbm._holdouts(years, y.astype(float),
-                                              lgbm.MIN_HOLDOUT_SELECTIONS, 1)) + 1 + 2
+    assert len(trained) == len(boosting_rounds._holdouts(
+        years, y.astype(float), boosting_rounds.MIN_HOLDOUT_SELECTIONS, 1)) + 1 + 2
     assert all(p["learning_rate"] == lgbm.LARGE_FIT_PARAMS["learning_rate"] > 0.05
                for p in trained)
     # a model's own parameters still win

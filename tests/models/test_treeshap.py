@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from models.lgbm import TierModel
-from models.treeshap import CATEGORICAL, MISSING_NAN, MISSING_ZERO, ShapTables, feature_matrix
+from models.treeshap import ShapTables, feature_matrix
+from models.treeshap_kernels import CATEGORICAL, MISSING_NAN, MISSING_ZERO
 
 TOLERANCE = 1e-6
 

@@ -128,7 +128,7 @@ def test_train_logs_progress_lines_and_prints_tables_and_absolute_commands(small
 
 
 def test_printed_tables_say_n_a_for_a_missing_figure_not_nan():
-    from serving.cli import _cell
+    from serving.cli_base import cell
 
-    assert _cell(float("nan")) == "n/a"
-    assert _cell(0.5712) == "0.5712" and _cell(1234567.0) == "1.235e+06" and _cell(3) == "3"
+    assert cell(float("nan")) == "n/a"
+    assert cell(0.5712) == "0.5712" and cell(1234567.0) == "1.235e+06" and cell(3) == "3"

@@ -12,6 +12,7 @@ from scipy.stats import pearsonr
 from features.contract import load_dataset
 from features.domain import labelled_years
 from features.pipeline import stack_panels
+from models.lgbm_dask import dask_booster, lightgbm_logs_to_logging
 from models.metrics import binary_metrics
 from tests.conftest import tracking_env
 from tests.serving.test_score import QUICK_MODEL, SCORE_YEAR, TRAIN_UNTIL
@@ -23,10 +24,7 @@ TIER = "little_giant"
 
 @pytest.fixture(scope="module")
 def client():
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with dask_client("local:2") as client:
         yield client
 
 
@@ -100,6 +98,39 @@ def test_a_model_trained_on_dask_is_registered_and_scored(small_universe, client
                             reviews={}, reasons=0)
     p = scores[f"p_{TIER}"].dropna()
     assert len(p) > 100 and p.between(0, 1).all()
+
+
+def _lightgbm_logs_routed() -> bool:
+    """In this process: LightGBM logs through the "lightgbm" logger, with its filter."""
+    import logging
+
+    import lightgbm.basic
+
+    from models.lgbm_dask import _ExpectedNotice
+
+    logger = logging.getLogger("lightgbm")
+    return lightgbm.basic._LOGGER is logger and any(isinstance(f, _ExpectedNotice)
+                                                    for f in logger.filters)
+
+
+def test_lightgbm_logs_are_routed_once_per_client_not_per_fit(panel, client, monkeypatch):
+    assert _lightgbm_logs_routed()
+    assert list(client.run(_lightgbm_logs_routed).values()) == [True, True]
+    sent = []
+    run = client.run
+    monkeypatch.setattr(client, "run", lambda f, *a, **k: sent.append(f) or run(f, *a, **k))
+    X, y, _ = panel
+    booster = dask_booster(client, {"objective": "binary", "verbose": -1, "seed": 0},
+                           X[:3000], y[:3000], np.zeros(3000), rounds=3)
+    assert booster.current_iteration() == 3
+    assert lightgbm_logs_to_logging not in sent
+
+
+def test_a_worker_that_joins_later_routes_its_lightgbm_logs_too():
+    with dask_client("local:1") as client:
+        client.cluster.scale(2)
+        client.wait_for_workers(2, timeout=60)
+        assert list(client.run(_lightgbm_logs_routed).values()) == [True, True]
 
 
 def test_an_unreachable_scheduler_is_one_problem():
