@@ -169,7 +169,8 @@ def from_frames(tables: dict[str, pd.DataFrame | list[dict]], source: str = "req
     A table given with no rows may omit columns; the tables of `required` need rows.
     """
     problems = [f"{t}: table is missing" for t in TABLES if t not in tables]
-    raw = {t: pd.DataFrame(tables[t]).reset_index(drop=True) for t in TABLES if t in tables}
+    raw = {t: tables[t].reset_index(drop=True) if isinstance(tables[t], pd.DataFrame)
+           else pd.DataFrame(tables[t]) for t in TABLES if t in tables}
     return _build(raw, {t: t for t in TABLES}, row_base, source, problems, money_unit,
                   required)
 
