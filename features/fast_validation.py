@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from pandera.backends.pandas.array import ArraySchemaBackend
 from pandera.engines.pandas_engine import Engine
 
-from features.schemas import PARSERS
+from features.schemas import FEW_CELLS, PARSERS
 
 _DEFAULTS = ArraySchemaBackend()
 
@@ -85,7 +85,6 @@ def _string_hashes(arrow: pyarrow.ChunkedArray) -> np.ndarray:
 # by the same parser (`PARSERS`): pandas costs tens of microseconds per call whatever the
 # size of a column, and a request's values mostly come back (years, provinces, enum names,
 # booleans, dates). A value is keyed with its type (1, 1.0 and True parse differently).
-FEW_CELLS = 256  # rows: up to this many a table is parsed and checked value by value
 _MEMO_SIZE = 100_000  # values remembered per parser or check; emptied when full
 _CELL_MEMOS: dict[str, dict] = {kind: {} for kind in PARSERS}
 _EMPTY_DTYPES: dict[tuple[str, str], object] = {}  # (kind, raw dtype) -> all-missing parse

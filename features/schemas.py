@@ -98,6 +98,17 @@ def column_check(*columns: str, error: str):
     return pa.check(*columns, error=error, n_failure_cases=SHOWN_FAILURES)
 
 
+# Up to this many rows a table is parsed and checked value by value, in Python
+# (features.fast_validation; the row-wise checks below too): pandas costs tens of
+# microseconds per call whatever the length, a request's tables have a few rows.
+FEW_CELLS = 256
+
+
+def _missing(value) -> bool:
+    """A missing cell as `Series.tolist()` gives it (None, NaN, NA or NaT)."""
+    return value is None or value is pd.NA or value is pd.NaT or value != value
+
+
 def cross_column_check(rule: str):
     """Row-wise check "<column> <op> <other column>" (op <= or >=), reported on <column>;
     a row passes when either side is missing (missing is not a violation)."""
@@ -106,6 +117,10 @@ def cross_column_check(rule: str):
     def ordered(cls, df: pd.DataFrame) -> pd.Series | bool:
         if left not in df or right not in df:
             return True  # the missing column is reported on its own
+        if len(df) <= FEW_CELLS:  # as Python values: a few rows cost pandas' fixed costs
+            pairs = zip(df[left].tolist(), df[right].tolist())
+            return pd.Series([_missing(a) or _missing(b) or (a <= b if op == "<=" else a >= b)
+                              for a, b in pairs], index=df.index, dtype=bool)
         broken = df[left] > df[right] if op == "<=" else df[left] < df[right]
         # A missing side compares as missing (nullable dtypes) or False: not broken.
         return pd.Series(~broken.to_numpy(dtype=bool, na_value=False), index=df.index)

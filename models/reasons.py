@@ -131,10 +131,10 @@ def reason_groups(columns: tuple[str, ...], rulebook=None) -> tuple[ReasonGroup,
 def _statuses(assessment) -> tuple[np.ndarray, list]:
     """(rows x criteria int8 on-data statuses, criteria) of the assessed rulebook."""
     criteria = list(assessment.rulebook.criteria)
-    on_data = assessment.result.criteria_on_data
+    codes = assessment.result.codes_on_data  # the statuses' codes, no frame of them
     if not criteria:
-        return np.zeros((len(on_data), 0), dtype=np.int8), criteria
-    return np.column_stack([on_data[c.id].cat.codes.to_numpy() for c in criteria]), criteria
+        return np.zeros((len(assessment.result.index), 0), dtype=np.int8), criteria
+    return np.column_stack([codes[c.id] for c in criteria]).astype(np.int8), criteria
 
 
 def criterion_texts(criterion, X: pd.DataFrame, rows: np.ndarray,

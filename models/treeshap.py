@@ -242,6 +242,6 @@ def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
     if len(numeric):
         out[:, numeric] = frame.iloc[:, numeric].to_numpy(dtype=np.float64, na_value=np.nan)
     for j in np.flatnonzero(categorical):
-        codes = frame.iloc[:, j].cat.codes.to_numpy()
+        codes = frame.iloc[:, j].array.codes  # the Categorical's own codes: no accessor
         out[:, j] = np.where(codes < 0, np.nan, codes)
     return out

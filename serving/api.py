@@ -214,7 +214,7 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
         return {"year": body.year, "models": {t: m.version for t, m in loaded.items()},
                 "results": _results(columns, tuple(loaded)),
                 "rejects": [{k: _clean(v) for k, v in r.items()}
-                            for r in rejects.to_dict(orient="records")]}
+                            for r in rejects.to_dict(orient="records")] if len(rejects) else []}
 
     @app.post("/explain", dependencies=[Depends(authorised)],
               responses={200: {"content": {"application/json": {}, "image/png": {}}},
@@ -321,7 +321,9 @@ def _score(dataset, body: ScoreRequest, models: dict, firm_ids=None):
     # when they are all of them, no firm lacks financials (the usual one-firm request).
     missing = _no_missing_financials(body.year) if len(firm_ids) == len(dataset.firms) \
         else missing_financials(dataset, body.year, firm_ids)
-    rejects = pd.concat([dataset.rejects, missing], ignore_index=True)
+    # Usually both are empty: pandas' concat costs about a millisecond even then.
+    rejects = pd.concat([dataset.rejects, missing], ignore_index=True) \
+        if len(dataset.rejects) or len(missing) else missing
     if not len(firm_ids):
         return {"firm_id": []}, rejects, None
     columns, scored = score_chunk_columns(dataset, body.year, firm_ids,

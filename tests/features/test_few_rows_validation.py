@@ -103,6 +103,7 @@ def test_few_rows_and_whole_columns_accept_the_same_and_say_the_same(monkeypatch
     with monkeypatch.context() as m:  # no table is short enough: the whole-column path
         m.setattr(contract, "FEW_CELLS", 0)
         m.setattr(fast_validation, "FEW_CELLS", 0)
+        m.setattr(schemas, "FEW_CELLS", 0)
         whole = _outcome(tables, unit)
     _assert_same(fast, whole)
 
@@ -134,6 +135,7 @@ def test_memo_state_does_not_change_the_answer(order, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(contract, "FEW_CELLS", 0)
         m.setattr(fast_validation, "FEW_CELLS", 0)
+        m.setattr(schemas, "FEW_CELLS", 0)
         expected = [_outcome(*c) for c in cases]
     for case, want in zip(cases, expected):
         _assert_same(_outcome(*case), want)
