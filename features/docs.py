@@ -42,7 +42,7 @@ def render_markdown(catalogue: pd.DataFrame) -> str:
         "",
         ("*pillar*: the explanation pillar the feature's SHAP value is summed into "
          "(`models.explain.PILLARS`); *label* / *标签*: the short names shown on plots and "
-         "in reasons (`features.pipeline.feature_label`)."),
+         "in reasons (`features.labels.feature_label`)."),
         "",
         f"{len(catalogue)} features.",
         "",
@@ -62,7 +62,7 @@ def render_markdown(catalogue: pd.DataFrame) -> str:
 
 def catalogue_markdown() -> str:
     """The markdown of the current registry."""
-    from features.pipeline import feature_catalogue
+    from features.labels import feature_catalogue
 
     return render_markdown(feature_catalogue())
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -65,7 +64,7 @@ def feature_names() -> list[str]:
     return [*FEATURES, *rule_feature_catalogue()["name"]]
 
 
-def _split_lag(name: str) -> tuple[str, int]:
+def split_lag(name: str) -> tuple[str, int]:
     for suffix, lag in LAGS.items():
         if suffix and name.endswith(suffix):
             return name[: -len(suffix)], lag
@@ -101,10 +100,10 @@ class _FinancialInputs:
         self.rows, self.pos, self.lag = rows[keep], pos[keep], year - years[rows[keep]]
 
     def has(self, name: str) -> bool:
-        return _split_lag(name)[0] in FINANCIAL_COLUMNS
+        return split_lag(name)[0] in FINANCIAL_COLUMNS
 
     def get(self, name: str) -> pd.Series:
-        column, lag = _split_lag(name)
+        column, lag = split_lag(name)
         sel = self.lag == lag
         rows, pos = self.rows[sel], self.pos[sel]
         n = len(self.index)
@@ -417,77 +416,3 @@ class AsOfFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.asarray(feature_names(), dtype=object)
-
-
-def _input_source(name: str) -> str | None:
-    if name in FIRM_INPUTS:
-        return f"firms.{FIRM_INPUTS[name]}"
-    if name == "firm_known":
-        return "firms.firm_id"
-    if name in PATENT_INPUTS:
-        return f"patents.{PATENT_INPUTS[name]}"
-    if name == "certifications_known":
-        return "certifications.tier/year/event"
-    if name in ("year", "cutoff", "firm_index"):
-        return None
-    column, lag = _split_lag(name)
-    return f"financials.{column}[t-{lag}]"
-
-
-def source_columns(name: str) -> list[str]:
-    """Raw table columns a feature is computed from (transitively), sorted."""
-    found: set[str] = set()
-
-    def walk(node: str) -> None:
-        fn = FUNCTIONS.get(node)
-        if fn is None:
-            src = _input_source(node)
-            if src:
-                found.add(src)
-            return
-        for param in PARAMS[node]:
-            walk(param)
-
-    walk(name)
-    return sorted(found)
-
-
-CATALOGUE_COLUMNS = ["name", "group", "pillar", "label_en", "label_zh", "meaning", "unit",
-                     "kind", "source", "criterion"]
-
-
-def feature_catalogue() -> pd.DataFrame:
-    """One row per feature, in :func:`feature_names` order: name, group, pillar (a key of
-    models.explain.PILLARS), label_en, label_zh, meaning, unit, kind, source, criterion."""
-    return _catalogue().copy()
-
-
-@cache
-def _catalogue() -> pd.DataFrame:
-    rows = [
-        {"name": s.name, "group": s.group, "pillar": s.pillar, "label_en": s.label_en,
-         "label_zh": s.label_zh, "meaning": s.meaning, "unit": s.unit, "kind": s.kind,
-         "source": ", ".join(source_columns(s.name)), "criterion": s.criterion}
-        for s in FEATURES.values()
-    ]
-    return pd.concat([pd.DataFrame(rows, columns=CATALOGUE_COLUMNS),
-                      rule_feature_catalogue()[CATALOGUE_COLUMNS]], ignore_index=True)
-
-
-@cache
-def _label_maps() -> dict[str, dict[str, str]]:
-    table = _catalogue()
-    return {lang: dict(zip(table["name"], table[f"label_{lang}"])) for lang in ("en", "zh")}
-
-
-def feature_label(name: str, lang: str = "en") -> str:
-    """Short human label of feature ``name`` in ``lang`` ("en" or "zh"), e.g. rd_intensity ->
-    "R&D intensity" / "研发费用占营业收入比重"; a name outside the catalogue is returned as is."""
-    if lang not in ("en", "zh"):
-        raise ValueError(f"lang must be 'en' or 'zh', not {lang!r}")
-    return _label_maps()[lang].get(name, name)
-
-
-def feature_labels(names: Iterable[str], lang: str = "en") -> list[str]:
-    """:func:`feature_label` of each of ``names``."""
-    return [feature_label(n, lang) for n in names]

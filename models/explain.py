@@ -38,7 +38,7 @@ RULE_PREFIX = "rule_"
 
 @cache
 def _catalogue_pillars() -> dict[str, str]:
-    from features.pipeline import feature_catalogue
+    from features.labels import feature_catalogue
 
     table = feature_catalogue()
     return dict(zip(table["name"], table["pillar"]))
@@ -216,7 +216,7 @@ def plot_label(feature: str) -> str:
     """A feature's English label short enough for a plot axis: a criterion's parenthesised
     details dropped ("R&D input by revenue band (>= 100M: ...)" -> "R&D input by revenue
     band"), then cut at PLOT_LABEL_CHARS characters."""
-    from features.pipeline import feature_label
+    from features.labels import feature_label
 
     label = feature_label(feature, "en")
     short = label.split(" (")[0] + (", on the data" if label.endswith(", on the data")

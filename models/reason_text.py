@@ -51,7 +51,7 @@ def _template_file() -> tuple[dict, dict]:
 
 @cache
 def _catalogue_units() -> dict[str, str]:
-    from features.pipeline import feature_catalogue
+    from features.labels import feature_catalogue
 
     table = feature_catalogue()
     return dict(zip(table["name"], table["unit"]))
@@ -64,7 +64,7 @@ def template(feature: str) -> dict:
     features, _ = _template_file()
     spec = dict(features.get(feature, {}))
     if "label" not in spec:
-        from features.pipeline import feature_catalogue, feature_label
+        from features.labels import feature_catalogue, feature_label
 
         known = feature in set(feature_catalogue()["name"])
         spec["label"] = feature_label(feature, "en") if known else feature.replace("_", " ")

@@ -349,7 +349,7 @@ def _top_contributions(contributions: pd.DataFrame, X: pd.DataFrame, top: int) -
     """The `top` strongest SHAP contributions of the one explained row, with the feature's
     English and Chinese labels and the firm's value (change in log-odds relative to the
     year's selection rate)."""
-    from features.pipeline import feature_label
+    from features.labels import feature_label
 
     row = contributions.drop(columns=["bias"]).iloc[0]
     strongest = row.abs().sort_values(ascending=False, kind="stable").index[:top]

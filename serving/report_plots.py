@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from features.pipeline import feature_label
+from features.labels import feature_label
 from models.audit import disparity
 from models.audit_channels import AGAINST_MERIT
 from models.explain import PILLARS, SHAP_AXIS, explanation, pillar_importance, use_cjk_fallback

@@ -21,7 +21,7 @@ BOXES = {
     "builders": ["features.catalogue", "features.financials", "features.history",
                  "features.ownership", "features.patents", "features.sectors"],
     "panel": ["features.panel"],
-    "pipeline": ["features.pipeline", "features.rule_features", "features.docs",
+    "pipeline": ["features.pipeline", "features.labels", "features.rule_features", "features.docs",
                  "features.version"],
     "lgbm": ["models.lgbm", "models.boosting_rounds", "models.lgbm_dask", "models.calibration",
              "models.treeshap", "models.treeshap_kernels", "models.pyfunc",

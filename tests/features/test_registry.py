@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 
 from features import catalogue
+from features.labels import feature_catalogue, feature_label, feature_labels
 from features.pipeline import (
     FEATURE_PIPELINE_VERSION,
-    feature_catalogue,
-    feature_label,
-    feature_labels,
     feature_names,
     pipeline_version,
     version_sources,

@@ -51,7 +51,7 @@ def test_feature_pillars(feature, pillar):
 
 
 def test_pillars_come_from_the_catalogue_only():
-    from features.pipeline import feature_catalogue
+    from features.labels import feature_catalogue
     from models import explain
 
     for gone in ("PILLAR_OVERRIDES", "_CRITERION_MARK", "_GROUP_PILLAR", "_RULEBOOK_PILLAR"):
@@ -134,7 +134,7 @@ def test_explanation_from_a_trained_model_is_additive():
     assert exp.values.shape == (20, 3)
     np.testing.assert_allclose(exp.base_values, contributions["bias"])
     # Plots read the catalogue's labels, not identifiers.
-    from features.pipeline import feature_label
+    from features.labels import feature_label
 
     assert exp.feature_names == [feature_label(f) for f in ("rd_intensity", "main_share",
                                                              "province")]
