@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from serving.score import StageTimer, load_models, score_to_file
+from serving.score import StageTimer, load_models
+from serving.score_file import score_to_file
 
 # Stages reported, in pipeline order; "shap" is the scorer's single contributions pass
 # (models.treeshap), "predict" the calibration of their sums, "output" the assembly of

@@ -76,7 +76,8 @@ def check_to_file(data_dir, year: int, out_file: Path, rulebook: str | None = No
     from features.identity import IDENTITY_COLUMNS, firm_identity
     from features.pipeline import build_features
     from serving.partitions import missing_financials
-    from serving.score import rejects_path, rulebooks_for
+    from serving.score import rulebooks_for
+    from serving.score_file import rejects_path
 
     year, out_file = int(year), Path(out_file)
     if out_file.suffix not in (".csv", ".parquet"):

@@ -83,7 +83,9 @@ def score(
     rulebook eligibility with failed criteria and gaps, and the top reasons for and against.
     The output is written atomically; firms without financials go to the rejects file.
     """
-    from serving.score import ScoringProblem, rich_progress, score_to_file
+    from serving.logs import rich_progress
+    from serving.score import ScoringProblem
+    from serving.score_file import score_to_file
 
     try:
         with rich_progress(f"Scoring {year}") as progress:

@@ -133,3 +133,27 @@ def progress_bar(description: str, console: Console | None = None):
             yield
         finally:
             root.removeHandler(handler)
+
+
+@contextlib.contextmanager
+def rich_progress(description: str = "Scoring"):
+    """A progress callback (advance, total) drawing a rich bar on stderr."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True)) as bar:
+        task = bar.add_task(description, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, total=total, advance=done)
+
+        yield advance

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from features import pipeline
+
 SCORE_YEAR = 2025  # as-of year with financials for every generated firm
 
 

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from serving.executors import parse_address
-from serving.score import ScoringProblem, load_models, score_to_file
+from serving.score import ScoringProblem, load_models
+from serving.score_file import score_to_file
 from tests.conftest import tracking_env
 from tests.serving.test_score import SCORE_YEAR, trained_store
 

@@ -21,14 +21,8 @@ from features.pipeline import build_features
 from models.lgbm import TierModel
 from models.pyfunc import signature_frame
 from serving.output import output_columns
-from serving.score import (
-    TIERS,
-    ScoringProblem,
-    load_models,
-    rejects_path,
-    score_firms,
-    score_to_file,
-)
+from serving.score import TIERS, ScoringProblem, load_models, score_firms
+from serving.score_file import rejects_path, score_to_file
 from tests.conftest import tracking_env
 from training import train as train_module
 
