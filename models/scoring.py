@@ -111,7 +111,7 @@ def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook,
     rows = np.flatnonzero(mask)
     if not len(rows):
         return result
-    Xt = X.iloc[rows]
+    Xt = X if len(rows) == len(X) else X.iloc[rows]  # a one-firm request: no copy
     with timer("shap"):
         contributions = model.contributions(Xt, num_threads=threads)
     with timer("predict"):
