@@ -34,15 +34,9 @@ from features import plausibility
 from features.contract_messages import describe, failure_cases, without_echoes
 from features.fast_validation import FEW_CELLS, parse_cells, passes_schema, remember_cells
 from features.files import TableFileError, find_table, read_table
+from features.parsers import PARSE_RULES, PARSERS, column_kind, text
 from features.rejects import REJECT_COLUMNS, empty_rejects, reject_rows, write_rejects
-from features.schemas import (
-    EVENTS,
-    PARSE_RULES,
-    PARSERS,
-    SCHEMAS,
-    column_kind,
-    text,
-)
+from features.schemas import EVENTS, SCHEMAS
 
 __all__ = ["REJECT_COLUMNS", "TABLES", "ContractError", "Dataset", "empty_rejects",
            "from_frames", "load_dataset", "summarize", "write_rejects"]

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from features.schemas import ALL_PARSE_RULES, SCHEMAS, SHOWN_FAILURES
+from features.parsers import ALL_PARSE_RULES
+from features.schemas import SCHEMAS, SHOWN_FAILURES
 
 _CROSS_COLUMN = re.compile(r"^(\w+) (<=|>=) (\w+)$")
 _VIOLATION = {"<=": ">", ">=": "<"}

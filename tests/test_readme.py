@@ -13,7 +13,7 @@ PACKAGES = ("features", "models", "training", "serving")
 # The README's boxes and the modules (or subpackages) each one stands for.
 BOXES = {
     "contract": ["features.contract", "features.contract_messages", "features.schemas",
-                 "features.atomic", "features.files", "features.rejects",
+                 "features.parsers", "features.atomic", "features.files", "features.rejects",
                  "features.plausibility", "features.fast_validation", "features.string_hash"],
     "importing": ["features.importing"],
     "domain": ["features.domain", "features.regions", "features.identity"],
