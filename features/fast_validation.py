@@ -31,7 +31,8 @@ import pyarrow.compute as pc
 from pandera.backends.pandas.array import ArraySchemaBackend
 from pandera.engines.pandas_engine import Engine
 
-from features.schemas import FEW_CELLS, PARSERS
+from features.parsers import PARSERS
+from features.schemas import FEW_CELLS
 
 _DEFAULTS = ArraySchemaBackend()
 

@@ -12,9 +12,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 PACKAGES = ("features", "models", "training", "serving")
 # The README's boxes and the modules (or subpackages) each one stands for.
 BOXES = {
-    "contract": ["features.contract", "features.schemas", "features.atomic", "features.files",
-                 "features.rejects", "features.plausibility", "features.fast_validation",
-                 "features.string_hash"],
+    "contract": ["features.contract", "features.contract_messages", "features.schemas",
+                 "features.parsers", "features.atomic", "features.files", "features.rejects",
+                 "features.plausibility", "features.fast_validation", "features.string_hash"],
     "importing": ["features.importing"],
     "domain": ["features.domain", "features.regions", "features.identity"],
     "rules": ["features.rules"],

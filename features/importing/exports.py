@@ -33,8 +33,9 @@ from features.contract import (
 from features.files import FORMATS, TableFileError, read_table
 from features.importing.names import MATCH_KINDS, match_names, uscc_is_valid
 from features.importing.profile import ImportProblem, Profile, header_key, load_profile
+from features.parsers import parse_number, parse_province
 from features.plausibility import MONEY_UNITS
-from features.schemas import MONEY_COLUMNS, parse_number, parse_province
+from features.schemas import MONEY_COLUMNS
 
 OUTPUTS = [f"{t}.parquet" for t in TABLES] + ["rejects.csv", "match_report.csv"]
 UNMATCHED_RULE = "name must match exactly one firm of firms"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from features import contract, fast_validation, schemas
+from features import contract, fast_validation, parsers, schemas
 from features.contract import ContractError, from_frames
 from tests.features.contract_fixtures import contract_tables
 
@@ -127,7 +127,7 @@ def test_memo_state_does_not_change_the_answer(order, monkeypatch):
     broken["patents"][1]["granted"] = "2019-01-01"  # before filing
     broken["firms"][0]["province"] = "99"
     cases.append((broken, "yuan"))
-    monkeypatch.setattr(fast_validation, "_CELL_MEMOS", {k: {} for k in schemas.PARSERS})
+    monkeypatch.setattr(fast_validation, "_CELL_MEMOS", {k: {} for k in parsers.PARSERS})
     monkeypatch.setattr(fast_validation, "_CHECK_MEMOS", {})
     if order != "cold":
         for tables, unit in (cases if order == "warm" else cases[::-1]):

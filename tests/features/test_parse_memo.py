@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features import schemas
+from features import parsers
 
 # Messy spellings each parser accepts, some it refuses, and missing cells.
 COLUMNS = {
@@ -19,12 +19,12 @@ COLUMNS = {
 
 @pytest.mark.parametrize("kind", COLUMNS)
 def test_memoised_parse_equals_a_fresh_parse(kind, monkeypatch):
-    parse = schemas.PARSERS[kind]
+    parse = parsers.PARSERS[kind]
     values = pd.Series(COLUMNS[kind], dtype=object)
-    monkeypatch.setattr(schemas, "_MEMOS", {})
-    monkeypatch.setattr(schemas, "_MEMO_DISTINCT", 0)  # no memo: every value parsed
+    monkeypatch.setattr(parsers, "_MEMOS", {})
+    monkeypatch.setattr(parsers, "_MEMO_DISTINCT", 0)  # no memo: every value parsed
     expected, expected_bad = parse(values)
-    monkeypatch.setattr(schemas, "_MEMO_DISTINCT", 64)
+    monkeypatch.setattr(parsers, "_MEMO_DISTINCT", 64)
     half = values.iloc[::2].reset_index(drop=True)
     parse(half)  # some values seen before, some new
     for column in (values, values.iloc[::-1].reset_index(drop=True), half):
@@ -36,19 +36,19 @@ def test_memoised_parse_equals_a_fresh_parse(kind, monkeypatch):
 
 
 def _fresh(parse, column: pd.Series, monkeypatch):
-    monkeypatch.setattr(schemas, "_MEMO_DISTINCT", 0)
+    monkeypatch.setattr(parsers, "_MEMO_DISTINCT", 0)
     try:
         return parse(column)
     finally:
-        monkeypatch.setattr(schemas, "_MEMO_DISTINCT", 64)
+        monkeypatch.setattr(parsers, "_MEMO_DISTINCT", 64)
 
 
 @pytest.mark.parametrize("kind", COLUMNS)
 def test_repeated_requests_reuse_one_memo_per_parser(kind, monkeypatch):
     """A server parses the same few values request after request: the memo table must not
     gain an entry per call (a parser passing a fresh lambda would, without bound)."""
-    parse = schemas.PARSERS[kind]
-    monkeypatch.setattr(schemas, "_MEMOS", {})
+    parse = parsers.PARSERS[kind]
+    monkeypatch.setattr(parsers, "_MEMOS", {})
     for _ in range(3):
         parse(pd.Series(COLUMNS[kind], dtype=object))
-    assert len(schemas._MEMOS) <= 1
+    assert len(parsers._MEMOS) <= 1

@@ -1,4 +1,4 @@
-"""`features.schemas.text`: every text cell trimmed, empty = missing, one Arrow chunk."""
+"""`features.parsers.text`: every text cell trimmed, empty = missing, one Arrow chunk."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from features.schemas import STR, text
+from features.parsers import STR, text
 
 
 def _chunked(*chunks: list) -> pd.Series:
