@@ -16,6 +16,7 @@ contract column and its rules are declared here, in one place.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import pandas as pd
@@ -77,7 +78,8 @@ FEW_CELLS = 256
 
 def _missing(value) -> bool:
     """A missing cell as `Series.tolist()` gives it (None, NaN, NA or NaT)."""
-    return value is None or value is pd.NA or value is pd.NaT or value != value
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, float) and math.isnan(value))
 
 
 def cross_column_check(rule: str):

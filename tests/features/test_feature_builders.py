@@ -9,12 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.pipeline import (
-    AsOfFeatures,
-    build_features,
-    feature_catalogue,
-    feature_names,
-)
+from features.labels import feature_catalogue
+from features.pipeline import AsOfFeatures, build_features, feature_names
 
 FIRM_DEFAULTS = {
     "name": None, "province": "33", "industry_code": "C3491", "founded_year": 2010,
