@@ -254,14 +254,15 @@ class _Resolver:
         if not keys or any(k is None for k in keys):
             return fn(**kwargs)
         key = (name, *keys)
-        if key not in _NODE_MEMO:
+        value = _NODE_MEMO.get(key)  # one lookup: another request's thread may clear it
+        if value is None:
             value = fn(**kwargs)
             if not isinstance(value, (pd.Series, np.ndarray)):
                 return value
             if len(_NODE_MEMO) >= _MEMO_SIZE:
                 _NODE_MEMO.clear()
             _NODE_MEMO[key] = value
-        return _NODE_MEMO[key].copy()
+        return value.copy()
 
 
 def build_features(dataset, year: int, firm_ids: Iterable[str] | None = None) -> pd.DataFrame:

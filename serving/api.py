@@ -231,7 +231,7 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
         try:
             with scoring:
                 columns, _, scored = _score(dataset, body, request.app.state.models,
-                                                firm_ids=[body.firm_id])
+                                            firm_ids=[body.firm_id])
         except ScoringProblem as exc:
             return JSONResponse({"detail": [str(exc)], "errors": []}, status_code=422)
         tier_score = None if scored is None else scored.tiers.get(body.tier)
