@@ -182,7 +182,8 @@ def create_app(model_alias: str = "production", max_body_bytes: int = DEFAULT_MA
 
     key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
-    def authorised(key: str | None = Depends(key_header)) -> None:
+    # A coroutine: a plain function would cost every request a trip to the thread pool.
+    async def authorised(key: str | None = Depends(key_header)) -> None:
         if api_key and not (key and secrets.compare_digest(key.encode(), api_key.encode())):
             raise HTTPException(401, "missing or wrong X-API-Key header",
                                 headers={"WWW-Authenticate": "APIKey"})
