@@ -13,7 +13,15 @@ precision (sklearn's, as training.audit_run.evaluate_against_truth) of the oracl
 (true_p_non_merit) and of the supervised scorer and their ratio, for each variant on its
 own rows. ``--json`` adds one JSON line per tier and variant.
 
-    nice .venv/bin/python bench/bench_observable_ceiling.py --data data/demo
+A selection's feature row does not show the pool it was chosen from (how its merit ranks
+among the year's candidates against the quota); the audit learns that from every candidate.
+``--audit OUT`` (the folder of a `giantwatch audit` of the same universe) adds the audit's
+label-free out-of-fold scores of each selection (AUDIT_COLUMNS) as features: two more sets
+of rows, the features with them and them alone, with the audit's own p_non_merit AP on the
+same rows beside them. ``--leaves``, ``--rounds``, ``--min-child-samples`` and
+``--learning-rate`` change LightGBM's settings (a few hundred labelled rows overfit easily).
+
+    nice .venv/bin/python bench/bench_observable_ceiling.py --data data/demo --audit out/audit
 """
 
 from __future__ import annotations
@@ -31,13 +39,18 @@ from sklearn.metrics import average_precision_score
 from features.contract import load_dataset
 from features.pipeline import build_features
 
-# Modest settings: a few thousand selections per tier at most, so small trees and a fixed
-# number of rounds (no early stopping, which would need a third split of few rows).
-PARAMS = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15,
-          "min_child_samples": 20, "subsample": 0.8, "subsample_freq": 1,
-          "colsample_bytree": 0.8, "n_jobs": 2, "verbose": -1}
+# Modest settings (the defaults of the command line): a few thousand selections per tier at
+# most, so small trees and a fixed number of rounds (no early stopping, which would need a
+# third split of few rows); row and column subsampling against overfitting them.
+PARAMS = {"subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "n_jobs": 2,
+          "verbose": -1}
 # A walk-forward model needs a few years behind it (the first lists hold few selections).
 MIN_EARLIER_YEARS = 3
+# The audit's scores of a selection that need no labels: merit and full selection
+# probabilities (out-of-fold), its merit rank against the year's quota, the non-merit SHAP
+# share and isolation, and the channel posterior.
+AUDIT_COLUMNS = ["merit_probability", "full_probability", "rank_over_quota",
+                 "non_merit_share", "shap_isolation", "p_non_merit"]
 
 
 def selections(truth: pd.DataFrame, tier: str) -> pd.DataFrame:
@@ -61,7 +74,19 @@ def feature_rows(dataset, rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts).loc[rows.index]
 
 
-def cross_fitted(X: pd.DataFrame, rows: pd.DataFrame, seed: int,
+def audit_scores(folder: Path, tier: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """AUDIT_COLUMNS of each selection from the audit's anomalies.csv (index = rows.index;
+    NaN where the audit did not score it)."""
+    anomalies = pd.read_csv(folder / "anomalies.csv", dtype={"firm_id": str})
+    anomalies = anomalies[anomalies["tier"] == tier]
+    anomalies = anomalies.assign(rank_over_quota=anomalies["merit_rank"] / anomalies["quota"])
+    joined = rows[["firm_id", "year"]].merge(anomalies[["firm_id", "year", *AUDIT_COLUMNS]],
+                                             on=["firm_id", "year"], how="left")
+    joined.index = rows.index  # a left merge on unique keys keeps the rows' order
+    return joined[AUDIT_COLUMNS]
+
+
+def cross_fitted(X: pd.DataFrame, rows: pd.DataFrame, params: dict,
                  walk_forward: bool) -> pd.Series:
     """Out-of-year scores: each year scored by a model fitted on the other years (or, with
     walk_forward, the earlier years; years with too few behind them stay NaN)."""
@@ -78,24 +103,32 @@ def cross_fitted(X: pd.DataFrame, rows: pd.DataFrame, seed: int,
         y = rows.loc[train, "label"]
         if y.nunique() < 2:
             continue  # nothing to learn from: the year stays unscored
-        model = lgb.LGBMClassifier(random_state=seed, **PARAMS)
+        model = lgb.LGBMClassifier(**PARAMS, **params)
         model.fit(X[train], y)
         scores[test] = model.predict_proba(X[test])[:, 1]
     return scores
 
 
-def summary(rows: pd.DataFrame, scores: pd.Series) -> dict:
-    """Selections, non-merit, AP of the oracle and of the scorer on the rows it scored."""
+def summary(rows: pd.DataFrame, scores: pd.Series, audit: pd.Series | None) -> dict:
+    """Selections, non-merit, AP of the oracle, of the scorer and (given) of the audit's
+    p_non_merit on the rows the scorer scored."""
     scored = scores.notna()
-    label, oracle = rows.loc[scored, "label"], rows.loc[scored, "oracle"]
+    label = rows.loc[scored, "label"]
     k = int(label.sum())
-    both = 0 < k < len(label)
-    ap_oracle = float(average_precision_score(label, oracle)) if both else float("nan")
-    ap = float(average_precision_score(label, scores[scored])) if both else float("nan")
+
+    def ap(values: pd.Series) -> float:
+        if not 0 < k < len(label) or values.isna().any():
+            return float("nan")
+        return float(average_precision_score(label, values))
+
     years = rows.loc[scored, "year"]
-    return {"selections": int(scored.sum()), "non_merit": k,
-            "years": f"{years.min()}-{years.max()}" if len(years) else "",
-            "ap_oracle": ap_oracle, "ap_supervised": ap, "of_oracle": ap / ap_oracle}
+    result = {"selections": int(scored.sum()), "non_merit": k,
+              "years": f"{years.min()}-{years.max()}" if len(years) else "",
+              "ap_oracle": ap(rows.loc[scored, "oracle"]), "ap_supervised": ap(scores[scored])}
+    result["of_oracle"] = result["ap_supervised"] / result["ap_oracle"]
+    if audit is not None:
+        result["ap_audit_p_non_merit"] = ap(audit[scored])
+    return result
 
 
 def main() -> None:
@@ -104,27 +137,46 @@ def main() -> None:
                         help="a generated universe (with truth.parquet)")
     parser.add_argument("--tiers", nargs="+", default=["specialized", "little_giant"])
     parser.add_argument("--seed", type=int, default=0, help="LightGBM's seed")
+    parser.add_argument("--audit", type=Path, default=None,
+                        help="the folder of a `giantwatch audit` of the same universe")
+    parser.add_argument("--leaves", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--min-child-samples", type=int, default=20)
+    parser.add_argument("--learning-rate", type=float, default=0.05)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    params = {"num_leaves": args.leaves, "n_estimators": args.rounds,
+              "min_child_samples": args.min_child_samples,
+              "learning_rate": args.learning_rate, "random_state": args.seed}
     start = time.perf_counter()
     dataset = load_dataset(args.data)
     truth = pd.read_parquet(args.data / "truth.parquet")
-    print("| universe | tier | variant | years | selections | non-merit | oracle AP | "
-          "supervised AP | of oracle |")
-    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+    print("| universe | tier | features | trained on | years | selections | non-merit | "
+          "oracle AP | supervised AP | of oracle | audit p_non_merit AP |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     for tier in args.tiers:
         rows = selections(truth, tier)
-        X = feature_rows(dataset, rows)
-        for variant, walk_forward in (("other years", False), ("earlier years", True)):
-            result = summary(rows, cross_fitted(X, rows, args.seed, walk_forward))
-            print(f"| {args.data.name} | {tier} | {variant} | {result['years']} | "
-                  f"{result['selections']:,} | {result['non_merit']:,} | "
-                  f"{result['ap_oracle']:.3f} | {result['ap_supervised']:.3f} | "
-                  f"{result['of_oracle']:.2f} |", flush=True)
-            if args.json:
-                print(json.dumps({"bench": "observable_ceiling", "data": str(args.data),
-                                  "tier": tier, "variant": variant, "seed": args.seed,
-                                  **result}), flush=True)
+        feature_sets = {"features": feature_rows(dataset, rows)}
+        audit = None
+        if args.audit is not None:
+            scores = audit_scores(args.audit, tier, rows)
+            audit = scores["p_non_merit"]
+            feature_sets["features + audit"] = pd.concat([feature_sets["features"], scores],
+                                                         axis=1)
+            feature_sets["audit"] = scores
+        for features, X in feature_sets.items():
+            for variant, walk_forward in (("other years", False), ("earlier years", True)):
+                result = summary(rows, cross_fitted(X, rows, params, walk_forward), audit)
+                print(f"| {args.data.name} | {tier} | {features} | {variant} | "
+                      f"{result['years']} | {result['selections']:,} | "
+                      f"{result['non_merit']:,} | {result['ap_oracle']:.3f} | "
+                      f"{result['ap_supervised']:.3f} | {result['of_oracle']:.2f} | "
+                      f"{result.get('ap_audit_p_non_merit', float('nan')):.3f} |", flush=True)
+                if args.json:
+                    print(json.dumps({"bench": "observable_ceiling", "data": str(args.data),
+                                      "tier": tier, "features": features,
+                                      "variant": variant, **params, **result}),
+                          flush=True)
     print(f"wall time {time.perf_counter() - start:.1f} s")
 
 
