@@ -11,7 +11,9 @@ by one trained only on earlier years (the years with at least MIN_EARLIER_YEARS 
 selection years). It prints per tier the selections, the non-merit ones, the average
 precision (sklearn's, as training.audit_run.evaluate_against_truth) of the oracle
 (true_p_non_merit) and of the supervised scorer and their ratio, for each variant on its
-own rows. ``--json`` adds one JSON line per tier and variant.
+own rows. ``--json`` adds one JSON line per tier and variant. A second table tells where
+the gap lies: per tier and channel, the share of its selections among the k highest
+scores (k = the non-merit selections) of the oracle and of each cross-fitted scorer.
 
 A selection's feature row does not show the pool it was chosen from (how its merit ranks
 among the year's candidates against the quota); the audit learns that from every candidate.
@@ -38,6 +40,7 @@ from sklearn.metrics import average_precision_score
 
 from features.contract import load_dataset
 from features.pipeline import build_features
+from training.audit_run import precision_at_k_ties
 
 # Modest settings (the defaults of the command line): a few thousand selections per tier at
 # most, so small trees and a fixed number of rounds (no early stopping, which would need a
@@ -55,11 +58,13 @@ AUDIT_COLUMNS = ["merit_probability", "full_probability", "rank_over_quota",
 
 def selections(truth: pd.DataFrame, tier: str) -> pd.DataFrame:
     """The tier's selections (``granted`` events), one per firm and year as
-    evaluate_against_truth joins them: firm_id, year, label (1 = not merit), oracle."""
+    evaluate_against_truth joins them: firm_id, year, channel, label (1 = not merit),
+    oracle."""
     granted = truth[(truth["event"] == "granted") & (truth["tier"] == tier)]
     granted = granted.drop_duplicates(["firm_id", "tier", "year"])
     return pd.DataFrame({"firm_id": granted["firm_id"].to_numpy(),
                          "year": granted["year"].to_numpy(dtype=int),
+                         "channel": granted["channel"].to_numpy(),
                          "label": (granted["channel"] != "merit").to_numpy(dtype=int),
                          "oracle": granted["true_p_non_merit"].to_numpy(dtype=float)})
 
@@ -131,6 +136,18 @@ def summary(rows: pd.DataFrame, scores: pd.Series, audit: pd.Series | None) -> d
     return result
 
 
+def channel_shares(rows: pd.DataFrame, scores: dict[str, pd.Series]) -> pd.DataFrame:
+    """Per channel: selections and, per score, the share of them among the k highest
+    scores (k = non-merit selections; ties at the cut shared out evenly, as the audit's
+    precision at k)."""
+    k = int(rows["label"].sum())
+    table = rows.groupby("channel")["label"].size().rename("selections").to_frame()
+    for name, score in scores.items():
+        table[name] = [precision_at_k_ties(rows["channel"] == channel, score, k) * k / n
+                       for channel, n in table["selections"].items()]
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True,
@@ -154,19 +171,24 @@ def main() -> None:
     print("| universe | tier | features | trained on | years | selections | non-merit | "
           "oracle AP | supervised AP | of oracle | audit p_non_merit AP |")
     print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    shares = {}
     for tier in args.tiers:
         rows = selections(truth, tier)
+        shares[tier] = {"oracle": rows["oracle"]}
         feature_sets = {"features": feature_rows(dataset, rows)}
         audit = None
         if args.audit is not None:
-            scores = audit_scores(args.audit, tier, rows)
-            audit = scores["p_non_merit"]
-            feature_sets["features + audit"] = pd.concat([feature_sets["features"], scores],
+            columns = audit_scores(args.audit, tier, rows)
+            audit = shares[tier]["audit p_non_merit"] = columns["p_non_merit"]
+            feature_sets["features + audit"] = pd.concat([feature_sets["features"], columns],
                                                          axis=1)
-            feature_sets["audit"] = scores
+            feature_sets["audit"] = columns
         for features, X in feature_sets.items():
             for variant, walk_forward in (("other years", False), ("earlier years", True)):
-                result = summary(rows, cross_fitted(X, rows, params, walk_forward), audit)
+                scores = cross_fitted(X, rows, params, walk_forward)
+                if not walk_forward:
+                    shares[tier][features] = scores
+                result = summary(rows, scores, audit)
                 print(f"| {args.data.name} | {tier} | {features} | {variant} | "
                       f"{result['years']} | {result['selections']:,} | "
                       f"{result['non_merit']:,} | {result['ap_oracle']:.3f} | "
@@ -177,6 +199,14 @@ def main() -> None:
                                       "tier": tier, "features": features,
                                       "variant": variant, **params, **result}),
                           flush=True)
+    names = list(next(iter(shares.values())))
+    print("\n| universe | tier | channel | selections | "
+          + " | ".join(f"{name} top-k share" for name in names) + " |")
+    print("|---|---|---|---|" + "---|" * len(names))
+    for tier, scores in shares.items():
+        for channel, row in channel_shares(selections(truth, tier), scores).iterrows():
+            print(f"| {args.data.name} | {tier} | {channel} | {int(row['selections']):,} | "
+                  + " | ".join(f"{row[name]:.2f}" for name in names) + " |")
     print(f"wall time {time.perf_counter() - start:.1f} s")
 
 
