@@ -2,8 +2,9 @@
 
 The audit ranks each selection (a certification ``granted`` event) by how likely it was not
 a merit selection, without labels. This bench cheats with the generator's labels
-(truth.parquet: channel != "merit") to bound what any scorer of the contract data could
-do: per tier, every selection's as-of feature row (features.pipeline.build_features, the
+(truth.parquet: channel != "merit") to estimate what any scorer of the contract data could
+do (an estimate, not a bound: with a few hundred labelled selections the supervised scorer
+is itself limited by their number): per tier, every selection's as-of feature row (features.pipeline.build_features, the
 columns the models see) is scored by a LightGBM classifier trained on the selections of the
 tier's other years (cross-fitted by year: no row is scored by a model that saw it, but later
 years teach earlier ones, the most optimistic honest use of the labels), and, walk-forward,
