@@ -312,7 +312,7 @@ def _score(dataset, body: ScoreRequest, models: dict, firm_ids=None):
     """(output columns, rejects, the scoring core's ScoredFrame or None) of the posted
     firms (or of `firm_ids` among them)."""
     from serving.partitions import missing_financials, scored_firm_ids
-    from serving.score import score_chunk_columns
+    from serving.score import score_chunk
 
     rulebooks = _rulebooks(body.rulebook, body.year, tuple(models))
     scored_ids = scored_firm_ids(dataset, body.year)
@@ -327,9 +327,9 @@ def _score(dataset, body: ScoreRequest, models: dict, firm_ids=None):
         if len(dataset.rejects) or len(missing) else missing
     if not len(firm_ids):
         return {"firm_id": []}, rejects, None
-    columns, scored = score_chunk_columns(dataset, body.year, firm_ids,
-                                          {t: m.model for t, m in models.items()}, rulebooks,
-                                          body.reasons, structured=True, ranks=False)
+    columns, scored = score_chunk(dataset, body.year, firm_ids,
+                                  {t: m.model for t, m in models.items()}, rulebooks,
+                                  body.reasons, structured=True, ranks=False)
     return columns, rejects, scored
 
 

@@ -92,11 +92,12 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
                 structured: bool = False, ranks: bool = True,
                 population: pd.DataFrame | dict | None = None,
                 review_models: dict | None = None,
-                features: pd.DataFrame | None = None) -> tuple[pd.DataFrame, ScoredFrame]:
+                features: pd.DataFrame | None = None) -> tuple[dict, ScoredFrame]:
     """Score the firms `firm_ids` of the dataset `part` (it may hold only their rows).
 
-    Returns (output rows in `firm_ids` order with the columns of `output_columns`, the
-    scoring core's ScoredFrame with the feature frame as its ``X`` attribute).
+    Returns (the output rows as columns: name -> one value per firm in `firm_ids` order, in
+    the order of `output_columns`, not yet a frame, which is what a one-firm answer reads;
+    the scoring core's ScoredFrame with the feature frame as its ``X`` attribute).
     `structured=True` keeps failed criteria as lists and gaps as dicts (for JSON answers);
     ranks / population: where reasons place a firm's measures among the year's candidates
     (see models.scoring.score_frame: every firm's feature frame, or tier -> Cohort; by
@@ -104,22 +105,6 @@ def score_chunk(part, year: int, firm_ids: np.ndarray, models: dict, rulebooks: 
     review_models: tier -> re-review TierModel, for the renewal columns;
     features: the feature frame of `firm_ids` when already built (else built here).
     """
-    columns, scored = score_chunk_columns(
-        part, year, firm_ids, models, rulebooks, reasons, threads, timer, structured, ranks,
-        population, review_models, features)
-    with (timer or no_timer)("output"):
-        frame = pd.DataFrame(columns, copy=False)
-    return frame, scored
-
-
-def score_chunk_columns(part, year: int, firm_ids: np.ndarray, models: dict,
-                        rulebooks: dict, reasons: int = 3, threads: int | None = None,
-                        timer=None, structured: bool = False, ranks: bool = True,
-                        population: pd.DataFrame | dict | None = None,
-                        review_models: dict | None = None,
-                        features: pd.DataFrame | None = None) -> tuple[dict, ScoredFrame]:
-    """`score_chunk` with the output rows as their columns (name -> one value per firm, in
-    the order of `output_columns`), not yet a frame: what a one-firm answer reads."""
     from features.pipeline import build_features
 
     timer = timer or no_timer
@@ -222,10 +207,12 @@ def score_chunk_rows(part, year: int, firm_ids: np.ndarray, models: dict, rulebo
                      structured: bool = False, review_models: dict | None = None,
                      population: dict | None = None,
                      features: pd.DataFrame | None = None) -> pd.DataFrame:
-    """`score_chunk`'s output rows alone (what crosses a process boundary)."""
-    return score_chunk(part, year, firm_ids, models, rulebooks, reasons, threads, timer,
-                       structured, population=population, review_models=review_models,
-                       features=features)[0]
+    """`score_chunk`'s output rows alone, as a frame (what crosses a process boundary)."""
+    columns, _ = score_chunk(part, year, firm_ids, models, rulebooks, reasons, threads, timer,
+                             structured, population=population, review_models=review_models,
+                             features=features)
+    with (timer or no_timer)("output"):
+        return pd.DataFrame(columns, copy=False)
 
 
 def prepare_run(dataset, year: int, model_alias: str, rulebook: str | None, models, dask,
