@@ -19,7 +19,6 @@ tests/features/test_few_rows_validation.py holds both paths to the same tables a
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import partial
 
@@ -32,7 +31,7 @@ from pandera.backends.pandas.array import ArraySchemaBackend
 from pandera.engines.pandas_engine import Engine
 
 from features.parsers import PARSERS
-from features.schemas import FEW_CELLS
+from features.schemas import FEW_CELLS, is_missing_cell
 
 _DEFAULTS = ArraySchemaBackend()
 
@@ -91,16 +90,11 @@ _CELL_MEMOS: dict[str, dict] = {kind: {} for kind in PARSERS}
 _EMPTY_DTYPES: dict[tuple[str, str], object] = {}  # (kind, raw dtype) -> all-missing parse
 
 
-def _is_missing(value) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (
-        isinstance(value, float) and math.isnan(value))
-
-
 def cell_key(value) -> tuple | None:
     """A cell's key in a memo of per-value results: None if missing, else its type and
     value (1, 1.0 and True are equal keys of a dict but parse differently; so are 0.0 and
     -0.0)."""
-    if _is_missing(value):
+    if is_missing_cell(value):
         return None
     if isinstance(value, float) and value == 0.0:
         return float, value, str(value)

@@ -225,8 +225,6 @@ class _Resolver:
 
     def _key(self, value: Any) -> tuple | None:
         """`_label_key` of an input, once per input object (several nodes read the same)."""
-        if isinstance(value, int):
-            return (value,)
         if id(value) not in self.keys:
             self.keys[id(value)] = (value, _label_key(value))
         return self.keys[id(value)][1]

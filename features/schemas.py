@@ -76,8 +76,9 @@ def column_check(*columns: str, error: str):
 FEW_CELLS = 256
 
 
-def _missing(value) -> bool:
-    """A missing cell as `Series.tolist()` gives it (None, NaN, NA or NaT)."""
+def is_missing_cell(value) -> bool:
+    """A missing cell as `Series.tolist()` gives it (None, NaN, NA or NaT); the few-rows
+    routes (here and features.fast_validation) read cells with it."""
     return value is None or value is pd.NA or value is pd.NaT or (
         isinstance(value, float) and math.isnan(value))
 
@@ -92,7 +93,7 @@ def cross_column_check(rule: str):
             return True  # the missing column is reported on its own
         if len(df) <= FEW_CELLS:  # as Python values: a few rows cost pandas' fixed costs
             pairs = zip(df[left].tolist(), df[right].tolist())
-            return pd.Series([_missing(a) or _missing(b) or (a <= b if op == "<=" else a >= b)
+            return pd.Series([is_missing_cell(a) or is_missing_cell(b) or (a <= b if op == "<=" else a >= b)
                               for a, b in pairs], index=df.index, dtype=bool)
         broken = df[left] > df[right] if op == "<=" else df[left] < df[right]
         # A missing side compares as missing (nullable dtypes) or False: not broken.
