@@ -12,6 +12,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from features.domain import FEW_ROWS
+
 
 def _read() -> pd.DataFrame:
     with resources.files("features").joinpath("data/provinces.csv").open("rb") as handle:
@@ -32,9 +34,6 @@ PROVINCE_REGION: dict[str, str] = {
 
 
 _NAME_COLUMNS = {"en": "name_en", "zh": "name_zh"}
-# Up to this many codes are looked up one by one in a dict: a one-firm answer would pay
-# pandas' fixed cost of a Series, a cast, a strip and a map (about a millisecond) per name.
-FEW_CODES = 64
 
 
 @cache
@@ -46,7 +45,9 @@ def province_names(codes, lang: str = "en") -> np.ndarray:
     """Name of each GB/T 2260 code (``lang`` "en" or "zh"); None where unknown. A code is
     read as text without surrounding blanks (33, " 33" and "33" are Zhejiang)."""
     values = np.asarray(codes, dtype=object)
-    if len(values) <= FEW_CODES:
+    # A few codes (FEW_ROWS) are looked up one by one in a dict: a one-firm answer would pay
+    # pandas' fixed cost of a Series, a cast, a strip and a map (about a millisecond) a name.
+    if len(values) <= FEW_ROWS:
         name_of = _name_of(lang)
         return np.array([None if pd.isna(code) else name_of.get(str(code).strip())
                          for code in values] + [None], dtype=object)[:-1]

@@ -287,8 +287,8 @@ def test_province_names_few_and_many_codes_read_alike(lang):
     codes = ["33", " 33", 33, None, float("nan"), pd.NA, "99", "11 ", "", "abc", 33.0,
              np.int64(44)]
     few = regions.province_names(codes, lang)
-    many = regions.province_names(codes * (regions.FEW_CODES // len(codes) + 1), lang)
-    assert len(codes) <= regions.FEW_CODES < len(codes) * (regions.FEW_CODES // len(codes) + 1)
+    many = regions.province_names(codes * (domain.FEW_ROWS // len(codes) + 1), lang)
+    assert len(codes) <= domain.FEW_ROWS < len(codes) * (domain.FEW_ROWS // len(codes) + 1)
     assert few.tolist() == many[:len(codes)].tolist()
     assert few.tolist()[:4] == [regions.PROVINCE_TABLE.loc["33", f"name_{lang}"]] * 3 + [None]
     assert few[-1] == regions.PROVINCE_TABLE.loc["44", f"name_{lang}"] and few[-2] is None
