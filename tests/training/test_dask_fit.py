@@ -78,14 +78,18 @@ def _parameters(booster: lgb.Booster) -> list[str]:
 
 
 def test_a_model_trained_on_dask_is_registered_and_scored(small_universe, client, tmp_path):
+    """Trained on a running cluster joined by its scheduler's address (`--dask tcp://...`):
+    a new Client over TCP, not the fixture's."""
     from serving.score import load_models, score_firms
 
+    address = client.scheduler.address
+    assert address.startswith("tcp://")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with tracking_env(uri, cwd=tmp_path):
         mlflow.set_tracking_uri(uri)
         result = train(small_universe, tiers=(TIER,), reviews=(), n_folds=1,
                        until_year=TRAIN_UNTIL, seed=0, model_factory=QUICK_MODEL,
-                       force_promote=True, dask=client)
+                       force_promote=True, dask=address)
         run = mlflow.get_run(result.parent_run_id)
         loaded = load_models(tiers=(TIER,))
     assert run.data.params["dask_workers"] == "2"
