@@ -298,7 +298,8 @@ class TierModel(ClassifierMixin, BaseEstimator):
         newest += getattr(self, "sampling_offset_", 0.0)
         return 1.0 / (1.0 + np.exp(-(np.asarray(margin, dtype=float) + newest)))
 
-    def contributions(self, X: pd.DataFrame, *, num_threads: int | None = None) -> pd.DataFrame:
+    def contributions(self, X: pd.DataFrame, *, num_threads: int | None = None,
+                      matrix: np.ndarray | None = None) -> pd.DataFrame:
         """SHAP values on the margin (log-odds): (n_rows, n_features_in_ + 1) frame, columns
         feature_names_in_ + "bias", index of X. Rows sum to `decision_function(X)`.
 
@@ -306,15 +307,30 @@ class TierModel(ClassifierMixin, BaseEstimator):
         from the precomputed tables of models.treeshap; a booster they do not apply to
         (large trees) goes through pred_contrib itself. num_threads: threads for this call
         (None = the machine's cores; for pred_contrib, the booster's own setting).
+        matrix: `model_matrix(X)` when already made (for another model of the same
+        `input_key`); read only by the tables.
         """
         tables = self.shap_tables()
-        prepared = self.prepare(X)
         if tables is None:
             extra = {} if num_threads is None else {"num_threads": num_threads}
-            values = self.booster_.predict(prepared, pred_contrib=True, **extra)
+            values = self.booster_.predict(self.prepare(X), pred_contrib=True, **extra)
         else:
-            values = tables.contributions(feature_matrix(prepared), threads=num_threads)
+            if matrix is None:
+                matrix = self.model_matrix(X)
+            values = tables.contributions(matrix, threads=num_threads)
         return pd.DataFrame(values, index=X.index, columns=[*self.feature_names_in_, "bias"])
+
+    def model_matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """(n_rows, n_features_in_) float64 matrix of X's model columns as the booster reads
+        them (categories as codes of categories_, missing as NaN; models.treeshap)."""
+        return feature_matrix(self.prepare(X))
+
+    def input_key(self) -> tuple:
+        """What `model_matrix` depends on: the model columns and their categories. Models
+        with equal keys (the tiers of one feature pipeline) read the same matrix of a frame,
+        made once for them all (models.scoring.score_frame)."""
+        return (tuple(self.feature_names_in_),
+                tuple((c, tuple(v)) for c, v in (self.categories_ or {}).items()))
 
     def shap_tables(self) -> ShapTables | None:
         """booster_'s models.treeshap.ShapTables (None: pred_contrib serves), built on first

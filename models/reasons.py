@@ -228,7 +228,8 @@ def _verdict_texts(assessment, rows: np.ndarray, named: np.ndarray, statuses: np
 # Ranking and assembly
 
 def _group_matrix(contributions: pd.DataFrame, groups) -> np.ndarray:
-    """rows x groups: each group's summed contribution (SHAP values add up exactly)."""
+    """rows x groups: each group's summed contribution (SHAP values add up exactly); the
+    columns no group names (the bias) are not read."""
     position = {c: i for i, c in enumerate(contributions.columns)}
     # Column-major, as pandas holds the frame: each group adds whole contiguous columns, in
     # column order (what numpy's row sum of a column-major selection does, to the bit).
@@ -297,11 +298,12 @@ def _slots(X: pd.DataFrame, contributions: pd.DataFrame, n: int, assessment, coh
     (row, slot) entry (each group's StringDType texts converted once, then concatenated
     by Arrow)."""
     rulebook = assessment.rulebook if assessment is not None else None
-    values = contributions.drop(columns=["bias"], errors="ignore")
-    if not values.index.equals(X.index):
-        values = values.reindex(X.index)
-    groups = reason_groups(tuple(values.columns), rulebook)
-    C = _group_matrix(values, groups)
+    if not contributions.index.equals(X.index):
+        contributions = contributions.reindex(X.index)
+    # The bias column is in no group: the groups name the feature columns, the matrix reads
+    # them by position (no copy of the frame without it).
+    groups = reason_groups(tuple(c for c in contributions.columns if c != "bias"), rulebook)
+    C = _group_matrix(contributions, groups)
     k = min(n, len(groups))
     chosen = _strongest(C, k) if k else np.zeros((len(C), 0), dtype=np.int64)
     entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []

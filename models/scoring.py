@@ -95,7 +95,8 @@ class ScoredFrame:
 def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook, *,
                reasons: int = 3, threads: int | None = None, timer: Timer = no_timer,
                ranks: bool = True, population: pd.DataFrame | Cohort | None = None,
-               subset: np.ndarray | None = None) -> TierScore:
+               subset: np.ndarray | None = None,
+               matrices: dict | None = None) -> TierScore:
     """Score the candidates of ``tier`` among the rows of ``X`` (see module docstring).
 
     model: a fitted models.lgbm.TierModel; rulebook: the rulebook the user is shown;
@@ -103,7 +104,10 @@ def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook,
     of ``population`` (the feature frame of every firm of the year, or the tier's candidates
     already summarised as a models.cohort.Cohort; None: the candidates among the rows of X);
     subset: bool (n,), the rows to score instead of the candidates (re-reviews; ranks are
-    then among those rows of X).
+    then among those rows of X);
+    matrices: the model matrices of all of X already made, by `TierModel.input_key` (this
+    tier's is added if missing): the tiers of one feature pipeline read one matrix, made
+    once per frame instead of once per tier.
     """
     mask = candidates(X, year, tier) if subset is None else np.asarray(subset, dtype=bool)
     probability = np.full(len(X), np.nan)
@@ -113,7 +117,13 @@ def score_tier(X: pd.DataFrame, year: int, tier: str, model, rulebook: Rulebook,
         return result
     Xt = X if len(rows) == len(X) else X.iloc[rows]  # a one-firm request: no copy
     with timer("shap"):
-        contributions = model.contributions(Xt, num_threads=threads)
+        matrix = None
+        if matrices is not None and model.shap_tables() is not None:
+            key = model.input_key()
+            if key not in matrices:
+                matrices[key] = model.model_matrix(X)
+            matrix = matrices[key] if len(rows) == len(X) else matrices[key][rows]
+        contributions = model.contributions(Xt, num_threads=threads, matrix=matrix)
     with timer("predict"):
         probability[rows] = model.probability_from_margin(contributions.sum(axis=1).to_numpy())
     with timer("rules"):
@@ -149,17 +159,18 @@ def score_frame(X: pd.DataFrame, year: int, models: Mapping, rulebooks: Mapping[
     (the certifications table of the rows' firms; `review_rows`), with the same rulebook.
     """
     scored = ScoredFrame(int(year), X.index)
+    matrices: dict = {}  # one model matrix of X per model input layout, for all the tiers
     for tier, model in models.items():
         scored.tiers[tier] = score_tier(X, year, tier, model, rulebooks[tier], reasons=reasons,
                                         threads=threads, timer=timer or no_timer, ranks=ranks,
                                         population=(population.get(tier)
                                                     if isinstance(population, Mapping)
-                                                    else population))
+                                                    else population), matrices=matrices)
     for tier, model in (review_models or {}).items():
         scored.reviews[tier] = score_tier(
             X, year, tier, model, rulebooks[tier], reasons=reasons, threads=threads,
             timer=timer or no_timer, ranks=False,
-            subset=review_rows(certifications, year, tier, X.index))
+            subset=review_rows(certifications, year, tier, X.index), matrices=matrices)
     return scored
 
 

@@ -49,10 +49,12 @@ def column_values(X: pd.DataFrame, name: str, rows: np.ndarray) -> np.ndarray:
     if name not in X.columns:
         return np.full(len(rows), np.nan)
     column = X[name]
+    if not (len(rows) == len(column) and (rows == np.arange(len(rows))).all()):
+        column = column.iloc[rows]  # (every row in order, a one-firm request: no take)
     if isinstance(column.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(column):
-        values = column.iloc[rows].astype(object).to_numpy()
+        values = column.astype(object).to_numpy()
         return np.where(pd.isna(values), None, values)
-    return column.iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan)
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def is_missing(values: np.ndarray) -> np.ndarray:
