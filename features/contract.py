@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -280,6 +280,18 @@ def remember_tables(raw: dict[str, pd.DataFrame]) -> None:
 
 
 def _empty_column(kind: str, n_rows: int) -> pd.Series:
+    """An all-missing column of the parser `kind`'s dtype; of a few rows (a request's
+    optional columns), one shared object per kind and length: pandas copies on write."""
+    return _few_empty_column(kind, n_rows) if n_rows <= FEW_CELLS else \
+        _new_empty_column(kind, n_rows)
+
+
+@lru_cache(maxsize=1024)
+def _few_empty_column(kind: str, n_rows: int) -> pd.Series:
+    return _new_empty_column(kind, n_rows)
+
+
+def _new_empty_column(kind: str, n_rows: int) -> pd.Series:
     dtype = {"float": "float64", "int": "float64", "Int64": "Int64", "year": "Int64",
              "bool": "boolean",
              "date": "datetime64[us]"}.get(kind, "str")

@@ -56,8 +56,10 @@ def money_scale_problem(financials: pd.DataFrame, label: str = "financials") -> 
     """A sentence when the money of `financials` looks like 千元 or 万元, else None."""
     if not {"revenue", "employees"} <= set(financials.columns):
         return None
-    employees = pd.to_numeric(financials["employees"], errors="coerce").astype("float64")
-    revenue = financials["revenue"].astype("float64")
+    # On arrays (missing: NaN, never judged): a one-firm request pays this on every call.
+    employees = pd.to_numeric(financials["employees"], errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan)
+    revenue = financials["revenue"].to_numpy(dtype="float64", na_value=np.nan)
     judged = (employees >= 5) & (revenue > 0)
     if judged.sum() < MIN_ROWS_TO_JUDGE:
         return None

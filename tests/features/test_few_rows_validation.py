@@ -165,3 +165,21 @@ def test_every_column_check_judges_each_value_alone(check, values):
     shuffled = np.random.default_rng(0).permutation(len(values))
     parts = [fn(values.iloc[[i]]).to_numpy(dtype=bool, na_value=False)[0] for i in shuffled]
     assert list(whole[shuffled]) == parts
+
+
+def test_an_optional_column_left_out_stays_missing_for_the_next_request():
+    """A request's absent optional columns are one shared all-missing column per kind and
+    length: what a caller writes into its dataset (a default, a fix) never reaches the
+    next request's."""
+    tables = _records()
+    for row in tables["financials"]:
+        row.pop("rd_institution", None)
+        row.pop("quality_cert", None)
+    first = from_frames(tables, source="request")
+    assert (first.financials["rd_institution"] == "none").all()  # the schema's default
+    first.financials.loc[:, "quality_cert"] = True
+    first.financials.loc[:, "rd_institution"] = "x"
+    second = from_frames(tables, source="request")
+    assert second.financials["quality_cert"].isna().all()
+    assert (second.financials["rd_institution"] == "none").all()
+    assert second.financials.shape == first.financials.shape
