@@ -8,6 +8,10 @@ then `--requests` one-firm requests one after the other (each a different firm o
 dataset, with its financials, patents and certifications) and reports the median and 99th
 percentile; then `--burst` requests at once from as many threads, and counts the answers
 (every request must get a 200). Targets: p50 <= 50 ms, p99 <= 200 ms, the burst all answered.
+`--serve-first N` has the server answer N one-firm requests of other firms before the
+timed ones: a server that has been serving a while, whose per-process memos (each distinct
+value's parse and check verdict, the label nodes of a few firms) hold what requests bring
+back (years, provinces, dates, industries); 0 (the default) times a server just started.
 Prints a table and, as the last line, one JSON object. `--baseline DIR` instead serves this
 code and the source tree DIR side by side and sends each request to both (alternating
 which goes first): on a shared machine only such paired figures compare.
@@ -103,8 +107,14 @@ def _start_server(source: Path | None = None, tracking_uri: str | None = None
                 time.sleep(0.2)
 
 
+def _split(bodies: list[dict], serve_first: int) -> tuple[list[dict], list[dict]]:
+    """(the requests served before timing: the first of `bodies` and `serve_first` more,
+    the rest); each body is another firm."""
+    return bodies[:serve_first + 1], bodies[serve_first + 1:]
+
+
 def paired(data: Path, year: int, requests: int, baseline: Path,
-           baseline_tracking_uri: str | None = None) -> dict:
+           baseline_tracking_uri: str | None = None, serve_first: int = 0) -> dict:
     """This code's server and one from the source tree `baseline` (its models from
     `baseline_tracking_uri` if given: models are tied to their feature-pipeline version),
     up at the same time; each one-firm request goes to both, in alternating order, so that
@@ -114,12 +124,14 @@ def paired(data: Path, year: int, requests: int, baseline: Path,
 
     servers = [_start_server(), _start_server(baseline, baseline_tracking_uri)]
     try:
-        bodies = one_firm_bodies(data, year, requests + 1)
+        first, bodies = _split(one_firm_bodies(data, year, requests + 1 + serve_first),
+                               serve_first)
         timings: list[list[float]] = [[], []]
         with httpx.Client() as client:
             for _, base in servers:
-                _post(client, f"{base}/score", bodies[0])
-            for i, body in enumerate(bodies[1:]):
+                for body in first:
+                    _post(client, f"{base}/score", body)
+            for i, body in enumerate(bodies):
                 for k in (0, 1) if i % 2 == 0 else (1, 0):
                     status, seconds = _post(client, f"{servers[k][1]}/score", body)
                     if status != 200:
@@ -136,7 +148,7 @@ def paired(data: Path, year: int, requests: int, baseline: Path,
             "p50_ratio": statistics.median(this) / statistics.median(other)}
 
 
-def run(data: Path, year: int, requests: int, burst: int) -> dict:
+def run(data: Path, year: int, requests: int, burst: int, serve_first: int = 0) -> dict:
     import httpx
 
     started = time.perf_counter()
@@ -144,8 +156,12 @@ def run(data: Path, year: int, requests: int, burst: int) -> dict:
     try:
         with httpx.Client() as client:
             start_s = time.perf_counter() - started
-            bodies = one_firm_bodies(data, year, max(requests, burst) + 1)
-            first_status, first_s = _post(client, f"{base}/score", bodies[0])
+            first, rest = _split(one_firm_bodies(data, year, max(requests, burst) + 1
+                                                 + serve_first), serve_first)
+            first_status, first_s = _post(client, f"{base}/score", first[0])
+            for body in first[1:]:
+                _post(client, f"{base}/score", body)
+            bodies = first[:1] + rest  # the burst below reads bodies[1:]
             timings, statuses = [], []
             for body in bodies[1:requests + 1]:
                 status, seconds = _post(client, f"{base}/score", body)
@@ -163,6 +179,7 @@ def run(data: Path, year: int, requests: int, burst: int) -> dict:
     ms = sorted(1000 * t for t in timings)
     return {
         "requests": len(timings),
+        "served_first": serve_first,
         "server_start_s": start_s,
         "first_request_ms": 1000 * first_s,
         "first_status": first_status,
@@ -244,7 +261,8 @@ def _stage_clocks() -> dict[str, list[float]]:
     return spent
 
 
-def in_process(data: Path, year: int, requests: int, profile: bool = False) -> dict:
+def in_process(data: Path, year: int, requests: int, profile: bool = False,
+               serve_first: int = 0) -> dict:
     """CPU seconds per one-firm request through the endpoint function (see the docstring),
     in total and per stage (STAGES; medians over the requests)."""
     import cProfile
@@ -262,13 +280,15 @@ def in_process(data: Path, year: int, requests: int, profile: bool = False) -> d
     app = create_app(models=load_models())
     asyncio.run(start(app))
     call = _endpoint_call(app)
-    bodies = one_firm_bodies(data, year, requests + 1)
-    call(bodies[0])
+    first, bodies = _split(one_firm_bodies(data, year, requests + 1 + serve_first),
+                           serve_first)
+    for body in first:
+        call(body)
     cpu, wall = [], []
     for times in spent.values():
         times.clear()
     profiler = cProfile.Profile() if profile else None
-    for body in bodies[1:]:
+    for body in bodies:
         c0, w0 = time.process_time(), time.perf_counter()
         if profiler:
             profiler.enable()
@@ -277,7 +297,7 @@ def in_process(data: Path, year: int, requests: int, profile: bool = False) -> d
             profiler.disable()
         cpu.append(time.process_time() - c0)
         wall.append(time.perf_counter() - w0)
-    result = {"requests": len(cpu), "cpu_p50_ms": 1000 * statistics.median(cpu),
+    result = {"requests": len(cpu), "served_first": serve_first, "cpu_p50_ms": 1000 * statistics.median(cpu),
               "wall_p50_ms": 1000 * statistics.median(wall),
               "wall_p99_ms": 1000 * sorted(wall)[int(0.99 * (len(wall) - 1))]}
     if all(len(times) == len(cpu) for times in spent.values()):
@@ -302,6 +322,8 @@ def main() -> None:
     parser.add_argument("--in-process", type=int, default=0, metavar="N",
                         help="time N requests through the endpoint function, no server")
     parser.add_argument("--profile", action="store_true", help="cProfile the in-process run")
+    parser.add_argument("--serve-first", type=int, default=0, metavar="N",
+                        help="answer N requests of other firms before the timed ones")
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="also serve the source tree DIR (e.g. `git worktree add` of "
                              "main) and send every request to both, alternating")
@@ -311,7 +333,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.baseline:
         r = paired(args.data, args.year, args.requests, args.baseline,
-                   args.baseline_tracking_uri)
+                   args.baseline_tracking_uri, args.serve_first)
         print(f"{r['requests']} one-firm requests to each server, alternating: this code "
               f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms; {args.baseline}: p50 "
               f"{r['baseline_p50_ms']:.0f} ms, p99 {r['baseline_p99_ms']:.0f} ms; "
@@ -319,7 +341,7 @@ def main() -> None:
         print(json.dumps({"bench": "api_paired", "year": args.year, **r}))
         return
     if args.in_process:
-        r = in_process(args.data, args.year, args.in_process, args.profile)
+        r = in_process(args.data, args.year, args.in_process, args.profile, args.serve_first)
         print(f"{r['requests']} one-firm requests in process: CPU per request p50 "
               f"{r['cpu_p50_ms']:.1f} ms, wall p50 {r['wall_p50_ms']:.1f} ms, p99 "
               f"{r['wall_p99_ms']:.1f} ms")
@@ -329,7 +351,7 @@ def main() -> None:
                 f"{s} {r[f'{s}_cpu_p50_ms']:.1f} ms" for s in stages))
         print(json.dumps({"bench": "api_in_process", "year": args.year, **r}))
         return
-    r = run(args.data, args.year, args.requests, args.burst)
+    r = run(args.data, args.year, args.requests, args.burst, args.serve_first)
     print(f"server up in {r['server_start_s']:.1f} s; first request {r['first_request_ms']:.0f} ms")
     print(f"{r['requests']} one-firm requests one after the other: p50 {r['p50_ms']:.0f} ms, "
           f"p90 {r['p90_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms ({r['ok']} answered 200)")
