@@ -219,9 +219,10 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     if int(y[scored].sum()) >= MIN_SELECTIONS:
         say(f"{tier}: merit and non-merit channels")
         channels = fit_channels(X_full, cf.p_merit, y, years, cf.folds, scored, tier, seed)
-    # The ranking stays on the blend: the two-channel posterior beats it on the default
-    # universe's Little Giants only, not on a second seed nor on the Specialized lists
-    # (README, the audit's table); the posterior is reported beside it.
+    # The ranking stays on the blend: the two-channel posterior beats it on the Specialized
+    # lists of both additive universes and on the default universe's Little Giants, not on
+    # the Little Giants of a second seed (README, the audit's table); the posterior is
+    # reported beside it.
     score = parts.sum(axis=1).to_numpy()
     if channels is not None:
         p_non_merit = channels.p_non_merit[pos]

@@ -8,8 +8,12 @@ from scipy.special import expit, logit
 from scipy.stats import spearmanr
 
 from models.audit_channels import (
+    DISQUALIFIED,
     as_independent,
     channel_design,
+    merit_design,
+    merit_knots,
+    merit_signs,
     province_effects,
     province_unexplained,
 )
@@ -146,3 +150,82 @@ def test_quota_province_effects_need_the_committees_unexplained_route():
                                    channel_signs={"province": 1, "state": 1}).fit(X, Z, y, offset)
     with pytest.raises(ValueError, match="unexplained"):
         province_effects(separate, X, Z, y, offset, province, n_boot=0)
+
+
+def eligibility_lists(seed: int, n: int = 30_000, state_bonus: float = 1.5):
+    """Candidates with a merit score x (the merit model's log-odds), a tenth
+    state-controlled, most of those subsidiaries of large groups, which break the SME rule
+    (no merit selects them; the merit model does not read parent groups). One committee:
+    logit = offset - 3 + 1.5 x + state_bonus * state - 6 * disqualified. Returns p_merit
+    (sigmoid x), Z (state), disqualified, y, offset, state."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    state = (rng.random(n) < 0.1) * 1.0
+    disqualified = (rng.random(n) < np.where(state == 1, 0.6, 0.05)) * 1.0
+    offset = np.array([-0.3, 0.0, 0.3])[rng.integers(0, 3, n)]
+    logit_p = offset - 3 + 1.5 * x + state_bonus * state - 6 * disqualified
+    y = (rng.random(n) < expit(logit_p)).astype(int)
+    return expit(x), pd.DataFrame({"state": state}), disqualified, y, offset, state
+
+
+def _state_bonus(XM, Z, y, offset, structure="additive"):
+    model = TwoChannelSelection(structure, merit_signs=merit_signs(XM),
+                                channel_signs={"state": 1}).fit(XM, Z, y, offset)
+    return model, model.channel_coef_["state"] / Z["state"].std(ddof=0)
+
+
+def test_an_eligibility_breach_in_the_merit_part_gives_a_visible_favour_its_weight():
+    """State-controlled firms are mostly subsidiaries of large groups, which no merit
+    selects: without the breach among the merit columns the state's favour is read as
+    failing (its bonus pulled towards 0); with it, the bonus comes out as simulated."""
+    p_merit, Z, disqualified, y, offset, state = eligibility_lists(seed=1)
+    blind, bonus_blind = _state_bonus(merit_design(p_merit), Z, y, offset)
+    aware, bonus_aware = _state_bonus(merit_design(p_merit, (), disqualified), Z, y, offset)
+    assert bonus_aware == pytest.approx(1.5, rel=0.25)
+    assert bonus_blind < 0.5 * bonus_aware
+    assert aware.merit_coef_[DISQUALIFIED] < -1.0  # bounded to lower the chance
+    # The posterior of the eligible state-controlled selections follows the weight.
+    eligible_state = (y == 1) & (state == 1) & (disqualified == 0)
+    p_aware = aware.p_non_merit(merit_design(p_merit, (), disqualified), Z, offset)
+    p_blind = blind.p_non_merit(merit_design(p_merit), Z, offset)
+    assert p_aware[eligible_state].mean() > p_blind[eligible_state].mean() + 0.1
+
+
+def test_the_merit_link_is_monotone_and_bends_where_the_log_odds_are_off_scale():
+    """The merit model's log-odds rise faster than the committee's below its top and flatten
+    above it: hinges at MERIT_KNOTS follow the bend (better likelihood, every fitted
+    chance non-decreasing in the log-odds), a straight line cannot."""
+    rng = np.random.default_rng(2)
+    n = 30_000
+    x = rng.normal(scale=1.5, size=n)
+    state = (rng.random(n) < 0.1) * 1.0
+    offset = np.zeros(n)
+    bent = -4.0 + 3.0 * np.minimum(x, 1.0) + 0.3 * np.maximum(x - 1.0, 0.0)
+    y = (rng.random(n) < expit(bent + 1.2 * state)).astype(int)
+    p_merit, Z = expit(x), pd.DataFrame({"state": state})
+    XM_line = merit_design(p_merit)
+    XM_bent = merit_design(p_merit, merit_knots(p_merit))
+    line, _ = _state_bonus(XM_line, Z, y, offset)
+    bent_fit, bonus = _state_bonus(XM_bent, Z, y, offset)
+    assert bent_fit.score(XM_bent, Z, y, offset) > line.score(XM_line, Z, y, offset) + 0.002
+    assert bonus == pytest.approx(1.2, rel=0.25)
+    grid = np.sort(x)
+    XM_grid = merit_design(expit(grid), merit_knots(p_merit))
+    chance = bent_fit.predict_proba(XM_grid, pd.DataFrame({"state": np.zeros(n)}),
+                                    offset)[:, 1]
+    assert (np.diff(chance) >= -1e-12).all()
+
+
+def test_merit_design_columns_and_their_directions():
+    p_merit = np.array([0.01, 0.2, 0.5, 0.9])
+    knots = merit_knots(p_merit, (0.25, 0.75))
+    XM = merit_design(p_merit, knots, np.array([0, 1, 0, 0]), np.array(["A", "B", "A", "C"]))
+    log_odds = XM["merit_log_odds"].to_numpy()
+    for j, knot in enumerate(knots):
+        # Each knot splits the log-odds into a part below and a part above it.
+        assert np.allclose(XM[f"merit_below_{j}"] + XM[f"merit_above_{j}"] + knot, log_odds)
+        assert (XM[f"merit_below_{j}"] <= 0).all() and (XM[f"merit_above_{j}"] >= 0).all()
+    signs = merit_signs(XM)
+    assert "province" not in signs  # a provincial list's bar is free
+    assert signs[DISQUALIFIED] == -1
+    assert {signs[c] for c in XM.columns if c.startswith("merit_")} == {1}
