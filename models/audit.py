@@ -28,8 +28,8 @@ Beside it, ``p_non_merit``: the posterior, from a model of how the list is fille
 channel and a non-merit channel (models/audit_channels.py), that the selection would not
 have happened on merit alone (empty for a tier with fewer than
 audit_channels.MIN_SELECTIONS selections). It does not order the anomalies: it finds the
-non-merit Little Giants better than the blend on the default universe but not on a second
-seed, and the Specialized ones less well (README). The flags
+non-merit Specialized SMEs better than the blend on the universes measured, the Little
+Giants better on the default universe but not on a second seed (README). The flags
 explain the score. No weight or threshold is fitted to any record of which selections were
 irregular.
 """
