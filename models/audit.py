@@ -30,8 +30,7 @@ have happened on merit alone (empty for a tier with fewer than
 audit_channels.MIN_SELECTIONS selections). It does not order the anomalies: it finds the
 non-merit Specialized SMEs better than the blend on two universes and as well on a third,
 the Little Giants better on the default universe but not on two other seeds (README). The
-flags
-explain the score. No weight or threshold is fitted to any record of which selections were
+flags explain the score. No weight or threshold is fitted to any record of which selections were
 irregular.
 """
 
