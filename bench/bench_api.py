@@ -161,9 +161,8 @@ def run(data: Path, year: int, requests: int, burst: int, serve_first: int = 0) 
             first_status, first_s = _post(client, f"{base}/score", first[0])
             for body in first[1:]:
                 _post(client, f"{base}/score", body)
-            bodies = first[:1] + rest  # the burst below reads bodies[1:]
             timings, statuses = [], []
-            for body in bodies[1:requests + 1]:
+            for body in rest[:requests]:
                 status, seconds = _post(client, f"{base}/score", body)
                 statuses.append(status)
                 timings.append(seconds)
@@ -171,7 +170,7 @@ def run(data: Path, year: int, requests: int, burst: int, serve_first: int = 0) 
         with httpx.Client(limits=limits) as client, ThreadPoolExecutor(burst) as pool:
             burst_start = time.perf_counter()
             answers = list(pool.map(lambda b: _post(client, f"{base}/score", b),
-                                    (bodies[1 + i % (len(bodies) - 1)] for i in range(burst))))
+                                    (rest[i % len(rest)] for i in range(burst))))
             burst_s = time.perf_counter() - burst_start
     finally:
         server.terminate()

@@ -231,7 +231,7 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
     if int(y[scored].sum()) < MIN_SELECTIONS:
         return None
     n = len(y)
-    Z = channel_design(X)
+    Z = design = channel_design(X)  # (design: with the province, for the province effects)
     province = Z["province"].to_numpy() if "province" in Z else np.full(n, "unknown")
     quota = tier in PROVINCIAL_LIST_TIERS
     if quota:
@@ -295,7 +295,7 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
         # straight merit link, no breach column, the province as a favour column):
         # read from the committee above, the effects' rank correlation with the realised
         # effect fell from 0.61 to 0.44 on the default universe (README).
-        XP, ZP = merit_design(p_merit), channel_design(X)
+        XP, ZP = merit_design(p_merit), design
         committee = _model("additive", (merit_signs(XP), {c: 1 for c in ZP.columns})).fit(
             XP.iloc[rows], ZP.iloc[rows], y[rows], offset[rows], weights)
         effects["province"] = province_effects(
