@@ -323,7 +323,25 @@ class TierModel(ClassifierMixin, BaseEstimator):
     def model_matrix(self, X: pd.DataFrame) -> np.ndarray:
         """(n_rows, n_features_in_) float64 matrix of X's model columns as the booster reads
         them (categories as codes of categories_, missing as NaN; models.treeshap)."""
-        return feature_matrix(self.prepare(X))
+        positions = self._positions_in(X.columns)
+        if positions is None or not all(
+                list(X[c].cat.categories) == cats if isinstance(X[c].dtype, pd.CategoricalDtype)
+                else False for c, cats in (self.categories_ or {}).items()):
+            return feature_matrix(self.prepare(X))
+        # A feature frame of the model's categories (the pipeline's): its matrix, the model
+        # columns taken by position, without the model frame `prepare` would first make.
+        return np.asfortranarray(feature_matrix(X)[:, positions])
+
+    def _positions_in(self, columns: pd.Index) -> np.ndarray | None:
+        """Positions of feature_names_in_ among `columns` (None if one is missing), kept for
+        the last column layout seen: the feature frames of one pipeline share it."""
+        layout = tuple(columns)
+        cached = self.__dict__.get("_positions")
+        if cached is None or cached[0] != layout:
+            positions = columns.get_indexer(self.feature_names_in_)
+            cached = (layout, None if (positions < 0).any() else positions)
+            self._positions = cached
+        return cached[1]
 
     def input_key(self) -> tuple:
         """What `model_matrix` depends on: the model columns and their categories. Models
@@ -346,6 +364,7 @@ class TierModel(ClassifierMixin, BaseEstimator):
         # (MLflow artifact, Dask worker copy) stays what training wrote.
         state = dict(super().__getstate__())  # a copy: the live model keeps its tables
         state.pop("_shap_tables", None)
+        state.pop("_positions", None)
         return state
 
     def feature_importance(self) -> pd.DataFrame:

@@ -103,6 +103,8 @@ def _spread_offsets(values: pa.Array, rows: np.ndarray, n: int) -> pa.Array | No
 def candidate_ranks(probability: np.ndarray) -> pd.arrays.IntegerArray:
     """Rank of each probability among the candidates' (1 = the highest; ties share the
     best rank); <NA> where the firm is not a candidate (NaN)."""
+    if len(probability) == 1:  # a one-firm answer: first, or no candidate
+        return pd.array([None if np.isnan(probability[0]) else 1], dtype="Int64")
     ranks = pd.Series(probability).rank(ascending=False, method="min")
     return pd.array(ranks.to_numpy(), dtype="Int64")
 

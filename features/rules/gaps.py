@@ -182,6 +182,8 @@ def rounding_key(x: np.ndarray, *, significant: int | None = None,
     holds its row number, so it is printed on its own."""
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
+    if n <= 1:  # one text at most: nothing to share, so no digits to compare
+        return np.zeros((n, 3), dtype=np.int64)
     with np.errstate(all="ignore"):
         a = np.abs(x)
         if significant is not None:
@@ -211,7 +213,7 @@ def leaf_keys(leaf: Leaf, v: np.ndarray, num: np.ndarray, den: np.ndarray) -> np
     """(n, k) int64: rows with equal keys get the same `leaf_texts` (every number it prints,
     computed as it computes them, keyed by how it rounds them)."""
     n = len(v)
-    if leaf.fail_text:
+    if leaf.fail_text or n <= 1:  # one text, or at most one row to write it for
         return np.zeros((n, 1), dtype=np.int64)
     if leaf.unit == "flag":
         return (v == 1).astype(np.int64).reshape(-1, 1)
@@ -236,8 +238,8 @@ def leaf_keys(leaf: Leaf, v: np.ndarray, num: np.ndarray, den: np.ndarray) -> np
 def distinct_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(first, inverse) of the distinct rows of `keys` (n, k): the first row holding each,
     and each row's index into `first`."""
-    if not len(keys):
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    if len(keys) <= 1:  # no row, or one (a one-firm request): nothing to sort
+        return np.arange(len(keys), dtype=np.int64), np.arange(len(keys), dtype=np.int64)
     # Sorting the key columns together (np.unique with axis=0 sorts rows as opaque bytes,
     # several times slower).
     order = np.lexsort(keys.T[::-1])

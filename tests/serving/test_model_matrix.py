@@ -67,3 +67,26 @@ def test_a_model_of_other_categories_reads_its_own_matrix(small_universe, tier_m
     alone = other.contributions(X.iloc[rows])
     pd.testing.assert_frame_equal(scored.tiers["champion"].contributions, alone,
                                   check_exact=True)
+
+
+def test_the_matrix_read_from_the_feature_frame_is_that_of_the_model_frame(small_universe,
+                                                                          tier_models):
+    """`model_matrix` reads a feature frame of the model's categories directly (model
+    columns by position); any other frame goes through `prepare`: the same matrix, bit for
+    bit, whatever the column order or categories."""
+    from models.treeshap import feature_matrix
+
+    model = tier_models["little_giant"]
+    dataset = load_dataset(small_universe)
+    X = build_features(dataset, SCORE_YEAR, firm_ids=scored_firm_ids(dataset, SCORE_YEAR)[:300])
+    assert len(X.columns) > len(model.feature_names_in_)  # extra columns to skip
+    reference = feature_matrix(model.prepare(X))
+    shuffled = X[X.columns[::-1]]
+    recoded = X.astype({"size_class": pd.CategoricalDtype(
+        X["size_class"].cat.categories[::-1])})
+    for frame in (X, shuffled, recoded, X.iloc[:1], X):
+        matrix = model.model_matrix(frame)
+        assert matrix.flags.f_contiguous
+        np.testing.assert_array_equal(matrix, reference[:len(frame)])
+    with pytest.raises(ValueError, match="lacks 1 model features"):
+        model.model_matrix(X.drop(columns=[model.feature_names_in_[0]]))
