@@ -50,7 +50,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from models.boosting_rounds import MIN_HOLDOUT_SELECTIONS, round_count
-from models.calibration import calibration_folds, platt, sampling_offset, year_offsets
+from models.calibration import (
+    calibration_folds,
+    platt,
+    platt_probability,
+    sampling_offset,
+    year_offsets,
+)
 from models.lgbm_dask import dask_booster
 from models.treeshap import ShapTables, feature_matrix
 
@@ -274,8 +280,7 @@ class TierModel(ClassifierMixin, BaseEstimator):
     def probability_from_margin(self, margin) -> np.ndarray:
         """(n_rows,) calibrated probability of selection for raw margins (log-odds), e.g. the
         row sums of `contributions`."""
-        margin = np.asarray(margin, dtype=float).reshape(-1, 1)
-        return self.calibrator_.predict_proba(margin)[:, 1]
+        return platt_probability(self.calibrator_, margin)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """(n_rows, 2): column 0 probability of not being selected, column 1 calibrated

@@ -215,6 +215,20 @@ def test_platt_with_year_shifts_recovers_the_newest_years_line():
 
 
 
+@pytest.mark.parametrize("fitted", ["shifted", "plain", "fixed"])
+def test_the_platt_probability_is_predict_probas_bit_for_bit(fitted):
+    rng = np.random.default_rng(1)
+    margin = rng.normal(size=5_000) * 4
+    y = (rng.random(5_000) < 1 / (1 + np.exp(-(margin - 2)))).astype(float)
+    calibrator = {"shifted": lambda: calibration.platt(margin, y, rng.normal(size=5_000)),
+                  "plain": lambda: calibration.platt(margin, y),
+                  "fixed": lambda: calibration.platt(margin, np.zeros(5_000))}[fitted]()
+    tricky = np.concatenate([margin, [0.0, -0.0, 1e-300, -40.0, 40.0, 710.0, -745.0]])
+    for rows in (tricky, tricky[:1]):
+        np.testing.assert_array_equal(calibration.platt_probability(calibrator, rows),
+                                      calibrator.predict_proba(rows.reshape(-1, 1))[:, 1])
+
+
 def test_few_selections_in_the_newest_year_shrink_the_leaves_harder():
     rng = np.random.default_rng(0)
     years = np.repeat(np.arange(2016, 2023), 600)
