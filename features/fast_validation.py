@@ -332,7 +332,8 @@ def passes_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
         return False
     # A few rows: every column's missing values in one pass (pandas costs the same per call
     # for one row as for thousands).
-    missing = frame.isna().any().to_dict() if len(frame) <= FEW_CELLS else None
+    missing = dict(zip(frame.columns, frame.isna().to_numpy().any(axis=0).tolist())) \
+        if len(frame) <= FEW_CELLS else None  # (a frame's own `any` costs twice as much)
     for plan in plans:
         if plan.default is None or plan.name not in columns:
             continue

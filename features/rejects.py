@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from features import plausibility
 from features.atomic import write_csv
+from features.schemas import FEW_CELLS
 
 REJECT_COLUMNS = ["table", "row", "column", "rule", "reason", "record"]
 UNKNOWN_FIRM_REASON = {
@@ -55,6 +56,16 @@ def reject_rows(frames: dict[str, pd.DataFrame], row_base: int) -> pd.DataFrame:
 
 def _unknown_firm_rows(frames: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
     """Index labels of the rows of each table whose firm_id is not in firms."""
+    if all(len(frames[t]) <= FEW_CELLS for t in ("firms", *UNKNOWN_FIRM_REASON)):
+        # A few rows (an API request): a set of Python strings, not four Arrow conversions.
+        firms = set(frames["firms"]["firm_id"].tolist())
+        unknown = {}
+        for table in UNKNOWN_FIRM_REASON:
+            ids = frames[table]["firm_id"]
+            known_rows = np.array([firm in firms for firm in ids.tolist()], dtype=bool)
+            if not known_rows.all():
+                unknown[table] = ids.index[~known_rows].to_numpy()
+        return unknown
     known = pyarrow.chunked_array(pyarrow.array(frames["firms"]["firm_id"].array))
 
     def is_known(ids: pd.Series) -> pd.Series:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from features import contract, fast_validation, parsers, schemas
+from features import contract, fast_validation, parsers, rejects, schemas
 from features.contract import ContractError, from_frames
 from tests.features.contract_fixtures import contract_tables
 
@@ -104,7 +104,23 @@ def test_few_rows_and_whole_columns_accept_the_same_and_say_the_same(monkeypatch
         m.setattr(contract, "FEW_CELLS", 0)
         m.setattr(fast_validation, "FEW_CELLS", 0)
         m.setattr(schemas, "FEW_CELLS", 0)
+        m.setattr(rejects, "FEW_CELLS", 0)
         whole = _outcome(tables, unit)
+    _assert_same(fast, whole)
+
+
+def test_rows_of_an_unknown_firm_are_the_same_rejects_on_both_paths(monkeypatch):
+    tables = _records()
+    for table in ("financials", "patents", "certifications"):
+        tables[table][0]["firm_id"] = "NOBODY"  # a firm the firms table does not hold
+    fast = _outcome(tables, "yuan")
+    assert isinstance(fast, dict), fast
+    assert sorted(fast["rejects"]["table"]) == ["certifications", "financials", "patents"]
+    assert set(fast["rejects"]["rule"]) == {rejects.UNKNOWN_FIRM_RULE}
+    with monkeypatch.context() as m:
+        for module in (contract, fast_validation, schemas, rejects):
+            m.setattr(module, "FEW_CELLS", 0)
+        whole = _outcome(tables, "yuan")
     _assert_same(fast, whole)
 
 
@@ -136,6 +152,7 @@ def test_memo_state_does_not_change_the_answer(order, monkeypatch):
         m.setattr(contract, "FEW_CELLS", 0)
         m.setattr(fast_validation, "FEW_CELLS", 0)
         m.setattr(schemas, "FEW_CELLS", 0)
+        m.setattr(rejects, "FEW_CELLS", 0)
         expected = [_outcome(*c) for c in cases]
     for case, want in zip(cases, expected):
         _assert_same(_outcome(*case), want)
