@@ -114,6 +114,13 @@ def categorical_columns(X: pd.DataFrame) -> list[str]:
     return [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
 
 
+def has_categories(values: pd.Series, categories: list) -> bool:
+    """Whether `values` is categorical with exactly `categories`, in that order (its codes
+    are then what the model's codes mean)."""
+    return isinstance(values.dtype, pd.CategoricalDtype) and \
+        list(values.dtype.categories) == list(categories)
+
+
 def align_categories(X: pd.DataFrame, categories: dict[str, list]) -> pd.DataFrame:
     """Cast columns to the categories seen at fit time (strings from JSON become categories).
 
@@ -125,9 +132,9 @@ def align_categories(X: pd.DataFrame, categories: dict[str, list]) -> pd.DataFra
     X = X.copy(deep=False)  # copy-on-write: the caller's frame is never changed
     for column, cats in categories.items():
         values = X[column]
+        if has_categories(values, cats):
+            continue  # already aligned (e.g. a frame aligned once for several models)
         if isinstance(values.dtype, pd.CategoricalDtype):
-            if list(values.dtype.categories) == list(cats):
-                continue  # already aligned (e.g. a frame aligned once for several models)
             values = values.astype(object)
         # Values never seen in training (or empty strings) become missing, as LightGBM
         # would treat an unseen category anyway.
@@ -329,9 +336,8 @@ class TierModel(ClassifierMixin, BaseEstimator):
         """(n_rows, n_features_in_) float64 matrix of X's model columns as the booster reads
         them (categories as codes of categories_, missing as NaN; models.treeshap)."""
         positions = self._positions_in(X.columns)
-        if positions is None or not all(
-                list(X[c].cat.categories) == cats if isinstance(X[c].dtype, pd.CategoricalDtype)
-                else False for c, cats in (self.categories_ or {}).items()):
+        if positions is None or not all(has_categories(X[c], cats)
+                                        for c, cats in (self.categories_ or {}).items()):
             return feature_matrix(self.prepare(X))
         # A feature frame of the model's categories (the pipeline's): its matrix, the model
         # columns taken by position, without the model frame `prepare` would first make.
