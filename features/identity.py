@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.domain import FEW_ROWS
+from features.panel import positions_in
 from features.regions import province_names
 
 IDENTITY_COLUMNS = ["name", "province", "province_en", "province_zh", "industry_code"]
@@ -15,14 +15,8 @@ def firm_identity(firms: pd.DataFrame, firm_ids) -> pd.DataFrame:
     """One row per id of ``firm_ids`` (in that order, RangeIndex): the firm's ``name``,
     ``province`` code with its English and Chinese names, and ``industry_code``, from the
     firms table (empty where the table lacks the firm or the optional column)."""
-    # firm_id is unique in the firms table (the contract), so an index lookup will do; a
-    # few firms (an API request) are looked up in a dict of their ids (no Index to build).
-    ids = firms["firm_id"]
-    if len(ids) <= FEW_ROWS:
-        row_of = {firm: row for row, firm in enumerate(ids.tolist())}
-        source = np.array([row_of.get(firm, -1) for firm in firm_ids], dtype=np.intp)
-    else:
-        source = pd.Index(ids.astype(object)).get_indexer(np.asarray(firm_ids, dtype=object))
+    # firm_id is unique in the firms table (the contract): each id's row in it.
+    source = positions_in(firm_ids, firms["firm_id"])
 
     def column(name: str) -> np.ndarray:
         if name not in firms.columns:

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from features.domain import (
     EXCLUDING_TITLES,
+    FEW_ROWS,
     candidate_mask,
     check_tier,
     due_for_review,
@@ -24,6 +25,7 @@ from features.domain import (
     review_outcome,
     reviewed_years,
 )
+from features.schemas import is_missing_cell
 
 
 def as_arrow_strings(values) -> pa.Array | pa.ChunkedArray:
@@ -35,11 +37,32 @@ def as_arrow_strings(values) -> pa.Array | pa.ChunkedArray:
     return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
 
 
+def _few_ids(values, universe) -> tuple[list, list] | None:
+    """Both id sequences as Python lists of str (None: missing), if both are short
+    (FEW_ROWS): a one-firm request pays Arrow's fixed cost per call several times over the
+    work. Missing ids are one key, as Arrow matches a null with a null."""
+    if len(values) > FEW_ROWS or len(universe) > FEW_ROWS:
+        return None
+
+    def ids(seq) -> list:
+        items = seq.tolist() if hasattr(seq, "tolist") else list(seq)
+        return [None if is_missing_cell(v) else str(v) for v in items]
+
+    return ids(values), ids(universe)
+
+
 def positions_in(values, universe) -> np.ndarray:
     """Position of each of ``values`` in the unique ids ``universe`` (-1 where absent).
 
-    Arrow hashing in C++: no Python string objects, which matters at millions of ids.
+    Arrow hashing in C++: no Python string objects, which matters at millions of ids (a
+    few ids are looked up in a dict: the same answer).
     """
+    if (few := _few_ids(values, universe)) is not None:
+        wanted, known = few
+        position: dict = {}
+        for i, firm in enumerate(known):
+            position.setdefault(firm, i)  # the first, as Arrow's index_in
+        return np.array([position.get(firm, -1) for firm in wanted], dtype=np.int64)
     universe = as_arrow_strings(universe)
     if len(values) > 4 * len(universe):
         # Long columns (patents, financials) repeat each id many times: hash the distinct
@@ -57,6 +80,10 @@ def _index_in(values, universe: pa.Array) -> np.ndarray:
 
 def is_in(values, universe) -> np.ndarray:
     """Bool array: which of ``values`` occur in ``universe``."""
+    if (few := _few_ids(values, universe)) is not None:
+        wanted, known = few
+        known = set(known)
+        return np.array([firm in known for firm in wanted], dtype=bool)
     hits = pc.is_in(as_arrow_strings(values), value_set=as_arrow_strings(universe))
     return np.asarray(hits.to_numpy(zero_copy_only=False), dtype=bool)
 

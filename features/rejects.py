@@ -8,12 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow
-import pyarrow.compute as pc
 
 from features import plausibility
 from features.atomic import write_csv
-from features.schemas import FEW_CELLS
+from features.panel import is_in
 
 REJECT_COLUMNS = ["table", "row", "column", "rule", "reason", "record"]
 UNKNOWN_FIRM_REASON = {
@@ -56,30 +54,11 @@ def reject_rows(frames: dict[str, pd.DataFrame], row_base: int) -> pd.DataFrame:
 
 def _unknown_firm_rows(frames: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
     """Index labels of the rows of each table whose firm_id is not in firms."""
-    if all(len(frames[t]) <= FEW_CELLS for t in ("firms", *UNKNOWN_FIRM_REASON)):
-        # A few rows (an API request): a set of Python strings, not four Arrow conversions.
-        firms = set(frames["firms"]["firm_id"].tolist())
-        unknown = {}
-        for table in UNKNOWN_FIRM_REASON:
-            ids = frames[table]["firm_id"]
-            known_rows = np.array([firm in firms for firm in ids.tolist()], dtype=bool)
-            if not known_rows.all():
-                unknown[table] = ids.index[~known_rows].to_numpy()
-        return unknown
-    known = pyarrow.chunked_array(pyarrow.array(frames["firms"]["firm_id"].array))
-
-    def is_known(ids: pd.Series) -> pd.Series:
-        # Series.isin on `str` walks the value set in Python (~10 s per 1M firm ids);
-        # Arrow's is_in hashes it in C++.
-        ids_arrow = pyarrow.chunked_array(pyarrow.array(ids.array))
-        value_set = known.cast(ids_arrow.type).combine_chunks()
-        return pd.Series(pc.is_in(ids_arrow, value_set=value_set).to_numpy(), index=ids.index)
-
     unknown = {}
     for table in UNKNOWN_FIRM_REASON:
         ids = frames[table]["firm_id"]
-        if len(ids) and not (known_rows := is_known(ids).to_numpy()).all():
-            unknown[table] = ids.index[~known_rows].to_numpy()
+        if len(ids) and not (known := is_in(ids, frames["firms"]["firm_id"])).all():
+            unknown[table] = ids.index[~known].to_numpy()
     return unknown
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from features import contract, fast_validation, parsers, rejects, schemas
+from features import contract, fast_validation, panel, parsers, rejects, schemas
 from features.contract import ContractError, from_frames
 from tests.features.contract_fixtures import contract_tables
 
@@ -104,7 +104,7 @@ def test_few_rows_and_whole_columns_accept_the_same_and_say_the_same(monkeypatch
         m.setattr(contract, "FEW_CELLS", 0)
         m.setattr(fast_validation, "FEW_CELLS", 0)
         m.setattr(schemas, "FEW_CELLS", 0)
-        m.setattr(rejects, "FEW_CELLS", 0)
+        m.setattr(panel, "FEW_ROWS", 0)
         whole = _outcome(tables, unit)
     _assert_same(fast, whole)
 
@@ -118,8 +118,9 @@ def test_rows_of_an_unknown_firm_are_the_same_rejects_on_both_paths(monkeypatch)
     assert sorted(fast["rejects"]["table"]) == ["certifications", "financials", "patents"]
     assert set(fast["rejects"]["rule"]) == {rejects.UNKNOWN_FIRM_RULE}
     with monkeypatch.context() as m:
-        for module in (contract, fast_validation, schemas, rejects):
+        for module in (contract, fast_validation, schemas):
             m.setattr(module, "FEW_CELLS", 0)
+        m.setattr(panel, "FEW_ROWS", 0)  # ids looked up by Arrow, not in a dict
         whole = _outcome(tables, "yuan")
     _assert_same(fast, whole)
 
@@ -152,7 +153,7 @@ def test_memo_state_does_not_change_the_answer(order, monkeypatch):
         m.setattr(contract, "FEW_CELLS", 0)
         m.setattr(fast_validation, "FEW_CELLS", 0)
         m.setattr(schemas, "FEW_CELLS", 0)
-        m.setattr(rejects, "FEW_CELLS", 0)
+        m.setattr(panel, "FEW_ROWS", 0)
         expected = [_outcome(*c) for c in cases]
     for case, want in zip(cases, expected):
         _assert_same(_outcome(*case), want)

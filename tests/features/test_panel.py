@@ -206,3 +206,22 @@ def test_review_panel_lists_titles_up_for_re_review_with_their_outcome():
     # The renewed title comes up again three years later, its outcome not yet known.
     keys, _ = review_panel(data, T + 3, "little_giant")
     assert list(keys["firm_id"]) == ["kept"] and keys["label"].isna().all()
+
+
+@pytest.mark.parametrize("few", [True, False])
+def test_ids_are_found_alike_in_a_dict_and_by_arrow(monkeypatch, few):
+    """A few ids are looked up in Python, many by Arrow: the same positions and hits,
+    missing ids matching missing ones as Arrow matches nulls."""
+    from features import panel
+
+    universe = pd.Series(["A", "B", None, "C", "企业"], dtype="str")
+    values = pd.Series(["C", "Z", None, "A", "企业", "B", "C"], dtype="str")
+    if not few:
+        monkeypatch.setattr(panel, "FEW_ROWS", 0)
+    for wanted in (values, values.tolist(), pd.Index(values), values.to_numpy(dtype=object)):
+        np.testing.assert_array_equal(panel.positions_in(wanted, universe),
+                                      [3, -1, 2, 0, 4, 1, 3])
+        np.testing.assert_array_equal(panel.is_in(wanted, universe),
+                                      [True, False, True, True, True, True, True])
+    assert panel.positions_in(values[:0], universe).dtype == np.int64
+    assert len(panel.is_in([], universe)) == 0
