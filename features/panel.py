@@ -25,7 +25,6 @@ from features.domain import (
     review_outcome,
     reviewed_years,
 )
-from features.schemas import is_missing_cell
 
 
 def as_arrow_strings(values) -> pa.Array | pa.ChunkedArray:
@@ -46,7 +45,7 @@ def _few_ids(values, universe) -> tuple[list, list] | None:
 
     def ids(seq) -> list:
         items = seq.tolist() if hasattr(seq, "tolist") else list(seq)
-        return [None if is_missing_cell(v) else str(v) for v in items]
+        return [None if pd.isna(v) else str(v) for v in items]
 
     return ids(values), ids(universe)
 
