@@ -26,7 +26,7 @@ sampling noise), and it tells which part of the oracle's AP no data can reach.
 
 Prints per tier: selections, non-merit ones (and those carried by a hidden favour), the AP
 of the oracle and of this bound and their ratio, and the AP of ranking by the committee's
-true score alone (no favour at all). The selections are those ``giantwatch audit`` scores
+true chance on merit alone (its score against the list's merit line; no favour counted). The selections are those ``giantwatch audit`` scores
 on the demo universes (its oracle AP is the same). Average precision is not exactly
 maximised by ranking on a posterior, so on a universe where the hidden favours tell little
 the bound may come out a hair above the oracle.
@@ -117,10 +117,12 @@ def hidden_draws(rng, interference: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def bound_posterior(call, province_interference, q_conn, scale, mechanism, rng,
-                    hidden_known: bool = False):
-    """(m,) p_non_merit of the decision's selections (in firm order) given only what the
-    data show; province_interference, q_conn: (n,) per firm; scale: the tier's share of
-    the (provincial, lenient) favours. hidden_known: every favour taken as seen (the
+                    hidden_known: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(p_non_merit, merit_alone), each (m,) over the decision's selections (in firm
+    order): the posterior given only what the data show, and the chance the firm had on
+    merit alone (its score against the list's merit line, no favour counted).
+    province_interference, q_conn: (n,) per firm; scale: the tier's share of the
+    (provincial, lenient) favours. hidden_known: every favour taken as seen (the
     generator's own p_non_merit: the check that this re-derivation matches it)."""
     score, noise, sd = call["score"], call["noise"], call["sd"]
     favours, eligible, group, quota = call["favours"], call["eligible"], call["group"], call["quota"]
@@ -153,7 +155,7 @@ def bound_posterior(call, province_interference, q_conn, scale, mechanism, rng,
         with_ties = chance(push + ties)
         without = chance(push)
         p_sel = (1 - q[:, 0]) * without + q[:, 0] * with_ties
-        return np.clip(1 - alone / np.maximum(p_sel, 1e-300), 0, 1)
+        return np.clip(1 - alone / np.maximum(p_sel, 1e-300), 0, 1), alone
     # separate: the favour channel's chance c = min(1, lam * (1 - exp(-strength)))
     pull = 1 - np.exp(-strength)
     room = np.bincount(own_group, weights=pull, minlength=len(quota))
@@ -170,7 +172,7 @@ def bound_posterior(call, province_interference, q_conn, scale, mechanism, rng,
         return np.minimum(1.0, lam[:, None] * (1 - np.exp(-(visible[:, None] + extra)))).mean(axis=1)
 
     c = (1 - q[:, 0]) * mean_c(push) + q[:, 0] * mean_c(push + ties)
-    return np.clip((1 - p_m) * c / np.maximum(1 - (1 - p_m) * (1 - c), 1e-300), 0, 1)
+    return np.clip((1 - p_m) * c / np.maximum(1 - (1 - p_m) * (1 - c), 1e-300), 0, 1), p_m
 
 
 def main() -> None:
@@ -190,17 +192,18 @@ def main() -> None:
         chosen = idx[call["out"][0][idx]]
         if not len(chosen):
             continue
+        bound, merit_alone = bound_posterior(call, interference[sim.firms.province], q_conn,
+                                             HIDDEN_SCALE[tier], args.mechanism, rng)
         parts.append(pd.DataFrame({
             "tier": TIER_NAMES[tier], "year": year,
             "non_merit": call["out"][1][chosen] != 0,
             "hidden_channel": np.isin(CHANNELS[call["out"][1][chosen]],
                                       ["provincial", "lenient"]),
             "oracle": call["out"][3][chosen],
-            "bound": bound_posterior(call, interference[sim.firms.province], q_conn,
-                                     HIDDEN_SCALE[tier], args.mechanism, rng),
-            # The committee's score alone, lowest first (a size breach costs it
+            "bound": bound,
+            # The chance on merit alone, lowest first (a size breach costs the score
             # committee.SME_PENALTY, so breaches come first, as in the audit).
-            "merit_alone": -call["score"][chosen].astype(np.float64)}))
+            "merit_alone": 1 - merit_alone}))
     table = pd.concat(parts, ignore_index=True)
     out = []
     for tier, part in table.groupby("tier", sort=False):

@@ -41,11 +41,15 @@ def test_the_bound_rederives_the_generators_posterior(bench, mechanism):
         assert np.array_equal(np.sort(sim.events.firm[logged]), chosen)
         oracle = call["out"][3][chosen]
         seen = bench.bound_posterior(call, interference[sim.firms.province], q_conn,
-                                     bench.HIDDEN_SCALE[tier], mechanism, rng, hidden_known=True)
+                                     bench.HIDDEN_SCALE[tier], mechanism, rng,
+                                     hidden_known=True)[0]
         np.testing.assert_allclose(seen, oracle, atol=1e-5)
-        bound = bench.bound_posterior(call, interference[sim.firms.province], q_conn,
-                                      bench.HIDDEN_SCALE[tier], mechanism, rng)
+        bound, alone = bench.bound_posterior(call, interference[sim.firms.province], q_conn,
+                                             bench.HIDDEN_SCALE[tier], mechanism, rng)
         assert ((bound >= 0) & (bound <= 1)).all()
+        # The chance on merit alone is the generator's: its p_non_merit is 1 - that chance
+        # over the chance of selection, under either mechanism.
+        np.testing.assert_allclose(oracle, 1 - alone / call["out"][2][chosen], atol=1e-5)
         hidden = np.isin(bench.CHANNELS[call["out"][1][chosen]], ["provincial", "lenient"])
         hidden_oracle.append(oracle[hidden])
         hidden_bound.append(bound[hidden])
