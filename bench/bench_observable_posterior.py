@@ -60,9 +60,11 @@ HIDDEN_SCALE = ((1.0, 1.0), (1.0, 1.0), (0.15, 0.1))
 
 
 def record_decisions(n_firms: int, seed: int, mechanism: str):
-    """Simulate the universe, keeping each grant decision's inputs: a list of dicts (tier,
-    year, firm indices of the eligible, score, favours, sd, group, cutoff or channel scale,
-    chosen, true p_non_merit, channel), and the Simulation."""
+    """Simulate the universe (the years of ``giantwatch generate``'s defaults, 2013-2025),
+    keeping each new-title decision: ([(tier code, year, call)], Simulation), where call
+    holds selection._decide's arguments (score, noise, sd, favours, eligible, group, quota,
+    draw, share) and its result ``out`` (chosen, channel, p_selected, p_non_merit,
+    p_no_province; (n,) arrays by firm number)."""
     calls, grants = [], []
     decide, grant = selection._decide, selection._grant
 
