@@ -31,17 +31,26 @@ on the demo universes (its oracle AP is the same). Average precision is not exac
 maximised by ranking on a posterior, so on a universe where the hidden favours tell little
 the bound may come out a hair above the oracle.
 
-    .venv/bin/python bench/bench_observable_posterior.py --firms 20000 --seed 7 [--mechanism separate]
+``--audit OUT`` (a `giantwatch audit` of the same universe) adds, on the selections it
+scored, the AP of its p_non_merit, of its blend (anomaly_score) and of its merit model
+alone (its merit log-odds, lowest first, size breaches first), and the Spearman
+correlation of those log-odds with the committee's true score among the selections that
+break no size rule.
+
+    .venv/bin/python bench/bench_observable_posterior.py --firms 20000 --seed 7 \\
+        [--mechanism separate] [--audit OUT]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
+from scipy.special import logit, ndtr
+from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score
 
 from training.synthetic import selection, simulate, stage_seed
@@ -182,6 +191,7 @@ def main() -> None:
     parser.add_argument("--firms", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--mechanism", default="additive")
+    parser.add_argument("--audit", help="folder of a `giantwatch audit` of the same universe")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     grants, sim = record_decisions(args.firms, args.seed, args.mechanism)
@@ -197,7 +207,8 @@ def main() -> None:
         bound, merit_alone = bound_posterior(call, interference[sim.firms.province], q_conn,
                                              HIDDEN_SCALE[tier], args.mechanism, rng)
         parts.append(pd.DataFrame({
-            "tier": TIER_NAMES[tier], "year": year,
+            "tier": TIER_NAMES[tier], "year": year, "firm_id": sim.firms.firm_id[chosen],
+            "score": call["score"][chosen].astype(np.float64),
             "non_merit": call["out"][1][chosen] != 0,
             "hidden_channel": np.isin(CHANNELS[call["out"][1][chosen]],
                                       ["provincial", "lenient"]),
@@ -207,6 +218,8 @@ def main() -> None:
             # committee.SME_PENALTY, so breaches come first, as in the audit).
             "merit_alone": 1 - merit_alone}))
     table = pd.concat(parts, ignore_index=True)
+    if args.audit:
+        table = with_audit_scores(table, Path(args.audit) / "anomalies.csv")
     out = []
     for tier, part in table.groupby("tier", sort=False):
         if not part["non_merit"].any():
@@ -219,12 +232,38 @@ def main() -> None:
                     "oracle_ap": round(ap["oracle"], 3), "bound_ap": round(ap["bound"], 3),
                     "bound_of_oracle": round(ap["bound"] / ap["oracle"], 3),
                     "merit_alone_ap": round(ap["merit_alone"], 3),
-                    "merit_alone_of_oracle": round(ap["merit_alone"] / ap["oracle"], 3)})
+                    "merit_alone_of_oracle": round(ap["merit_alone"] / ap["oracle"], 3),
+                    **(audit_figures(part) if args.audit else {})})
     print(pd.DataFrame(out).to_string(index=False))
     if args.json:
         for row in out:
             print(json.dumps({"firms": args.firms, "seed": args.seed,
                               "mechanism": args.mechanism, **row}))
+
+
+def with_audit_scores(table: pd.DataFrame, anomalies_csv: Path) -> pd.DataFrame:
+    """The selections the audit scored (inner join on firm, tier and year), with its
+    p_non_merit, anomaly_score (the blend), merit_probability and size breach flags."""
+    audit = pd.read_csv(anomalies_csv, usecols=[
+        "firm_id", "year", "tier", "p_non_merit", "anomaly_score", "merit_probability",
+        "exceeds_sme_size", "subsidiary_of_large_group"], encoding="utf-8-sig")
+    return table.merge(audit, on=["firm_id", "tier", "year"], how="inner")
+
+
+def audit_figures(part: pd.DataFrame) -> dict:
+    """AP of the audit's scores on one tier's selections, and the rank correlation of its
+    merit log-odds with the committee's true score among the selections breaking no rule."""
+    breach = (part["exceeds_sme_size"] + part["subsidiary_of_large_group"]) > 0
+    log_odds = logit(part["merit_probability"].clip(1e-9, 1 - 1e-9))
+    figures = {"audit_merit_alone_ap": round(average_precision_score(
+        part["non_merit"], -log_odds + 100 * breach), 3)}
+    for name in ("p_non_merit", "anomaly_score"):
+        if part[name].notna().all():
+            figures[f"audit_{name}_ap"] = round(
+                average_precision_score(part["non_merit"], part[name]), 3)
+    figures["merit_spearman"] = round(float(spearmanr(
+        part.loc[~breach, "score"], log_odds[~breach])[0]), 3)
+    return figures
 
 
 def selection_interference(sim) -> np.ndarray:
