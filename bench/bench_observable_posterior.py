@@ -53,7 +53,8 @@ from scipy.special import logit, ndtr
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score
 
-from training.synthetic import selection, simulate, stage_seed
+from models.audit_flags import DISQUALIFYING
+from training.synthetic import selection, selection_constants, simulate, stage_seed
 from training.synthetic.selection import CHANNELS, FAVOUR, PROVINCE_PICK
 
 # Rows of the (5, n) favours (selection.CHANNELS[1:]): the two a table shows (a breach
@@ -116,15 +117,14 @@ def connection_prior(sim, seed: int) -> np.ndarray:
     return with_fav / (with_fav + without) * CONNECTED_SHARE / prior_fav
 
 
-def hidden_draws(rng, interference: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(m, DRAWS) hidden favour draws for m selections (interference: (m,)): the provincial
-    push, and the connections' strength if connected (its chance weighs them outside)."""
-    m = len(interference)
+def hidden_draws(rng, interference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hidden favour draws for m selections (interference: (m,)): the provincial push
+    (m, DRAWS), and the connections' strength if connected (1, DRAWS; its chance weighs
+    them outside)."""
     pushed = rng.random((1, DRAWS)) < PROVINCE_PICK
     size = rng.uniform(0.5, 1.5, (1, DRAWS))
     push = pushed * size * FAVOUR["provincial"] * interference[:, None]
-    ties = rng.exponential(1.0, (1, DRAWS)) * FAVOUR["lenient"] * np.ones((m, 1))
-    return push, ties
+    return push, rng.exponential(1.0, (1, DRAWS)) * FAVOUR["lenient"]
 
 
 def bound_posterior(call, province_interference, q_conn, scale, mechanism, rng,
@@ -148,11 +148,11 @@ def bound_posterior(call, province_interference, q_conn, scale, mechanism, rng,
         [SUBSIDIARY, STATE, OVERSIZED]
     visible = favours[seen][:, idx][:, sel].sum(axis=0).astype(np.float64)
     firms = idx[sel]
-    push, ties = hidden_draws(rng, province_interference[firms])
-    push, ties = push * scale[0], ties * scale[1]
-    q = q_conn[firms][:, None]
     if hidden_known:
-        push, ties, q = np.zeros((len(sel), 1)), np.zeros((len(sel), 1)), np.zeros((len(sel), 1))
+        push, ties, q = np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(len(sel))
+    else:
+        push, ties = hidden_draws(rng, province_interference[firms])
+        push, ties, q = push * scale[0], ties * scale[1], q_conn[firms]
     if mechanism == "additive":
         total = own_merit + strength
         cutoff = np.full(len(quota), np.inf)
@@ -165,7 +165,7 @@ def bound_posterior(call, province_interference, q_conn, scale, mechanism, rng,
 
         with_ties = chance(push + ties)
         without = chance(push)
-        p_sel = (1 - q[:, 0]) * without + q[:, 0] * with_ties
+        p_sel = (1 - q) * without + q * with_ties
         return np.clip(1 - alone / np.maximum(p_sel, 1e-300), 0, 1), alone
     # separate: the favour channel's chance c = min(1, lam * (1 - exp(-strength)))
     pull = 1 - np.exp(-strength)
@@ -182,7 +182,7 @@ def bound_posterior(call, province_interference, q_conn, scale, mechanism, rng,
     def mean_c(extra):
         return np.minimum(1.0, lam[:, None] * (1 - np.exp(-(visible[:, None] + extra)))).mean(axis=1)
 
-    c = (1 - q[:, 0]) * mean_c(push) + q[:, 0] * mean_c(push + ties)
+    c = (1 - q) * mean_c(push) + q * mean_c(push + ties)
     return np.clip((1 - p_m) * c / np.maximum(1 - (1 - p_m) * (1 - c), 1e-300), 0, 1), p_m
 
 
@@ -246,14 +246,14 @@ def with_audit_scores(table: pd.DataFrame, anomalies_csv: Path) -> pd.DataFrame:
     p_non_merit, anomaly_score (the blend), merit_probability and size breach flags."""
     audit = pd.read_csv(anomalies_csv, usecols=[
         "firm_id", "year", "tier", "p_non_merit", "anomaly_score", "merit_probability",
-        "exceeds_sme_size", "subsidiary_of_large_group"], encoding="utf-8-sig")
+        *DISQUALIFYING], encoding="utf-8-sig")
     return table.merge(audit, on=["firm_id", "tier", "year"], how="inner")
 
 
 def audit_figures(part: pd.DataFrame) -> dict:
     """AP of the audit's scores on one tier's selections, and the rank correlation of its
     merit log-odds with the committee's true score among the selections breaking no rule."""
-    breach = (part["exceeds_sme_size"] + part["subsidiary_of_large_group"]) > 0
+    breach = part[list(DISQUALIFYING)].sum(axis=1) > 0
     log_odds = logit(part["merit_probability"].clip(1e-9, 1 - 1e-9))
     figures = {"audit_merit_alone_ap": round(average_precision_score(
         part["non_merit"], -log_odds + 100 * breach), 3)}
@@ -268,7 +268,6 @@ def audit_figures(part: pd.DataFrame) -> dict:
 
 def selection_interference(sim) -> np.ndarray:
     """(n_provinces,) the generator's interference per province."""
-    from training.synthetic import selection_constants
     return selection_constants(sim.ref)[0].astype(np.float64)
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.synthetic.selection import GRANTED
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_observable_posterior.py"
 
 
@@ -29,7 +31,7 @@ def test_the_bound_rederives_the_generators_posterior(bench, mechanism):
     assert abs(q_conn.mean() - bench.CONNECTED_SHARE) < 0.015
     assert q_conn[sim.firms.connections > 0].mean() > 1.5 * q_conn[sim.firms.connections == 0].mean()
     rng = np.random.default_rng(0)
-    granted = sim.events.event == 0
+    granted = sim.events.event == GRANTED
     hidden_oracle, hidden_bound, checked = [], [], 0
     for tier, year, call in grants:
         idx = np.flatnonzero(call["eligible"])
