@@ -47,6 +47,7 @@ from features.rules import feature_directions, rulebook_in_force
 from models import audit_flags as af
 from models.audit_channels import MIN_SELECTIONS, ChannelAudit, fit_channels
 from models.audit_oof import AuditFold, cross_fit, merit_rank, quota_expected
+from models.selection_channels import STRUCTURES
 from models.explain import (
     NON_MERIT_PILLARS,
     feature_pillar,
@@ -242,6 +243,9 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     certified = pd.DataFrame({
         "firm_id": keys["firm_id"].to_numpy()[pos], "year": years[pos], "tier": tier,
         "anomaly_score": score, "p_non_merit": p_non_merit,
+        # Each structure's posterior, for the evaluation against a synthetic truth.
+        **{f"{s}_posterior": channels.by_structure[s][pos] if channels is not None
+           else np.full(len(pos), np.nan) for s in STRUCTURES},
         **{c: flags[c].to_numpy() for c in FLAG_COLUMNS},
         "falls_short": flags[list(af.SHORTFALL_FLAGS)].max(axis=1).to_numpy(),
         "merit_probability": cf.p_merit[pos], "merit_rank": rank[pos],

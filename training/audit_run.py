@@ -25,6 +25,7 @@ from features.domain import TIERS, labelled_years, reviewed_years
 from features.identity import firm_identity
 from models.audit import FLAG_COLUMNS, TierAudit, audit_tier
 from models.audit_renewals import RENEWAL_COLUMNS, audit_renewals
+from models.selection_channels import STRUCTURES
 
 AUDITED_TIERS = TIERS
 OUTPUT_FILES = ("anomalies.csv", "overlooked.csv", "renewals.csv", "report.html")
@@ -42,6 +43,11 @@ METHODS = {
     "audit": "anomaly score (merit gap, non-merit share, SHAP isolation, rule flags)",
     "p_non_merit": "the two-channel model's posterior of the non-merit channel (tiers with "
                    "enough selections)",
+    # Both structures' posteriors, whichever the held-out likelihood kept: whether it kept
+    # the one that ranks better (README, the audit's table).
+    **{f"{structure}_posterior": f"p_non_merit of the {structure} structure (fitted out of "
+                                 "fold whichever structure was kept)"
+       for structure in STRUCTURES},
     "oracle": "the generator's true p_non_merit (the best achievable ranking)",
     "rule_violations": "baseline: count of failed criteria of the rulebook in force, on data",
     "low_oof_probability": "baseline: 1 - full-model out-of-fold probability",
@@ -93,7 +99,8 @@ def evaluate_against_truth(anomalies: pd.DataFrame, truth: pd.DataFrame) -> pd.D
     """How well each ranking finds the non-merit selections, per tier.
 
     anomalies: the audit's rows (firm_id, year, tier, anomaly_score, p_non_merit,
-    rule_failures, full_probability); truth: firm_id, tier, year, event, channel (channel !=
+    rule_failures, full_probability; and, evaluated when present, separate_posterior and
+    additive_posterior); truth: firm_id, tier, year, event, channel (channel !=
     "merit" = selected for another reason) and, from generators that write it,
     true_p_non_merit (the oracle). Only `granted` events are selections. Returns one row
     per tier and method (METHODS): selections, non_merit, k (= non_merit),
@@ -107,8 +114,9 @@ def evaluate_against_truth(anomalies: pd.DataFrame, truth: pd.DataFrame) -> pd.D
     joined = anomalies.merge(granted.drop_duplicates(["firm_id", "tier", "year"]),
                              on=["firm_id", "tier", "year"], how="inner")
     scores = {"audit": joined["anomaly_score"]}
-    if "p_non_merit" in joined and joined["p_non_merit"].notna().any():
-        scores["p_non_merit"] = joined["p_non_merit"]
+    for method in ("p_non_merit", *(f"{structure}_posterior" for structure in STRUCTURES)):
+        if method in joined and joined[method].notna().any():
+            scores[method] = joined[method]
     if "true_p_non_merit" in joined:
         scores["oracle"] = joined["true_p_non_merit"]
     scores.update({"rule_violations": joined["rule_failures"],
@@ -234,8 +242,8 @@ def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
         raise AuditProblem("no tier could be audited: " + "; ".join(
             f"{t}: {why}" for t, why in skipped.items()))
 
-    anomalies = with_identity(pd.concat([a.certified for a in audits.values()],
-                                         ignore_index=True), dataset.firms)
+    certified = pd.concat([a.certified for a in audits.values()], ignore_index=True)
+    anomalies = with_identity(certified, dataset.firms)
     anomalies = anomalies.sort_values("anomaly_score", ascending=False, kind="stable",
                                       ignore_index=True)[ANOMALY_COLUMNS]
     overlooked = with_identity(pd.concat([a.overlooked for a in audits.values()],
@@ -245,7 +253,8 @@ def run_audit(data_dir: str | os.PathLike, out_dir: str | os.PathLike,
     evaluation, agreement = None, None
     if truth_path.exists():
         say("Evaluating against truth.parquet")
-        evaluation = evaluate_against_truth(anomalies, pd.read_parquet(truth_path))
+        # (the certified rows, which also hold each structure's posterior)
+        evaluation = evaluate_against_truth(certified, pd.read_parquet(truth_path))
         candidates_path = data_dir / "truth_candidates.parquet"
         true_effects = true_province_effects(pd.read_parquet(candidates_path), dataset.firms) \
             if candidates_path.exists() else None

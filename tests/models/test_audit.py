@@ -158,6 +158,12 @@ def test_the_non_merit_posterior_is_reported_beside_the_ranking(audited):
     evaluation = result.truth_evaluation.set_index(["tier", "method"])
     assert evaluation.loc[(TIER, "oracle"), "of_oracle"] == pytest.approx(1.0)
     assert {"audit", "p_non_merit", "oracle"} <= set(evaluation.loc[TIER].index)
+    # Both structures' posteriors are evaluated; the one kept is p_non_merit itself.
+    ap = evaluation["average_precision"]
+    assert ap[(TIER, f"{channels.structure}_posterior")] == ap[(TIER, "p_non_merit")]
+    other = ({"separate", "additive"} - {channels.structure}).pop()
+    assert (TIER, f"{other}_posterior") in ap.index
+    assert "separate_posterior" not in result.anomalies  # anomalies.csv is unchanged
     agreement = result.province_agreement.set_index("tier").loc[TIER]
     for name in ("with_true_effect", "with_interference", "ceiling", "size_baseline"):
         assert -1 <= agreement[name] <= 1
