@@ -29,7 +29,7 @@ channel and a non-merit channel (models/audit_channels.py), that the selection w
 have happened on merit alone (empty for a tier with fewer than
 audit_channels.MIN_SELECTIONS selections). It does not order the anomalies: it finds the
 non-merit Specialized SMEs better than the blend on two universes and as well on a third,
-the Little Giants better on the default universe but not on two other seeds (README). The
+the Little Giants better on the default universe but not on three other seeds (README). The
 flags explain the score. No weight or threshold is fitted to any record of which selections were
 irregular.
 """
@@ -222,7 +222,7 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
         channels = fit_channels(X_full, cf.p_merit, y, years, cf.folds, scored, tier, seed)
     # The ranking stays on the blend: the two-channel posterior beats it on the Specialized
     # lists of two additive universes (level on a third) and on the default universe's
-    # Little Giants, not on the Little Giants of two other seeds (README, the audit's
+    # Little Giants, not on the Little Giants of three other seeds (README, the audit's
     # table); the posterior is reported beside it.
     score = parts.sum(axis=1).to_numpy()
     if channels is not None:
