@@ -299,8 +299,11 @@ def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFram
         parts += ['<h2 id="check">Check against the known selection channels</h2>',
                   ('<p class="note">The synthetic universe records why each firm was selected. '
                    "Average precision and precision@k (k = number of non-merit selections) of "
-                   "each ranking for finding the non-merit selections; the truth was used for "
-                   "this table only, never to fit or tune the audit.</p>"),
+                   "each ranking for finding the non-merit selections: audit is the ranking "
+                   "(anomaly_score), p_non_merit the two-channel posterior of the structure "
+                   "the held-out likelihood kept, separate_posterior and additive_posterior "
+                   "each structure's. The truth was used for this table only, never to fit "
+                   "or tune the audit.</p>"),
                   html_table(evaluation, ("tier", "method"), "{:.3f}")]
     names = dict(zip(anomalies["firm_id"], anomalies["name"])) if "name" in anomalies else {}
     for audit in audits.values():
