@@ -47,7 +47,6 @@ from features.rules import feature_directions, rulebook_in_force
 from models import audit_flags as af
 from models.audit_channels import MIN_SELECTIONS, ChannelAudit, fit_channels
 from models.audit_oof import AuditFold, cross_fit, merit_rank, quota_expected
-from models.selection_channels import STRUCTURES
 from models.explain import (
     NON_MERIT_PILLARS,
     feature_pillar,
@@ -58,6 +57,7 @@ from models.explain import (
     rule_criterion,
 )
 from models.reasons import reason_codes
+from models.selection_channels import STRUCTURES
 
 WEIGHTS = {"merit_gap": 0.5, "non_merit_share": 0.2, "shap_isolation": 0.1,
            "rule_shortfalls": 0.2}
