@@ -44,7 +44,7 @@ METHODS = {
     "p_non_merit": "the two-channel model's posterior of the non-merit channel (tiers with "
                    "enough selections)",
     # Both structures' posteriors, whichever the held-out likelihood kept: whether it kept
-    # the one that ranks better (README, the audit's table).
+    # the one that ranks better (README, "Which structure's posterior ranks").
     **{f"{structure}_posterior": f"p_non_merit of the {structure} structure (fitted out of "
                                  "fold whichever structure was kept)"
        for structure in STRUCTURES},
