@@ -78,6 +78,9 @@ MERIT_EXCLUDED = frozenset({
 MERIT_PARAMS = {"num_leaves": 4, "extra_trees": False, "learning_rate": 0.05,
                 "monotone_constraints_method": "advanced"}
 FLAG_COLUMNS = (*af.SHORTFALL_FLAGS, "low_merit_probability", "non_merit_attribution_share")
+# Each structure's out-of-fold posterior, whichever the held-out likelihood kept: columns of
+# the certified rows (not of anomalies.csv), for the evaluation against a synthetic truth.
+POSTERIOR_COLUMNS = {structure: f"{structure}_posterior" for structure in STRUCTURES}
 
 
 def merit_columns(columns) -> list[str]:
@@ -243,9 +246,8 @@ def audit_tier(panel, tier: str, seed: int = 0, progress: Callable[[str], None] 
     certified = pd.DataFrame({
         "firm_id": keys["firm_id"].to_numpy()[pos], "year": years[pos], "tier": tier,
         "anomaly_score": score, "p_non_merit": p_non_merit,
-        # Each structure's posterior, for the evaluation against a synthetic truth.
-        **{f"{s}_posterior": channels.by_structure[s][pos] if channels is not None
-           else np.full(len(pos), np.nan) for s in STRUCTURES},
+        **{column: channels.by_structure[s][pos] if channels is not None
+           else np.full(len(pos), np.nan) for s, column in POSTERIOR_COLUMNS.items()},
         **{c: flags[c].to_numpy() for c in FLAG_COLUMNS},
         "falls_short": flags[list(af.SHORTFALL_FLAGS)].max(axis=1).to_numpy(),
         "merit_probability": cf.p_merit[pos], "merit_rank": rank[pos],

@@ -23,9 +23,8 @@ from sklearn.metrics import average_precision_score
 from features.atomic import CSV_ENCODING, move_folder_into_place
 from features.domain import TIERS, labelled_years, reviewed_years
 from features.identity import firm_identity
-from models.audit import FLAG_COLUMNS, TierAudit, audit_tier
+from models.audit import FLAG_COLUMNS, POSTERIOR_COLUMNS, TierAudit, audit_tier
 from models.audit_renewals import RENEWAL_COLUMNS, audit_renewals
-from models.selection_channels import STRUCTURES
 
 AUDITED_TIERS = TIERS
 OUTPUT_FILES = ("anomalies.csv", "overlooked.csv", "renewals.csv", "report.html")
@@ -45,9 +44,8 @@ METHODS = {
                    "enough selections)",
     # Both structures' posteriors, whichever the held-out likelihood kept: whether it kept
     # the one that ranks better (README, "Which structure's posterior ranks").
-    **{f"{structure}_posterior": f"p_non_merit of the {structure} structure (fitted out of "
-                                 "fold whichever structure was kept)"
-       for structure in STRUCTURES},
+    **{column: f"p_non_merit of the {structure} structure (fitted out of fold whichever "
+               "structure was kept)" for structure, column in POSTERIOR_COLUMNS.items()},
     "oracle": "the generator's true p_non_merit (the best achievable ranking)",
     "rule_violations": "baseline: count of failed criteria of the rulebook in force, on data",
     "low_oof_probability": "baseline: 1 - full-model out-of-fold probability",
@@ -114,7 +112,7 @@ def evaluate_against_truth(anomalies: pd.DataFrame, truth: pd.DataFrame) -> pd.D
     joined = anomalies.merge(granted.drop_duplicates(["firm_id", "tier", "year"]),
                              on=["firm_id", "tier", "year"], how="inner")
     scores = {"audit": joined["anomaly_score"]}
-    for method in ("p_non_merit", *(f"{structure}_posterior" for structure in STRUCTURES)):
+    for method in ("p_non_merit", *POSTERIOR_COLUMNS.values()):
         if method in joined and joined[method].notna().any():
             scores[method] = joined[method]
     if "true_p_non_merit" in joined:

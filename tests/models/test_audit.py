@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from models import audit_oof
-from models.audit import anomaly_components, merit_columns, merit_directions
+from models.audit import POSTERIOR_COLUMNS, anomaly_components, merit_columns, merit_directions
 from models.audit_flags import shortfall_flags
 from models.audit_oof import LEAVE_ONE_YEAR_OUT, WALK_FORWARD, plan_folds, training_rows
 from models.explain import non_merit_features
@@ -160,10 +160,10 @@ def test_the_non_merit_posterior_is_reported_beside_the_ranking(audited):
     assert {"audit", "p_non_merit", "oracle"} <= set(evaluation.loc[TIER].index)
     # Both structures' posteriors are evaluated; the one kept is p_non_merit itself.
     ap = evaluation["average_precision"]
-    assert ap[(TIER, f"{channels.structure}_posterior")] == ap[(TIER, "p_non_merit")]
+    assert ap[(TIER, POSTERIOR_COLUMNS[channels.structure])] == ap[(TIER, "p_non_merit")]
     other = ({"separate", "additive"} - {channels.structure}).pop()
-    assert (TIER, f"{other}_posterior") in ap.index
-    assert "separate_posterior" not in result.anomalies  # anomalies.csv is unchanged
+    assert (TIER, POSTERIOR_COLUMNS[other]) in ap.index
+    assert not set(POSTERIOR_COLUMNS.values()) & set(result.anomalies)  # CSV unchanged
     agreement = result.province_agreement.set_index("tier").loc[TIER]
     for name in ("with_true_effect", "with_interference", "ceiling", "size_baseline"):
         assert -1 <= agreement[name] <= 1
