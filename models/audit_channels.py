@@ -10,9 +10,9 @@ to lower the chance: the merit model does not read parent groups, so without the
 candidates no merit can select (many of them state-controlled) are read as favours that
 failed, and the state's favour comes out near 0. The firm's merit depth, its failed
 criteria and shortfalls are functions of the same facts, and each measured worse as a
-second merit column (README). The non-merit part sees only the ownership and region
-features (ownership, parent group, state share, listing, subsidies, province), each bounded
-to raise the chance (favours only add; a province's effect is counted from the
+second merit column (docs/AUDIT_EVALUATION.md). The non-merit part sees only the ownership
+and region features (ownership, parent group, state share, listing, subsidies, province),
+each bounded to raise the chance (favours only add; a province's effect is counted from the
 least-favoured province). Independence is the zero point of every ownership column (no
 parent: parent sizes 0), so taking firms as independent (as_independent) removes exactly
 what the state and a parent add and no ownership effect can be negative. The additive
@@ -66,13 +66,14 @@ CHANNEL_EXCLUDED = frozenset({"macro_region", "listed_board"})
 # scale against the committee's (the merit model is fitted on sampled candidates, and on the
 # default universe's Specialized lists its top twentieth is selected at 0.30, not the 0.35
 # a straight line gives, while the middle rises faster than the line): a straight line
-# there also mis-sizes every favour. Chosen on the default universe (README).
+# there also mis-sizes every favour. Chosen on the default universe (docs/AUDIT_EVALUATION.md).
 MERIT_KNOTS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
 DISQUALIFIED = "disqualified"
 # A tenth of the selections carried by favours no feature shows: the likelihood does not
 # identify it (it prefers none, which makes a selection far below the merit line with no
-# visible favour a merit selection). Chosen on the default universe among 0.05-0.3 (README);
-# MERICS found about one in four selections falling short of the criteria, a bound.
+# visible favour a merit selection). Chosen on the default universe among 0.05-0.3
+# (docs/AUDIT_EVALUATION.md); MERICS found about one in four selections falling short of
+# the criteria, a bound.
 UNEXPLAINED_SHARE = 0.1
 # What an independent firm looks like in the non-merit features (the ownership
 # counterfactual): every ownership column at its zero point, the least-favoured value
@@ -86,7 +87,7 @@ NO_PROVINCE = "(none)"
 # firms it pushed is not in the data): each province gets its own unexplained share, pulled
 # towards the list's by this many pseudo-candidates (random-effect shrinkage: a province of
 # a few hundred candidates is mostly noise). Chosen on the default universe among 0, 20, 50
-# and 200 (README).
+# and 200 (docs/AUDIT_EVALUATION.md).
 PROVINCE_PRIOR = 50.0
 # What a province's effect is counted against: the model's chance with the province's effect
 # removed ("merit"), or, on a list filled province by province, with the list's average
@@ -244,7 +245,7 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
         # held-out log-likelihood of the default universe's Little Giants fell (-0.2071
         # against -0.2058), and on seed 11 and the separate mechanism the hinges' top
         # segments, fitted on a few dozen candidates, extrapolated badly (-0.268 against
-        # -0.212, -0.283 against -0.249; README).
+        # -0.212, -0.283 against -0.249; docs/AUDIT_EVALUATION.md).
         XM = merit_design(p_merit)
     signs = (merit_signs(XM), {column: 1 for column in Z.columns})
     offset = year_offset(y, years)
@@ -294,7 +295,7 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
         # gives p_non_merit; that committee keeps the design its prior was chosen with (a
         # straight merit link, no breach column, the province as a favour column):
         # read from the committee above, the effects' rank correlation with the realised
-        # effect fell from 0.61 to 0.44 on the default universe (README).
+        # effect fell from 0.61 to 0.44 on the default universe (docs/AUDIT_EVALUATION.md).
         XP, ZP = merit_design(p_merit), design
         committee = _model("additive", (merit_signs(XP), {c: 1 for c in ZP.columns})).fit(
             XP.iloc[rows], ZP.iloc[rows], y[rows], offset[rows], weights)

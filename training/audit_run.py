@@ -43,7 +43,7 @@ METHODS = {
     "p_non_merit": "the two-channel model's posterior of the non-merit channel (tiers with "
                    "enough selections)",
     # Both structures' posteriors, whichever the held-out likelihood kept: whether it kept
-    # the one that ranks better (README, "Which structure's posterior ranks").
+    # the one that ranks better (docs/AUDIT_EVALUATION.md, "Which structure's posterior ranks").
     **{column: f"p_non_merit of the {structure} structure (fitted out of fold whichever "
                "structure was kept)" for structure, column in POSTERIOR_COLUMNS.items()},
     "oracle": "the generator's true p_non_merit (the best achievable ranking)",
