@@ -97,7 +97,8 @@ FEW_SELECTIONS_PARAMS = {"lambda_l2": 10.0}
 # rounds, and calibrates on LARGE_FIT_CALIBRATION_FOLDS out-of-fold boosters (each on half
 # the rows) instead of calibration_folds: together about 2.5x less boosting per fit. The
 # default universe's largest fit (122,685 Specialized rows) is under it and unchanged.
-# PR-AUC cost measured on 200,000 firms (README, "Speed and memory").
+# PR-AUC cost measured on 200,000 firms (docs/PERFORMANCE.md, "What the national-scale
+# settings cost").
 LARGE_FIT_ROWS = 150_000
 LARGE_FIT_PARAMS = {"learning_rate": 0.1}
 LARGE_FIT_CALIBRATION_FOLDS = 2
