@@ -20,10 +20,15 @@ structure leaves UNEXPLAINED_SHARE of the selections to favours no feature shows
 (models/selection_channels.py). Only candidates holding the title
 a list requires are fitted (neither channel selects anyone else). A selection breaking a
 published eligibility rule gets p_non_merit 1. Both structures are fitted per fold on the
-fold's training years and score the fold's test year; the structure with the better summed
+fold's training years and score the fold's test year, and they are compared by their
 held-out log-likelihood (both fitted without the unexplained share, which the likelihood
-cannot size) gives every selection its ``p_non_merit``. One more fit on every labelled year
-gives the province and ownership effects, with Poisson-bootstrap intervals.
+cannot size). Where it tells them apart (Vuong's test, models/selection_channels.py), the
+better one gives every selection its ``p_non_merit``; where it does not, ``p_non_merit`` is
+the mean of both posteriors: on the four additive universes measured the likelihood kept
+separate channels on three by less than chance, and their posterior ranked the non-merit
+selections well below the committee's on two (docs/AUDIT_EVALUATION.md). One more fit of
+the better structure on every labelled year gives the province and ownership effects, with
+Poisson-bootstrap intervals.
 
 On a national list a province's effect is what its province column adds. On a list with
 provincial quotas (Specialized SMEs) a province cannot raise its count, only fill its places
@@ -51,7 +56,14 @@ from features.domain import PROVINCIAL_LIST_TIERS
 from models import audit_flags as af
 from models.audit_oof import AuditFold
 from models.explain import non_merit_features, rule_criterion
-from models.selection_channels import STRUCTURES, TwoChannelSelection, bootstrap_excess
+from models.selection_channels import (
+    DECISIVE_Z,
+    STRUCTURES,
+    TwoChannelSelection,
+    bootstrap_excess,
+    loglik_rows,
+    vuong_z,
+)
 
 MIN_SELECTIONS = 200
 NEGATIVES_PER_SELECTION = 15   # non-selected rows kept per selection, reweighted
@@ -99,9 +111,14 @@ AGAINST_LIST_SHARE = "list share"
 
 @dataclass
 class ChannelAudit:
-    """p_non_merit: (n,) out-of-fold posterior per row of the panel (NaN where unscored);
-    structure: the structure kept; heldout_loglik: {structure: summed held-out
-    log-likelihood per row}; model: the structure fitted on every labelled year;
+    """p_non_merit: (n,) out-of-fold posterior per row of the panel (NaN where unscored):
+    the kept structure's where the held-out likelihood tells the structures apart
+    (``decided``), else the mean of both structures' (``by_structure``); structure: the
+    structure with the better held-out log-likelihood (its model gives the effects);
+    heldout_loglik: {structure: mean held-out log-likelihood per candidate}; vuong_z:
+    Vuong's statistic of separate against additive on those candidates (positive when
+    separate channels fit better; ``decided`` when abs(vuong_z) >= DECISIVE_Z); model: the
+    structure fitted on every labelled year;
     province_effects / ownership_effects: group, candidates, excess, low, high (excess =
     selections expected / expected without the group's effect - 1; LEVEL interval);
     province_reference: what the province effects are counted against (AGAINST_MERIT or,
@@ -116,6 +133,8 @@ class ChannelAudit:
     fold_structures: list[str] = field(default_factory=list)
     by_structure: dict[str, np.ndarray] = field(default_factory=dict)
     province_reference: str = AGAINST_MERIT
+    vuong_z: float = 0.0
+    decided: bool = True
 
 
 def merit_design(p_merit: np.ndarray, knots=(), disqualified: np.ndarray | None = None,
@@ -250,8 +269,7 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
     signs = (merit_signs(XM), {column: 1 for column in Z.columns})
     offset = year_offset(y, years)
     p_non = {s: np.full(n, np.nan) for s in STRUCTURES}
-    heldout = {s: 0.0 for s in STRUCTURES}
-    held_rows = 0
+    row_loglik = {s: np.full(n, np.nan) for s in STRUCTURES}  # held-out, per candidate
     fold_structures = []
     for k, fold in enumerate(folds):
         train = np.flatnonzero(scored & np.isin(years, fold.train_years))
@@ -265,17 +283,18 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
             # share: the likelihood cannot size it); the posterior then adds it.
             fit = (XM.iloc[rows], Z.iloc[rows], y[rows], offset[rows], weights)
             model = _model(structure, signs, 0.0).fit(*fit)
-            fold_ll[structure] = model.score(XM.iloc[test], Z.iloc[test], y[test],
-                                             offset[test]) * len(test)
-            heldout[structure] += fold_ll[structure]
+            row_loglik[structure][test] = loglik_rows(y[test], model.predict_proba(
+                XM.iloc[test], Z.iloc[test], offset[test])[:, 1])
+            fold_ll[structure] = row_loglik[structure][test].sum()
             if structure == "additive":
                 model = _model(structure, signs).fit(*fit)
             p_non[structure][test] = model.p_non_merit(XM.iloc[test], Z.iloc[test],
                                                        offset[test])
         fold_structures.append(max(fold_ll, key=fold_ll.get))
-        held_rows += len(test)
-    heldout = {s: v / max(held_rows, 1) for s, v in heldout.items()}
+    held = ~np.isnan(row_loglik[STRUCTURES[0]])
+    heldout = {s: float(row_loglik[s][held].mean()) if held.any() else 0.0 for s in STRUCTURES}
     structure = max(heldout, key=heldout.get)
+    z = vuong_z(*(row_loglik[s][held] for s in STRUCTURES))
 
     everything = np.flatnonzero(scored)
     rows, weights = training_sample(y, everything, seed)
@@ -304,9 +323,12 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
             offset[everything], province[everything], n_boot, seed)
     for values in p_non.values():
         values[breach] = 1.0
-    return ChannelAudit(p_non[structure], structure, heldout, model, effects["province"],
+    decided = abs(z) >= DECISIVE_Z
+    # Where the data do not tell the structures apart, neither posterior is preferred.
+    posterior = p_non[structure] if decided else np.mean([p_non[s] for s in STRUCTURES], axis=0)
+    return ChannelAudit(posterior, structure, heldout, model, effects["province"],
                         effects["ownership"], fold_structures, p_non,
-                        AGAINST_LIST_SHARE if quota else AGAINST_MERIT)
+                        AGAINST_LIST_SHARE if quota else AGAINST_MERIT, z, decided)
 
 
 def _model(structure: str, signs: tuple[dict, dict],

@@ -23,6 +23,7 @@ from models.audit import FLAG_COLUMNS, disparity
 from models.audit_channels import AGAINST_LIST_SHARE
 from models.audit_flags import FLAG_LABELS
 from models.explain import use_cjk_fallback
+from models.selection_channels import DECISIVE_Z
 from serving.page import CSS, html_table, percent
 from serving.report_plots import (
     beeswarm,
@@ -137,10 +138,20 @@ def _channel_section(audit) -> list[str]:
                              f"{percent(channels.model.unexplained_share)} of the selections "
                              "left to favours no feature shows"}
     loglik = ", ".join(f"{k} {v:.4f}" for k, v in channels.heldout_loglik.items())
+    evidence = (f"held-out log-likelihood per candidate, walk-forward: {html.escape(loglik)}; "
+                f"Vuong's z {channels.vuong_z:+.2f}")
+    if channels.decided:
+        choice = (f"The data chose {structure[channels.structure]} ({evidence}, beyond "
+                  f"chance: |z| &ge; {DECISIVE_Z}). Each selection's <code>p_non_merit</code> "
+                  "is its posterior")
+    else:
+        choice = (f"The data do not tell apart {structure['separate']} and "
+                  f"{structure['additive']} ({evidence}, within chance: |z| &lt; "
+                  f"{DECISIVE_Z}), so each selection's <code>p_non_merit</code> is the mean of "
+                  "their two posteriors (the effects below come from the "
+                  f"{channels.structure} structure, the better fit)")
     parts.append(
-        f'<p class="note">The data chose {structure[channels.structure]} (held-out '
-        f"log-likelihood per candidate, walk-forward: {html.escape(loglik)}). Each selection's "
-        "<code>p_non_merit</code> is the probability that it would not have happened on merit "
+        f'<p class="note">{choice}: the probability that it would not have happened on merit '
         "alone; it is shown on each anomaly's card but does not order them (measured on "
         "synthetic universes, it finds the non-merit Specialized SMEs better than the anomaly "
         "score on two universes and as well on a third, and the Little Giants better on some "

@@ -41,7 +41,8 @@ ANOMALY_COLUMNS = [
 METHODS = {
     "audit": "anomaly score (merit gap, non-merit share, SHAP isolation, rule flags)",
     "p_non_merit": "the two-channel model's posterior of the non-merit channel (tiers with "
-                   "enough selections)",
+                   "enough selections): the kept structure's, or the mean of both where the "
+                   "held-out likelihood does not tell them apart",
     # Both structures' posteriors, whichever the held-out likelihood kept: whether it kept
     # the one that ranks better (docs/AUDIT_EVALUATION.md, "Which structure's posterior ranks").
     **{column: f"p_non_merit of the {structure} structure (fitted out of fold whichever "
@@ -352,12 +353,16 @@ def generator_interference() -> pd.Series:
 
 def _log_channels(mlflow, audits: dict[str, TierAudit],
                   agreement: pd.DataFrame | None) -> None:
-    """Held-out log-likelihood of each structure, the structure kept, fallbacks."""
+    """Held-out log-likelihood of each structure, Vuong's z between them, the structure kept
+    and where p_non_merit comes from, fallbacks."""
     for tier, audit in audits.items():
         if audit.channels is None:
             mlflow.set_tag(f"{tier}.channels", f"fallback: {audit.fallback}")
             continue
         mlflow.set_tag(f"{tier}.channels", audit.channels.structure)
+        mlflow.set_tag(f"{tier}.p_non_merit", audit.channels.structure if audit.channels.decided
+                       else "mean of both structures")
+        mlflow.log_metric(f"{tier}.heldout_vuong_z", audit.channels.vuong_z)
         for structure, value in audit.channels.heldout_loglik.items():
             mlflow.log_metric(f"{tier}.heldout_loglik.{structure}", float(value))
     for row in ([] if agreement is None else agreement.itertuples(index=False)):

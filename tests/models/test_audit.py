@@ -14,6 +14,7 @@ from models.audit import POSTERIOR_COLUMNS, anomaly_components, merit_columns, m
 from models.audit_flags import shortfall_flags
 from models.audit_oof import LEAVE_ONE_YEAR_OUT, WALK_FORWARD, plan_folds, training_rows
 from models.explain import non_merit_features
+from models.selection_channels import DECISIVE_Z
 from serving.report import render_report
 from tests.conftest import isolated_mlflow
 from training.audit_run import (
@@ -142,6 +143,13 @@ def test_the_non_merit_posterior_is_reported_beside_the_ranking(audited):
     assert channels is not None  # enough Little Giant selections to model
     assert set(channels.heldout_loglik) == {"separate", "additive"}
     assert channels.structure == max(channels.heldout_loglik, key=channels.heldout_loglik.get)
+    # The kept structure's posterior where the likelihood tells the structures apart, else
+    # the mean of both.
+    assert channels.decided == (abs(channels.vuong_z) >= DECISIVE_Z)
+    both = [channels.by_structure[s] for s in ("separate", "additive")]
+    expected = channels.by_structure[channels.structure] if channels.decided \
+        else np.mean(both, axis=0)
+    np.testing.assert_array_equal(channels.p_non_merit, expected)
     rows = result.anomalies[result.anomalies["tier"] == TIER]
     assert rows["p_non_merit"].between(0, 1).all()
     # The ranking is the blend, sorted; the posterior stands beside it.
@@ -158,11 +166,11 @@ def test_the_non_merit_posterior_is_reported_beside_the_ranking(audited):
     evaluation = result.truth_evaluation.set_index(["tier", "method"])
     assert evaluation.loc[(TIER, "oracle"), "of_oracle"] == pytest.approx(1.0)
     assert {"audit", "p_non_merit", "oracle"} <= set(evaluation.loc[TIER].index)
-    # Both structures' posteriors are evaluated; the one kept is p_non_merit itself.
+    # Both structures' posteriors are evaluated beside p_non_merit.
     ap = evaluation["average_precision"]
-    assert ap[(TIER, POSTERIOR_COLUMNS[channels.structure])] == ap[(TIER, "p_non_merit")]
-    other = ({"separate", "additive"} - {channels.structure}).pop()
-    assert (TIER, POSTERIOR_COLUMNS[other]) in ap.index
+    assert {(TIER, column) for column in POSTERIOR_COLUMNS.values()} <= set(ap.index)
+    if channels.decided:
+        assert ap[(TIER, POSTERIOR_COLUMNS[channels.structure])] == ap[(TIER, "p_non_merit")]
     assert not set(POSTERIOR_COLUMNS.values()) & set(result.anomalies)  # CSV unchanged
     agreement = result.province_agreement.set_index("tier").loc[TIER]
     for name in ("with_true_effect", "with_interference", "ceiling", "size_baseline"):
@@ -175,7 +183,28 @@ def test_channel_section_names_the_structure_and_effects(audited):
     audit = audited["result"].tiers[TIER]
     text = "".join(_channel_section(audit))
     assert "held-out" in text and "data:image/png;base64," in text
+    assert f"Vuong's z {audit.channels.vuong_z:+.2f}" in text
     assert "selections exceed what merit predicts" in text or "No province" in text
+
+
+@pytest.mark.parametrize("z", [3.1, -0.4])
+def test_channel_section_says_whether_the_data_chose_a_structure(audited, z):
+    """Told apart, the kept structure's posterior; within chance, the mean of both, and
+    the effects named as the better fit's: the words follow the channel audit's values."""
+    from dataclasses import replace
+
+    from serving.report import _channel_section
+
+    audit = audited["result"].tiers[TIER]
+    channels = replace(audit.channels, vuong_z=z, decided=abs(z) >= DECISIVE_Z)
+    text = "".join(_channel_section(replace(audit, channels=channels)))
+    assert f"Vuong's z {z:+.2f}" in text
+    if channels.decided:
+        assert "The data chose" in text and "mean of their two posteriors" not in text
+    else:
+        assert "The data chose" not in text
+        assert "mean of their two posteriors" in text
+        assert f"come from the {channels.structure} structure, the better fit" in text
 
 
 @pytest.mark.parametrize("against", ["merit", "list share"])
@@ -272,6 +301,10 @@ def test_run_is_tracked_in_mlflow(audited):
     assert run.data.tags[f"{TIER}.channels"] in ("separate", "additive")
     assert f"{TIER}.heldout_loglik.separate" in run.data.metrics
     assert f"{TIER}.heldout_loglik.additive" in run.data.metrics
+    channels = result.tiers[TIER].channels
+    assert run.data.metrics[f"{TIER}.heldout_vuong_z"] == pytest.approx(channels.vuong_z)
+    assert run.data.tags[f"{TIER}.p_non_merit"] == (
+        channels.structure if channels.decided else "mean of both structures")
     logged = {a.path for a in client.list_artifacts(result.run_id, "audit")}
     assert logged == {f"audit/{name}" for name in OUTPUT_FILES}
 
