@@ -138,28 +138,31 @@ def _channel_section(audit) -> list[str]:
                              f"{percent(channels.model.unexplained_share)} of the selections "
                              "left to favours no feature shows"}
     loglik = ", ".join(f"{k} {v:.4f}" for k, v in channels.heldout_loglik.items())
-    evidence = (f"held-out log-likelihood per candidate, walk-forward: {html.escape(loglik)}; "
+    evidence = (f"Held-out log-likelihood per candidate, walk-forward: {html.escape(loglik)}; "
                 f"Vuong's z {channels.vuong_z:+.2f}")
     if channels.decided:
-        choice = (f"The data chose {structure[channels.structure]} ({evidence}, beyond "
-                  f"chance: |z| &ge; {DECISIVE_Z}). Each selection's <code>p_non_merit</code> "
-                  "is its posterior")
+        choice = (f"The data chose {structure[channels.structure]}. {evidence}, beyond chance "
+                  f"(|z| &ge; {DECISIVE_Z}).")
+        posterior, effects_from = "that structure's posterior", ""
     else:
         choice = (f"The data do not tell apart {structure['separate']} and "
-                  f"{structure['additive']} ({evidence}, within chance: |z| &lt; "
-                  f"{DECISIVE_Z}), so each selection's <code>p_non_merit</code> is the mean of "
-                  "their two posteriors (the effects below come from the "
-                  f"{channels.structure} structure, the better fit)")
-    parts.append(
-        f'<p class="note">{choice}: the probability that it would not have happened on merit '
-        "alone; it is shown on each anomaly's card but does not order them (measured on "
-        "synthetic universes, it finds the non-merit Specialized SMEs better than the anomaly "
-        "score on two universes and as well on a third, and the Little Giants better on some "
-        "and less well on others). An effect "
-        "compares the selections the model expects in a province (or ownership class) with those it expects when that province's effect "
-        "is removed (or the firms are taken as independent), merit unchanged: +18% means 18% "
+                  f"{structure['additive']}. {evidence}, within chance (|z| &lt; "
+                  f"{DECISIVE_Z}).")
+        posterior = "the mean of the two structures' posteriors"
+        effects_from = (f"The effects below come from the {channels.structure} structure, "
+                        "the better fit. ")
+    parts += [
+        f'<p class="note">{choice}</p>',
+        ('<p class="note">Each selection\'s <code>p_non_merit</code> is the probability that it '
+        f"would not have happened on merit alone: {posterior}. It is shown on each anomaly's "
+        "card but does not order them (measured on synthetic universes, it finds the "
+        "non-merit selections better than the anomaly score on most lists, as well on one and "
+        "less well on one).</p>"),
+        (f'<p class="note">{effects_from}An effect compares the selections the model expects in '
+        "a province (or ownership class) with those it expects when that province's effect is "
+        "removed (or the firms are taken as independent), merit unchanged: +18% means 18% "
         "more selections than merit and the other features predict. Intervals: 90%, from "
-        "bootstrap refits.</p>")
+        "bootstrap refits.</p>")]
     if channels.province_reference == AGAINST_LIST_SHARE:  # a list filled province by province
         parts.append(
             '<p class="note">These lists are filled province by province, each province its '
@@ -311,9 +314,10 @@ def render_report(audits: dict, anomalies: pd.DataFrame, overlooked: pd.DataFram
                   ('<p class="note">The synthetic universe records why each firm was selected. '
                    "Average precision and precision@k (k = number of non-merit selections) of "
                    "each ranking for finding the non-merit selections: audit is the ranking "
-                   "(anomaly_score), p_non_merit the two-channel posterior of the structure "
-                   "the held-out likelihood kept, separate_posterior and additive_posterior "
-                   "each structure's. The truth was used for this table only, never to fit "
+                   "(anomaly_score), p_non_merit the two-channel posterior (the kept "
+                   "structure's, or the mean of both where the held-out likelihood does not "
+                   "tell them apart), separate_posterior and additive_posterior each "
+                   "structure's. The truth was used for this table only, never to fit "
                    "or tune the audit.</p>"),
                   html_table(evaluation, ("tier", "method"), "{:.3f}")]
     names = dict(zip(anomalies["firm_id"], anomalies["name"])) if "name" in anomalies else {}

@@ -182,7 +182,7 @@ def test_channel_section_names_the_structure_and_effects(audited):
 
     audit = audited["result"].tiers[TIER]
     text = "".join(_channel_section(audit))
-    assert "held-out" in text and "data:image/png;base64," in text
+    assert "Held-out log-likelihood" in text and "data:image/png;base64," in text
     assert f"Vuong's z {audit.channels.vuong_z:+.2f}" in text
     assert "selections exceed what merit predicts" in text or "No province" in text
 
@@ -200,10 +200,10 @@ def test_channel_section_says_whether_the_data_chose_a_structure(audited, z):
     text = "".join(_channel_section(replace(audit, channels=channels)))
     assert f"Vuong's z {z:+.2f}" in text
     if channels.decided:
-        assert "The data chose" in text and "mean of their two posteriors" not in text
+        assert "The data chose" in text and "mean of the two structures' posteriors" not in text
     else:
         assert "The data chose" not in text
-        assert "mean of their two posteriors" in text
+        assert "mean of the two structures' posteriors" in text
         assert f"come from the {channels.structure} structure, the better fit" in text
 
 
