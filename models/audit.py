@@ -30,8 +30,8 @@ have happened on merit alone (empty for a tier with fewer than
 audit_channels.MIN_SELECTIONS selections). It does not order the anomalies: on the
 generated universes measured it finds the non-merit selections better than the blend on
 every modelled tier but the Little Giants of one seed, and as well on the Specialized lists
-of another (README). The flags explain the score. No weight or threshold is fitted to any record of which selections were
-irregular.
+of another (README). The flags explain the score. No weight or threshold is fitted to any
+record of which selections were irregular.
 """
 
 from __future__ import annotations

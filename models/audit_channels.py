@@ -134,7 +134,7 @@ class ChannelAudit:
     by_structure: dict[str, np.ndarray] = field(default_factory=dict)
     province_reference: str = AGAINST_MERIT
     vuong_z: float = 0.0
-    decided: bool = True
+    decided: bool = False  # as abs(vuong_z) >= DECISIVE_Z
 
 
 def merit_design(p_merit: np.ndarray, knots=(), disqualified: np.ndarray | None = None,
