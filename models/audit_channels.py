@@ -57,11 +57,12 @@ from models import audit_flags as af
 from models.audit_oof import AuditFold
 from models.explain import non_merit_features, rule_criterion
 from models.selection_channels import (
-    DECISIVE_Z,
     STRUCTURES,
     TwoChannelSelection,
     bootstrap_excess,
     loglik_rows,
+    posterior_given_choice,
+    told_apart,
     vuong_z,
 )
 
@@ -117,7 +118,7 @@ class ChannelAudit:
     structure with the better held-out log-likelihood (its model gives the effects);
     heldout_loglik: {structure: mean held-out log-likelihood per candidate}; vuong_z:
     Vuong's statistic of separate against additive on those candidates (positive when
-    separate channels fit better; ``decided`` when abs(vuong_z) >= DECISIVE_Z); model: the
+    separate channels fit better; ``decided``: told_apart(vuong_z)); model: the
     structure fitted on every labelled year;
     province_effects / ownership_effects: group, candidates, excess, low, high (excess =
     selections expected / expected without the group's effect - 1; LEVEL interval);
@@ -134,7 +135,7 @@ class ChannelAudit:
     by_structure: dict[str, np.ndarray] = field(default_factory=dict)
     province_reference: str = AGAINST_MERIT
     vuong_z: float = 0.0
-    decided: bool = False  # as abs(vuong_z) >= DECISIVE_Z
+    decided: bool = False  # told_apart(vuong_z)
 
 
 def merit_design(p_merit: np.ndarray, knots=(), disqualified: np.ndarray | None = None,
@@ -323,12 +324,9 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
             offset[everything], province[everything], n_boot, seed)
     for values in p_non.values():
         values[breach] = 1.0
-    decided = abs(z) >= DECISIVE_Z
-    # Where the data do not tell the structures apart, neither posterior is preferred.
-    posterior = p_non[structure] if decided else np.mean([p_non[s] for s in STRUCTURES], axis=0)
-    return ChannelAudit(posterior, structure, heldout, model, effects["province"],
-                        effects["ownership"], fold_structures, p_non,
-                        AGAINST_LIST_SHARE if quota else AGAINST_MERIT, z, decided)
+    return ChannelAudit(posterior_given_choice(p_non, structure, z), structure, heldout, model,
+                        effects["province"], effects["ownership"], fold_structures, p_non,
+                        AGAINST_LIST_SHARE if quota else AGAINST_MERIT, z, told_apart(z))
 
 
 def _model(structure: str, signs: tuple[dict, dict],

@@ -282,7 +282,7 @@ def _loglik(y, p, weight=None) -> float:
 def vuong_z(loglik_a: np.ndarray, loglik_b: np.ndarray) -> float:
     """Vuong's statistic for two non-nested models from their held-out log-likelihoods of
     the same rows ((n,) each): the summed differences over their standard error, positive
-    when model a fits better. ``abs(z) >= DECISIVE_Z`` tells the models apart; 0 when the
+    when model a fits better (told_apart says whether it tells the models apart); 0 when the
     rows cannot say (fewer than two, or no difference at all), infinite when every row
     differs by the same amount."""
     difference = np.asarray(loglik_a, dtype=float) - np.asarray(loglik_b, dtype=float)
@@ -292,6 +292,21 @@ def vuong_z(loglik_a: np.ndarray, loglik_b: np.ndarray) -> float:
     if not spread > 0:  # the same difference on every row: no chance in it
         return float(np.sign(difference.sum()) * np.inf) if difference.any() else 0.0
     return float(difference.sum() / (spread * np.sqrt(len(difference))))
+
+
+def told_apart(z: float) -> bool:
+    """Whether Vuong's statistic ``z`` (vuong_z) tells two structures apart."""
+    return abs(z) >= DECISIVE_Z
+
+
+def posterior_given_choice(posteriors: dict[str, np.ndarray], better: str,
+                           z: float) -> np.ndarray:
+    """(n,) p_non_merit from each structure's posterior ({structure: (n,)}): the ``better``
+    structure's where the held-out likelihood tells them apart (told_apart(z)), else the
+    mean of all: neither is preferred on evidence within chance."""
+    if told_apart(z):
+        return posteriors[better]
+    return np.mean(list(posteriors.values()), axis=0)
 
 
 def bootstrap_excess(model: TwoChannelSelection, X, Z, y, counterfactuals: dict,

@@ -14,7 +14,7 @@ from models.audit import POSTERIOR_COLUMNS, anomaly_components, merit_columns, m
 from models.audit_flags import shortfall_flags
 from models.audit_oof import LEAVE_ONE_YEAR_OUT, WALK_FORWARD, plan_folds, training_rows
 from models.explain import non_merit_features
-from models.selection_channels import DECISIVE_Z
+from models.selection_channels import posterior_given_choice, told_apart
 from serving.report import render_report
 from tests.conftest import isolated_mlflow
 from training.audit_run import (
@@ -145,11 +145,9 @@ def test_the_non_merit_posterior_is_reported_beside_the_ranking(audited):
     assert channels.structure == max(channels.heldout_loglik, key=channels.heldout_loglik.get)
     # The kept structure's posterior where the likelihood tells the structures apart, else
     # the mean of both.
-    assert channels.decided == (abs(channels.vuong_z) >= DECISIVE_Z)
-    both = [channels.by_structure[s] for s in ("separate", "additive")]
-    expected = channels.by_structure[channels.structure] if channels.decided \
-        else np.mean(both, axis=0)
-    np.testing.assert_array_equal(channels.p_non_merit, expected)
+    assert channels.decided == told_apart(channels.vuong_z)
+    np.testing.assert_array_equal(channels.p_non_merit, posterior_given_choice(
+        channels.by_structure, channels.structure, channels.vuong_z))
     rows = result.anomalies[result.anomalies["tier"] == TIER]
     assert rows["p_non_merit"].between(0, 1).all()
     # The ranking is the blend, sorted; the posterior stands beside it.
@@ -196,7 +194,7 @@ def test_channel_section_says_whether_the_data_chose_a_structure(audited, z):
     from serving.report import _channel_section
 
     audit = audited["result"].tiers[TIER]
-    channels = replace(audit.channels, vuong_z=z, decided=abs(z) >= DECISIVE_Z)
+    channels = replace(audit.channels, vuong_z=z, decided=told_apart(z))
     text = "".join(_channel_section(replace(audit, channels=channels)))
     assert f"Vuong's z {z:+.2f}" in text
     if channels.decided:

@@ -13,6 +13,8 @@ from models.selection_channels import (
     TwoChannelSelection,
     bootstrap_excess,
     loglik_rows,
+    posterior_given_choice,
+    told_apart,
     vuong_z,
 )
 
@@ -176,3 +178,15 @@ def test_vuong_statistic_is_the_summed_difference_over_its_standard_error():
     assert vuong_z(np.full(9, -0.25), np.full(9, -0.375)) == np.inf  # the same gain each row
     assert vuong_z(a[:1], b[:1]) == 0.0
     assert loglik_rows([1, 0], [0.8, 0.8]) == pytest.approx(np.log([0.8, 0.2]))
+
+
+def test_p_non_merit_is_the_better_structures_posterior_only_when_told_apart():
+    posteriors = {"separate": np.array([0.9, 0.2, 1.0]), "additive": np.array([0.5, 0.4, 1.0])}
+    for z in (DECISIVE_Z, -2.5, np.inf):
+        assert told_apart(z)
+        np.testing.assert_array_equal(posterior_given_choice(posteriors, "additive", z),
+                                      posteriors["additive"])
+    for z in (1.95, -0.3, 0.0):
+        assert not told_apart(z)
+        np.testing.assert_allclose(posterior_given_choice(posteriors, "additive", z),
+                                   [0.7, 0.3, 1.0])
