@@ -25,6 +25,7 @@ from features.domain import TIERS, labelled_years, reviewed_years
 from features.identity import firm_identity
 from models.audit import FLAG_COLUMNS, POSTERIOR_COLUMNS, TierAudit, audit_tier
 from models.audit_renewals import RENEWAL_COLUMNS, audit_renewals
+from models.selection_channels import STRUCTURES
 
 AUDITED_TIERS = TIERS
 OUTPUT_FILES = ("anomalies.csv", "overlooked.csv", "renewals.csv", "report.html")
@@ -351,17 +352,31 @@ def generator_interference() -> pd.Series:
                      index=provinces["province"].astype(str).to_numpy())
 
 
+def structure_choices(audits: dict[str, TierAudit]) -> pd.DataFrame:
+    """Per modelled tier: the held-out log-likelihood per candidate of each structure,
+    Vuong's z (positive: separate channels fit better), the better structure (its model
+    gives the effects) and where p_non_merit comes from (that structure's posterior, or the
+    mean of both where the likelihood does not tell them apart)."""
+    rows = [{"tier": tier, **{f"loglik_{s}": v for s, v in a.channels.heldout_loglik.items()},
+             "vuong_z": a.channels.vuong_z, "better": a.channels.structure,
+             "p_non_merit": a.channels.structure if a.channels.decided
+             else "mean of both structures"}
+            for tier, a in audits.items() if a.channels is not None]
+    return pd.DataFrame(rows, columns=["tier", *(f"loglik_{s}" for s in STRUCTURES),
+                                       "vuong_z", "better", "p_non_merit"])
+
+
 def _log_channels(mlflow, audits: dict[str, TierAudit],
                   agreement: pd.DataFrame | None) -> None:
     """Held-out log-likelihood of each structure, Vuong's z between them, the structure kept
     and where p_non_merit comes from, fallbacks."""
+    choices = structure_choices(audits).set_index("tier")
     for tier, audit in audits.items():
         if audit.channels is None:
             mlflow.set_tag(f"{tier}.channels", f"fallback: {audit.fallback}")
             continue
         mlflow.set_tag(f"{tier}.channels", audit.channels.structure)
-        mlflow.set_tag(f"{tier}.p_non_merit", audit.channels.structure if audit.channels.decided
-                       else "mean of both structures")
+        mlflow.set_tag(f"{tier}.p_non_merit", choices.loc[tier, "p_non_merit"])
         mlflow.log_metric(f"{tier}.heldout_vuong_z", audit.channels.vuong_z)
         for structure, value in audit.channels.heldout_loglik.items():
             mlflow.log_metric(f"{tier}.heldout_loglik.{structure}", float(value))

@@ -23,6 +23,7 @@ from training.audit_run import (
     evaluate_against_truth,
     precision_at_k_ties,
     run_audit,
+    structure_choices,
 )
 
 TIER = "little_giant"
@@ -303,6 +304,12 @@ def test_run_is_tracked_in_mlflow(audited):
     assert run.data.metrics[f"{TIER}.heldout_vuong_z"] == pytest.approx(channels.vuong_z)
     assert run.data.tags[f"{TIER}.p_non_merit"] == (
         channels.structure if channels.decided else "mean of both structures")
+    # The table `giantwatch audit` prints says the same.
+    choice = structure_choices(result.tiers).set_index("tier").loc[TIER]
+    assert choice["vuong_z"] == pytest.approx(channels.vuong_z)
+    assert choice["p_non_merit"] == run.data.tags[f"{TIER}.p_non_merit"]
+    assert choice["better"] == channels.structure
+    assert choice["loglik_separate"] == channels.heldout_loglik["separate"]
     logged = {a.path for a in client.list_artifacts(result.run_id, "audit")}
     assert logged == {f"audit/{name}" for name in OUTPUT_FILES}
 
