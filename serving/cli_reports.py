@@ -45,9 +45,13 @@ def audit(
     logs them to an MLflow run named "audit". With DATA/truth.parquet (the synthetic
     universe) it also prints how well the ranking finds the non-merit selections.
     """
-    from models.selection_channels import DECISIVE_Z
     from serving.report import render_report
-    from training.audit_run import AuditProblem, run_audit, structure_choices
+    from training.audit_run import (
+        STRUCTURE_CHOICES_TITLE,
+        AuditProblem,
+        run_audit,
+        structure_choices,
+    )
 
     tier_list = tuple(t.strip() for t in tiers.split(",") if t.strip())
     try:
@@ -65,10 +69,7 @@ def audit(
     print_frame(summary, title="Certified firm-years falling short of the published criteria")
     choices = structure_choices(result.tiers)
     if len(choices):
-        print_frame(choices.set_index("tier"),
-                    title="How each list was filled: the two structures' held-out "
-                          f"log-likelihood per candidate, Vuong's z (|z| >= {DECISIVE_Z} tells "
-                          "them apart) and where p_non_merit comes from")
+        print_frame(choices.set_index("tier"), title=STRUCTURE_CHOICES_TITLE)
     if result.truth_evaluation is not None:
         print_frame(result.truth_evaluation.drop(columns=["k"]),
                      title="Finding the non-merit selections (truth.parquet; k = non_merit)")

@@ -25,7 +25,7 @@ from features.domain import TIERS, labelled_years, reviewed_years
 from features.identity import firm_identity
 from models.audit import FLAG_COLUMNS, POSTERIOR_COLUMNS, TierAudit, audit_tier
 from models.audit_renewals import RENEWAL_COLUMNS, audit_renewals
-from models.selection_channels import STRUCTURES
+from models.selection_channels import DECISIVE_Z, STRUCTURES
 
 AUDITED_TIERS = TIERS
 OUTPUT_FILES = ("anomalies.csv", "overlooked.csv", "renewals.csv", "report.html")
@@ -350,6 +350,11 @@ def generator_interference() -> pd.Series:
     provinces = load_reference().provinces
     return pd.Series(provinces["interference"].to_numpy(dtype=float),
                      index=provinces["province"].astype(str).to_numpy())
+
+
+STRUCTURE_CHOICES_TITLE = ("How each list was filled: the two structures' held-out "
+                           f"log-likelihood per candidate, Vuong's z (|z| >= {DECISIVE_Z} "
+                           "tells them apart) and where p_non_merit comes from")
 
 
 def structure_choices(audits: dict[str, TierAudit]) -> pd.DataFrame:
