@@ -135,7 +135,11 @@ class ChannelAudit:
     by_structure: dict[str, np.ndarray] = field(default_factory=dict)
     province_reference: str = AGAINST_MERIT
     vuong_z: float = 0.0
-    decided: bool = False  # told_apart(vuong_z)
+
+    @property
+    def decided(self) -> bool:
+        """Whether the held-out likelihood tells the structures apart (told_apart)."""
+        return told_apart(self.vuong_z)
 
 
 def merit_design(p_merit: np.ndarray, knots=(), disqualified: np.ndarray | None = None,
@@ -326,7 +330,7 @@ def fit_channels(X: pd.DataFrame, p_merit: np.ndarray, y: np.ndarray, years: np.
         values[breach] = 1.0
     return ChannelAudit(posterior_given_choice(p_non, structure, z), structure, heldout, model,
                         effects["province"], effects["ownership"], fold_structures, p_non,
-                        AGAINST_LIST_SHARE if quota else AGAINST_MERIT, z, told_apart(z))
+                        AGAINST_LIST_SHARE if quota else AGAINST_MERIT, z)
 
 
 def _model(structure: str, signs: tuple[dict, dict],

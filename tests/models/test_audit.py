@@ -146,7 +146,6 @@ def test_the_non_merit_posterior_is_reported_beside_the_ranking(audited):
     assert channels.structure == max(channels.heldout_loglik, key=channels.heldout_loglik.get)
     # The kept structure's posterior where the likelihood tells the structures apart, else
     # the mean of both.
-    assert channels.decided == told_apart(channels.vuong_z)
     np.testing.assert_array_equal(channels.p_non_merit, posterior_given_choice(
         channels.by_structure, channels.structure, channels.vuong_z))
     rows = result.anomalies[result.anomalies["tier"] == TIER]
@@ -195,7 +194,8 @@ def test_channel_section_says_whether_the_data_chose_a_structure(audited, z):
     from serving.report import _channel_section
 
     audit = audited["result"].tiers[TIER]
-    channels = replace(audit.channels, vuong_z=z, decided=told_apart(z))
+    channels = replace(audit.channels, vuong_z=z)
+    assert channels.decided == told_apart(z)
     text = "".join(_channel_section(replace(audit, channels=channels)))
     assert f"Vuong's z {z:+.2f}" in text
     if channels.decided:
